@@ -1,0 +1,262 @@
+package principal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DefaultLockTimeout is how long Open waits for another process to release the
+// database before failing with ErrInUse.
+const DefaultLockTimeout = time.Second
+
+// MasterKeyPath is where the master key of the database at dbPath lives by default:
+// a separate file next to it.
+func MasterKeyPath(dbPath string) string { return dbPath + ".mkey" }
+
+// BoltStore is the embedded Store: one bbolt file, one transaction per change.
+type BoltStore struct {
+	db     *bolt.DB
+	mk     *MasterKey
+	realm  string
+	policy RealmPolicy
+}
+
+var _ Store = (*BoltStore)(nil)
+
+// OpenOptions tune Open; the zero value is the default.
+type OpenOptions struct {
+	// MasterKeyPath overrides MasterKeyPath(dbPath).
+	MasterKeyPath string
+	// LockTimeout overrides DefaultLockTimeout.
+	LockTimeout time.Duration
+}
+
+// Init creates a new database at path for realm, with its master key in a new 0600
+// file next to it and krbtgt/REALM@REALM with random keys. It refuses to touch
+// existing files. On any failure it removes what it created.
+func Init(ctx context.Context, path, realm string, policy RealmPolicy, now time.Time) (_ *BoltStore, err error) {
+	if realm == "" {
+		return nil, fmt.Errorf("principal: init: empty realm")
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil, fmt.Errorf("principal: init: %s already exists", path)
+	}
+	mkPath := MasterKeyPath(path)
+	mk, err := CreateMasterKeyFile(mkPath)
+	if err != nil {
+		return nil, fmt.Errorf("principal: init: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(mkPath)
+			os.Remove(path)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: DefaultLockTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("principal: init: %w", err)
+	}
+	policy = policy.withDefaults()
+	s := &BoltStore{db: db, mk: mk, realm: realm, policy: policy}
+	keys, err := RandomKeys(DefaultEnctypes, 1)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	tgs := NewRecord(Krbtgt(realm), keys, now)
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketPrincipals); err != nil {
+			return err
+		}
+		check, err := mk.Seal([]byte(keyCheckText), keyCheckAD)
+		if err != nil {
+			return err
+		}
+		pol, err := json.Marshal(dbPolicy{MaxLife: int64(policy.MaxLife / time.Second), MaxRenew: int64(policy.MaxRenew / time.Second)})
+		if err != nil {
+			return err
+		}
+		for k, v := range map[string][]byte{
+			string(metaSchema): []byte(schemaVersion), string(metaRealm): []byte(realm),
+			string(metaPolicy): pol, string(metaKeyCheck): check,
+		} {
+			if err := meta.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return s.unsafePut(tx, tgs, true)
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("principal: init: %w", err)
+	}
+	return s, nil
+}
+
+// Open opens an existing database. A second process gets ErrInUse after the lock
+// timeout; a database of another schema version gets ErrSchema; a master key that
+// does not match gets ErrMasterKey.
+func Open(path string, opts OpenOptions) (*BoltStore, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("principal: no database at %s (create one with `kdc init`): %w", path, ErrNotFound)
+		}
+		return nil, fmt.Errorf("principal: %w", err)
+	}
+	if opts.MasterKeyPath == "" {
+		opts.MasterKeyPath = MasterKeyPath(path)
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	mk, err := LoadMasterKeyFile(opts.MasterKeyPath)
+	if err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("%w: %s is locked (is `kdc serve` running on it?)", ErrInUse, path)
+		}
+		return nil, fmt.Errorf("principal: opening %s: %w", path, err)
+	}
+	s := &BoltStore{db: db, mk: mk}
+	if err := db.View(s.unsafeLoadMeta); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *BoltStore) unsafeLoadMeta(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil || tx.Bucket(bucketPrincipals) == nil {
+		return fmt.Errorf("%w: not a kerbkit database (no meta bucket)", ErrSchema)
+	}
+	if v := string(meta.Get(metaSchema)); v != schemaVersion {
+		return fmt.Errorf("%w: version %q, this kdc reads %q", ErrSchema, v, schemaVersion)
+	}
+	if _, err := s.mk.Open(meta.Get(metaKeyCheck), keyCheckAD); err != nil {
+		return fmt.Errorf("%w: the master key does not belong to this database", ErrMasterKey)
+	}
+	s.realm = string(meta.Get(metaRealm))
+	var p dbPolicy
+	if err := json.Unmarshal(meta.Get(metaPolicy), &p); err != nil {
+		return fmt.Errorf("%w: realm policy: %w", ErrCorrupt, err)
+	}
+	s.policy = RealmPolicy{MaxLife: time.Duration(p.MaxLife) * time.Second, MaxRenew: time.Duration(p.MaxRenew) * time.Second}.withDefaults()
+	return nil
+}
+
+// Realm implements Store.
+func (s *BoltStore) Realm() string { return s.realm }
+
+// Policy implements Store.
+func (s *BoltStore) Policy() RealmPolicy { return s.policy }
+
+// Path is the database file.
+func (s *BoltStore) Path() string { return s.db.Path() }
+
+// Get implements Store.
+func (s *BoltStore) Get(ctx context.Context, name Name) (*Record, error) {
+	var rec *Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPrincipals).Get([]byte(name.Key()))
+		if v == nil {
+			return fmt.Errorf("%w: %s", ErrNotFound, name)
+		}
+		// decodeRecord copies out of v, which is only valid inside the transaction.
+		r, err := decodeRecord(v, s.mk)
+		rec = r
+		return err
+	})
+	return rec, err
+}
+
+// Create implements Store.
+func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
+	if rec.Name.Realm != s.realm {
+		return fmt.Errorf("principal: %s is not in realm %s", rec.Name, s.realm)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return s.unsafePut(tx, rec, true) })
+}
+
+// Update implements Store.
+func (s *BoltStore) Update(ctx context.Context, name Name, fn func(*Record) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPrincipals).Get([]byte(name.Key()))
+		if v == nil {
+			return fmt.Errorf("%w: %s", ErrNotFound, name)
+		}
+		rec, err := decodeRecord(v, s.mk)
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+		if !rec.Name.Equal(name) {
+			return fmt.Errorf("principal: update may not rename %s", name)
+		}
+		return s.unsafePut(tx, rec, false)
+	})
+}
+
+// Delete implements Store.
+func (s *BoltStore) Delete(ctx context.Context, name Name) error {
+	if name.Equal(Krbtgt(s.realm)) {
+		return fmt.Errorf("principal: refusing to delete %s: the realm cannot issue tickets without it", name)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPrincipals)
+		if b.Get([]byte(name.Key())) == nil {
+			return fmt.Errorf("%w: %s", ErrNotFound, name)
+		}
+		return b.Delete([]byte(name.Key()))
+	})
+}
+
+// List implements Store.
+func (s *BoltStore) List(ctx context.Context) ([]Name, error) {
+	var names []Name
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPrincipals).ForEach(func(k, _ []byte) error {
+			n, err := Parse(string(k), "")
+			if err != nil {
+				return fmt.Errorf("%w: key %q: %w", ErrCorrupt, k, err)
+			}
+			names = append(names, n)
+			return nil
+		})
+	})
+	sort.Slice(names, func(i, j int) bool { return names[i].String() < names[j].String() })
+	return names, err
+}
+
+// Close implements Store.
+func (s *BoltStore) Close() error { return s.db.Close() }
+
+// unsafePut writes rec inside tx; create refuses to replace an existing record.
+func (s *BoltStore) unsafePut(tx *bolt.Tx, rec *Record, create bool) error {
+	b := tx.Bucket(bucketPrincipals)
+	key := []byte(rec.Name.Key())
+	if create && b.Get(key) != nil {
+		return fmt.Errorf("%w: %s", ErrExists, rec.Name)
+	}
+	v, err := encodeRecord(rec, s.mk)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, v)
+}

@@ -1,0 +1,213 @@
+package principal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func newTestStore(t *testing.T) (*BoltStore, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kdc.db")
+	s, err := Init(context.Background(), path, "KRB.TEST", RealmPolicy{}, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestInitCreatesRealm(t *testing.T) {
+	s, path := newTestStore(t)
+	for _, p := range []string{path, MasterKeyPath(path)} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", p, fi.Mode().Perm())
+		}
+	}
+	tgs, err := s.Get(context.Background(), Krbtgt("KRB.TEST"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tgs.Keys) != len(DefaultEnctypes) || tgs.KVNO() != 1 {
+		t.Fatalf("krbtgt keys = %d kvno %d", len(tgs.Keys), tgs.KVNO())
+	}
+	if s.Policy() != DefaultPolicy {
+		t.Fatalf("policy = %+v", s.Policy())
+	}
+	if _, err := Init(context.Background(), path, "KRB.TEST", RealmPolicy{}, testNow); err == nil {
+		t.Fatal("Init over an existing database must fail")
+	}
+}
+
+func TestCRUD(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	alice := MustParse("alice@KRB.TEST")
+	keys, err := KeysFromPassword(alice, "alicepw", DefaultEnctypes, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, NewRecord(alice, keys, testNow)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, NewRecord(alice, keys, testNow)); !errors.Is(err, ErrExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	if err := s.Create(ctx, NewRecord(MustParse("bob@OTHER"), keys, testNow)); err == nil {
+		t.Fatal("foreign realm accepted")
+	}
+	typed := alice
+	typed.Type = 0
+	got, err := s.Get(ctx, typed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.RequiresPreauth || got.Disabled || !bytes.Equal(got.Keys[0].Value, keys[0].Value) || got.Keys[0].Salt != "KRB.TESTalice" {
+		t.Fatalf("record = %+v", got)
+	}
+
+	boom := errors.New("boom")
+	err = s.Update(ctx, alice, func(r *Record) error { r.Disabled = true; return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("update error = %v", err)
+	}
+	if got, _ := s.Get(ctx, alice); got.Disabled {
+		t.Fatal("failed update was written")
+	}
+	if err := s.Update(ctx, alice, func(r *Record) error { r.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, alice); !got.Disabled {
+		t.Fatal("update lost")
+	}
+
+	names, err := s.List(ctx)
+	if err != nil || len(names) != 2 || names[0].String() != "alice@KRB.TEST" {
+		t.Fatalf("List = %v, %v", names, err)
+	}
+	if err := s.Delete(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, alice); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if err := s.Delete(ctx, Krbtgt("KRB.TEST")); err == nil {
+		t.Fatal("deleting krbtgt must be refused")
+	}
+}
+
+func TestKeysSealedAtRest(t *testing.T) {
+	ctx := context.Background()
+	s, path := newTestStore(t)
+	alice := MustParse("alice@KRB.TEST")
+	keys, _ := KeysFromPassword(alice, "alicepw", DefaultEnctypes, 1)
+	if err := s.Create(ctx, NewRecord(alice, keys, testNow)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if bytes.Contains(raw, k.Value) {
+			t.Fatalf("%s key found in the clear in the database file", EnctypeName(k.Etype))
+		}
+	}
+	// A sealed blob moved to another principal does not open (name is the AD).
+	s2, err := Open(path, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	err = s2.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPrincipals)
+		v := append([]byte(nil), b.Get([]byte("alice@KRB.TEST"))...)
+		v = bytes.Replace(v, []byte(`"name":"alice@KRB.TEST"`), []byte(`"name":"mallory@KRB.TEST"`), 1)
+		return b.Put([]byte("mallory@KRB.TEST"), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Get(ctx, MustParse("mallory@KRB.TEST")); !errors.Is(err, ErrMasterKey) {
+		t.Fatalf("moved key blob: %v, want ErrMasterKey", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	s, path := newTestStore(t)
+
+	if _, err := Open(path, OpenOptions{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second open while held: %v, want ErrInUse", err)
+	}
+	s.Close()
+
+	other := filepath.Join(t.TempDir(), "other.db")
+	o, err := Init(context.Background(), other, "OTHER.TEST", RealmPolicy{}, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	if _, err := Open(path, OpenOptions{MasterKeyPath: MasterKeyPath(other)}); !errors.Is(err, ErrMasterKey) {
+		t.Fatalf("wrong master key: %v", err)
+	}
+
+	if err := os.Chmod(MasterKeyPath(path), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, OpenOptions{}); !errors.Is(err, ErrMasterKey) {
+		t.Fatalf("world-readable master key accepted: %v", err)
+	}
+	os.Chmod(MasterKeyPath(path), 0o600)
+
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaSchema, []byte("99")) })
+	db.Close()
+	if _, err := Open(path, OpenOptions{}); !errors.Is(err, ErrSchema) {
+		t.Fatalf("future schema: %v", err)
+	}
+
+	if _, err := Open(filepath.Join(t.TempDir(), "missing.db"), OpenOptions{}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing db: %v", err)
+	}
+}
+
+func TestRekeyKeepsOldKeys(t *testing.T) {
+	n := MustParse("host/localhost@KRB.TEST")
+	k1, _ := RandomKeys(DefaultEnctypes, 1)
+	r := NewRecord(n, k1, testNow)
+	for v := uint32(2); v <= 5; v++ {
+		kn, _ := RandomKeys(DefaultEnctypes[:1], v)
+		r.Rekey(kn, testNow)
+	}
+	if r.KVNO() != 5 {
+		t.Fatalf("kvno = %d", r.KVNO())
+	}
+	for v := uint32(1); v <= 5; v++ {
+		want := v >= 5-KeepOldKeys
+		if r.HasKVNO(v) != want {
+			t.Errorf("kvno %d kept = %v, want %v", v, r.HasKVNO(v), want)
+		}
+	}
+	if len(r.CurrentKeys()) != 1 || r.CurrentKeys()[0].KVNO != 5 {
+		t.Fatalf("current keys = %+v", r.CurrentKeys())
+	}
+	if _, ok := r.FindKey(18, 0); !ok {
+		t.Fatal("current aes256 key not found")
+	}
+}

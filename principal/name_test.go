@@ -1,0 +1,98 @@
+package principal
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseFormat(t *testing.T) {
+	tests := []struct {
+		name, in, realm string
+		comps           []string
+		wantRealm       string
+		out             string
+	}{
+		{"user with realm", "alice@KRB.TEST", "", []string{"alice"}, "KRB.TEST", "alice@KRB.TEST"},
+		{"default realm", "alice", "KRB.TEST", []string{"alice"}, "KRB.TEST", "alice@KRB.TEST"},
+		{"service", "host/localhost@KRB.TEST", "", []string{"host", "localhost"}, "KRB.TEST", "host/localhost@KRB.TEST"},
+		{"escaped slash and at", `a\/b\@c@R`, "", []string{"a/b@c"}, "R", `a\/b\@c@R`},
+		{"escaped backslash", `a\\b@R`, "", []string{`a\b`}, "R", `a\\b@R`},
+		{"control escapes", `a\nb\tc@R`, "", []string{"a\nb\tc"}, "R", `a\nb\tc@R`},
+		{"explicit realm wins", "bob@OTHER", "KRB.TEST", []string{"bob"}, "OTHER", "bob@OTHER"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := Parse(tc.in, tc.realm)
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tc.in, err)
+			}
+			if n.Realm != tc.wantRealm || len(n.Components) != len(tc.comps) {
+				t.Fatalf("Parse(%q) = %#v", tc.in, n)
+			}
+			for i := range tc.comps {
+				if n.Components[i] != tc.comps[i] {
+					t.Fatalf("component %d = %q, want %q", i, n.Components[i], tc.comps[i])
+				}
+			}
+			if got := n.String(); got != tc.out {
+				t.Fatalf("String() = %q, want %q", got, tc.out)
+			}
+			back, err := Parse(n.String(), "")
+			if err != nil || !back.Equal(n) {
+				t.Fatalf("round trip of %q: %v %#v", n.String(), err, back)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, in := range []string{"", "alice", "alice@", "a//b@R", "/a@R", `a\`, "a@R@S", "a@R/x"} {
+		if _, err := Parse(in, ""); !errors.Is(err, ErrBadName) {
+			t.Errorf("Parse(%q) error = %v, want ErrBadName", in, err)
+		}
+	}
+}
+
+func TestNameTypeIgnored(t *testing.T) {
+	a := MustParse("host/localhost@R")
+	b := a
+	b.Type = 3
+	if !a.Equal(b) || a.Key() != b.Key() {
+		t.Fatal("names differing only in type must match")
+	}
+	if a.Equal(MustParse("host/otherhost@R")) {
+		t.Fatal("different names matched")
+	}
+}
+
+func TestKrbtgtAndSalt(t *testing.T) {
+	k := Krbtgt("KRB.TEST")
+	if !k.IsKrbtgt() || k.String() != "krbtgt/KRB.TEST@KRB.TEST" {
+		t.Fatalf("Krbtgt = %s", k)
+	}
+	if p := MustParse("krbtgt/KRB.TEST@KRB.TEST"); p.Type != 2 {
+		t.Fatalf("krbtgt parsed with type %d, want NT-SRV-INST", p.Type)
+	}
+	if s := MustParse("host/localhost@KRB.TEST").Salt(); s != "KRB.TESThostlocalhost" {
+		t.Fatalf("salt = %q", s)
+	}
+}
+
+func TestParseEnctypes(t *testing.T) {
+	got, err := ParseEnctypes("aes256-cts-hmac-sha1-96, aes128-sha2,23")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int32{18, 19, 23}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	if _, err := ParseEnctypes("des-cbc-crc"); err == nil {
+		t.Fatal("single DES must be refused")
+	}
+}

@@ -1,0 +1,129 @@
+package principal
+
+import (
+	"sort"
+	"time"
+)
+
+// Record is everything the KDC knows about one principal.
+type Record struct {
+	Name Name
+	// Keys holds the current keys and, after a key change, the keys of older
+	// kvnos that are kept so tickets issued under them can still be read.
+	Keys []Key
+	// RequiresPreauth makes the AS exchange demand PA-ENC-TIMESTAMP (RFC 4120
+	// §3.1.3). On by default for new principals.
+	RequiresPreauth bool
+	// Disabled principals get KDC_ERR_CLIENT_REVOKED as clients and
+	// KDC_ERR_POLICY as servers.
+	Disabled bool
+	// MaxLife and MaxRenew cap ticket lifetimes; zero means the realm's limit.
+	MaxLife  time.Duration
+	MaxRenew time.Duration
+	// Expires is the principal's expiration; zero means never.
+	Expires time.Time
+	// PasswordExpires is when the password (keys) expire; zero means never.
+	PasswordExpires time.Time
+	Created         time.Time
+	Modified        time.Time
+}
+
+// NewRecord returns a record for name with the defaults every new principal gets:
+// pre-authentication required, enabled, realm lifetimes.
+func NewRecord(name Name, keys []Key, now time.Time) *Record {
+	return &Record{
+		Name:            name,
+		Keys:            keys,
+		RequiresPreauth: true,
+		Created:         now.UTC(),
+		Modified:        now.UTC(),
+	}
+}
+
+// KVNO returns the current key version number: the highest kvno among the keys.
+func (r *Record) KVNO() uint32 {
+	var v uint32
+	for _, k := range r.Keys {
+		if k.KVNO > v {
+			v = k.KVNO
+		}
+	}
+	return v
+}
+
+// CurrentKeys returns the keys of the current kvno, in the order they were made.
+func (r *Record) CurrentKeys() []Key {
+	v := r.KVNO()
+	var out []Key
+	for _, k := range r.Keys {
+		if k.KVNO == v {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// FindKey returns the key of the given enctype and kvno; kvno 0 means the current one.
+func (r *Record) FindKey(etype int32, kvno uint32) (Key, bool) {
+	if kvno == 0 {
+		kvno = r.KVNO()
+	}
+	for _, k := range r.Keys {
+		if k.Etype == etype && k.KVNO == kvno {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+// HasKVNO reports whether any key of that version is kept.
+func (r *Record) HasKVNO(kvno uint32) bool {
+	for _, k := range r.Keys {
+		if k.KVNO == kvno {
+			return true
+		}
+	}
+	return false
+}
+
+// KeepOldKeys is how many older kvnos survive a key change, so that tickets issued
+// before it stay readable until they expire.
+const KeepOldKeys = 2
+
+// Rekey installs newKeys (which must all carry the next kvno) and prunes kvnos older
+// than KeepOldKeys versions back.
+func (r *Record) Rekey(newKeys []Key, now time.Time) {
+	all := append(append([]Key(nil), newKeys...), r.Keys...)
+	var kvnos []uint32
+	seen := map[uint32]bool{}
+	for _, k := range all {
+		if !seen[k.KVNO] {
+			seen[k.KVNO] = true
+			kvnos = append(kvnos, k.KVNO)
+		}
+	}
+	sort.Slice(kvnos, func(i, j int) bool { return kvnos[i] > kvnos[j] })
+	if len(kvnos) > KeepOldKeys+1 {
+		kvnos = kvnos[:KeepOldKeys+1]
+	}
+	keep := map[uint32]bool{}
+	for _, v := range kvnos {
+		keep[v] = true
+	}
+	r.Keys = r.Keys[:0:0]
+	for _, k := range all {
+		if keep[k.KVNO] {
+			r.Keys = append(r.Keys, k)
+		}
+	}
+	r.Modified = now.UTC()
+}
+
+// Enctypes returns the enctypes of the current keys.
+func (r *Record) Enctypes() []int32 {
+	var out []int32
+	for _, k := range r.CurrentKeys() {
+		out = append(out, k.Etype)
+	}
+	return out
+}

@@ -1,0 +1,144 @@
+package principal
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// The bbolt layout. Every bucket is created in one transaction at init.
+var (
+	bucketMeta       = []byte("meta")
+	bucketPrincipals = []byte("principals")
+
+	metaSchema   = []byte("schema_version")
+	metaRealm    = []byte("realm")
+	metaPolicy   = []byte("policy")
+	metaKeyCheck = []byte("master_key_check")
+)
+
+// schemaVersion is the layout this code reads and writes. A database with another
+// version is refused at open rather than misread.
+const schemaVersion = "1"
+
+// keyCheckAD and keyCheckText let Open tell a wrong master key from a corrupt record.
+const (
+	keyCheckAD   = "kerbkit/master-key-check"
+	keyCheckText = "kerbkit master key check"
+)
+
+// dbRecord is the stored form of a Record, kept apart from the API type so either
+// can change with an explicit migration. Keys are sealed under the master key with
+// the principal name as additional data.
+type dbRecord struct {
+	V               int    `json:"v"`
+	Name            string `json:"name"`
+	NameType        int32  `json:"name_type"`
+	SealedKeys      []byte `json:"keys"`
+	RequiresPreauth bool   `json:"requires_preauth"`
+	Disabled        bool   `json:"disabled"`
+	MaxLife         int64  `json:"max_life_s,omitempty"`
+	MaxRenew        int64  `json:"max_renew_s,omitempty"`
+	Expires         int64  `json:"expires,omitempty"`
+	PasswordExpires int64  `json:"pw_expires,omitempty"`
+	Created         int64  `json:"created"`
+	Modified        int64  `json:"modified"`
+}
+
+type dbKey struct {
+	Etype int32  `json:"etype"`
+	KVNO  uint32 `json:"kvno"`
+	Salt  string `json:"salt,omitempty"`
+	Value []byte `json:"value"`
+}
+
+type dbPolicy struct {
+	MaxLife  int64 `json:"max_life_s"`
+	MaxRenew int64 `json:"max_renew_s"`
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func timeOrZero(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
+}
+
+func encodeRecord(r *Record, mk *MasterKey) ([]byte, error) {
+	keys := make([]dbKey, len(r.Keys))
+	for i, k := range r.Keys {
+		keys[i] = dbKey{Etype: k.Etype, KVNO: k.KVNO, Salt: k.Salt, Value: k.Value}
+	}
+	plain, err := json.Marshal(keys)
+	if err != nil {
+		return nil, fmt.Errorf("principal: encoding keys: %w", err)
+	}
+	sealed, err := mk.Seal(plain, r.Name.Key())
+	clear(plain)
+	if err != nil {
+		return nil, err
+	}
+	d := dbRecord{
+		V:               1,
+		Name:            r.Name.Key(),
+		NameType:        r.Name.Type,
+		SealedKeys:      sealed,
+		RequiresPreauth: r.RequiresPreauth,
+		Disabled:        r.Disabled,
+		MaxLife:         int64(r.MaxLife / time.Second),
+		MaxRenew:        int64(r.MaxRenew / time.Second),
+		Expires:         unixOrZero(r.Expires),
+		PasswordExpires: unixOrZero(r.PasswordExpires),
+		Created:         unixOrZero(r.Created),
+		Modified:        unixOrZero(r.Modified),
+	}
+	return json.Marshal(d)
+}
+
+func decodeRecord(b []byte, mk *MasterKey) (*Record, error) {
+	var d dbRecord
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if d.V != 1 {
+		return nil, fmt.Errorf("%w: record version %d", ErrCorrupt, d.V)
+	}
+	name, err := Parse(d.Name, "")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	name.Type = d.NameType
+	plain, err := mk.Open(d.SealedKeys, d.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.Name, err)
+	}
+	var keys []dbKey
+	err = json.Unmarshal(plain, &keys)
+	clear(plain)
+	if err != nil {
+		return nil, fmt.Errorf("%w: keys of %s: %w", ErrCorrupt, d.Name, err)
+	}
+	r := &Record{
+		Name:            name,
+		Keys:            make([]Key, len(keys)),
+		RequiresPreauth: d.RequiresPreauth,
+		Disabled:        d.Disabled,
+		MaxLife:         time.Duration(d.MaxLife) * time.Second,
+		MaxRenew:        time.Duration(d.MaxRenew) * time.Second,
+		Expires:         timeOrZero(d.Expires),
+		PasswordExpires: timeOrZero(d.PasswordExpires),
+		Created:         timeOrZero(d.Created),
+		Modified:        timeOrZero(d.Modified),
+	}
+	for i, k := range keys {
+		r.Keys[i] = Key{Etype: k.Etype, KVNO: k.KVNO, Salt: k.Salt, Value: k.Value}
+	}
+	return r, nil
+}
