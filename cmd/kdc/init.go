@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kerbkit/kerbkit/principal"
+	"github.com/spf13/cobra"
+)
+
+type initOptions struct {
+	realm             string
+	maxLife, maxRenew time.Duration
+}
+
+func newInitCmd(e *env) *cobra.Command {
+	o := &initOptions{}
+	c := &cobra.Command{
+		Use:   "init --realm REALM [--db FILE]",
+		Short: "Create a realm: the database, its master key and krbtgt/REALM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.realm == "" {
+				return fmt.Errorf("kdc: --realm is required")
+			}
+			s, err := principal.Init(cmd.Context(), e.db, o.realm,
+				principal.RealmPolicy{MaxLife: o.maxLife, MaxRenew: o.maxRenew}, time.Now())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			fmt.Fprintf(e.stdout, "created realm %s in %s (master key %s)\n", o.realm, e.db, principal.MasterKeyPath(e.db))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&o.realm, "realm", "", "realm name, e.g. EXAMPLE.COM")
+	c.Flags().DurationVar(&o.maxLife, "max-life", principal.DefaultPolicy.MaxLife, "longest ticket lifetime in the realm")
+	c.Flags().DurationVar(&o.maxRenew, "max-renew", principal.DefaultPolicy.MaxRenew, "longest renewable lifetime (negative: no renewable tickets)")
+	return c
+}

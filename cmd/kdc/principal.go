@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kerbkit/kerbkit/kdc"
+	"github.com/kerbkit/kerbkit/principal"
+	"github.com/spf13/cobra"
+)
+
+// withAdmin runs fn against the realm: through the admin socket when a server
+// holds the database, else on the database directly.
+func withAdmin(ctx context.Context, e *env, fn func(kdc.Admin) error) error {
+	if c, ok := kdc.DialAdmin(kdc.AdminSocketPath(e.db)); ok {
+		return fn(c)
+	}
+	store, err := principal.Open(e.db, principal.OpenOptions{})
+	if err != nil {
+		if errors.Is(err, principal.ErrInUse) {
+			return fmt.Errorf("kdc: %w, and its admin socket %s does not answer", err, kdc.AdminSocketPath(e.db))
+		}
+		return err
+	}
+	defer store.Close()
+	return fn(&kdc.LocalAdmin{Store: store})
+}
+
+type addOptions struct {
+	password  string
+	randomKey bool
+	noPreauth bool
+	maxLife   time.Duration
+	maxRenew  time.Duration
+	enctypes  string
+}
+
+func newPrincipalCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "principal",
+		Short: "Add, list, show, change and remove principals",
+	}
+	c.AddCommand(newPrincipalAddCmd(e), newPrincipalListCmd(e), newPrincipalShowCmd(e),
+		newPrincipalDeleteCmd(e), newPrincipalPasswdCmd(e),
+		newPrincipalDisableCmd(e, "disable", true), newPrincipalDisableCmd(e, "enable", false))
+	return c
+}
+
+func newPrincipalAddCmd(e *env) *cobra.Command {
+	o := &addOptions{}
+	c := &cobra.Command{
+		Use:   "add NAME [--password P | --random-key]",
+		Short: "Add a principal (password from the terminal or one line of stdin unless --random-key)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := kdc.AddRequest{Name: args[0], RandomKey: o.randomKey, NoPreauth: o.noPreauth, MaxLife: o.maxLife, MaxRenew: o.maxRenew}
+			if o.enctypes != "" {
+				var err error
+				if req.Enctypes, err = principal.ParseEnctypes(o.enctypes); err != nil {
+					return err
+				}
+			}
+			if err := fillPassword(e, cmd, o.password, o.randomKey, &req.Password); err != nil {
+				return err
+			}
+			return withAdmin(cmd.Context(), e, func(a kdc.Admin) error {
+				info, err := a.Add(cmd.Context(), req)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "added %s (kvno %d, %s)\n", info.Name, info.KVNO, strings.Join(info.Enctypes, ", "))
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&o.password, "password", "", "password (visible in the process list: prefer the prompt or stdin)")
+	c.Flags().BoolVar(&o.randomKey, "random-key", false, "random keys, for services")
+	c.Flags().BoolVar(&o.noPreauth, "no-preauth", false, "do not require pre-authentication (not recommended)")
+	c.Flags().DurationVar(&o.maxLife, "max-life", 0, "longest ticket lifetime for this principal (0: realm limit)")
+	c.Flags().DurationVar(&o.maxRenew, "max-renew", 0, "longest renewable lifetime for this principal (0: realm limit)")
+	c.Flags().StringVar(&o.enctypes, "enctypes", "", "comma-separated enctypes (default: "+defaultEnctypeNames()+")")
+	c.RegisterFlagCompletionFunc("enctypes", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return principal.EnctypeNames(), cobra.ShellCompDirectiveNoFileComp
+	})
+	return c
+}
+
+func defaultEnctypeNames() string {
+	var n []string
+	for _, e := range principal.DefaultEnctypes {
+		n = append(n, principal.EnctypeName(e))
+	}
+	return strings.Join(n, ",")
+}
+
+// fillPassword sets *dst from --password, or reads it unless random keys were asked for.
+func fillPassword(e *env, cmd *cobra.Command, flagPW string, random bool, dst *string) error {
+	if random {
+		if cmd.Flags().Changed("password") {
+			return errors.New("kdc: --password and --random-key exclude each other")
+		}
+		return nil
+	}
+	if cmd.Flags().Changed("password") {
+		if flagPW == "" {
+			return errors.New("kdc: empty --password")
+		}
+		*dst = flagPW
+		return nil
+	}
+	pw, err := readSecret(e, "Password", true)
+	if err != nil {
+		return err
+	}
+	*dst = pw
+	return nil
+}
+
+func newPrincipalListCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List principals",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withAdmin(cmd.Context(), e, func(a kdc.Admin) error {
+				names, err := a.List(cmd.Context())
+				for _, n := range names {
+					fmt.Fprintln(e.stdout, n)
+				}
+				return err
+			})
+		},
+	}
+}
+
+func newPrincipalShowCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a principal (never its keys)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAdmin(cmd.Context(), e, func(a kdc.Admin) error {
+				info, err := a.Show(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				printInfo(e, info)
+				return nil
+			})
+		},
+	}
+}
+
+func printInfo(e *env, info kdc.PrincipalInfo) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	limit := func(d time.Duration) string {
+		if d == 0 {
+			return "realm default"
+		}
+		return d.String()
+	}
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.Local().Format(time.RFC3339)
+	}
+	fmt.Fprintf(tw, "Principal:\t%s\n", info.Name)
+	fmt.Fprintf(tw, "Key version:\t%d\n", info.KVNO)
+	fmt.Fprintf(tw, "Enctypes:\t%s\n", strings.Join(info.Enctypes, ", "))
+	if len(info.OldKVNOs) > 0 {
+		fmt.Fprintf(tw, "Old kvnos kept:\t%v\n", info.OldKVNOs)
+	}
+	fmt.Fprintf(tw, "Requires preauth:\t%v\n", info.RequiresPreauth)
+	fmt.Fprintf(tw, "Disabled:\t%v\n", info.Disabled)
+	fmt.Fprintf(tw, "Max life:\t%s\n", limit(info.MaxLife))
+	fmt.Fprintf(tw, "Max renew:\t%s\n", limit(info.MaxRenew))
+	fmt.Fprintf(tw, "Expires:\t%s\n", when(info.Expires))
+	fmt.Fprintf(tw, "Created:\t%s\n", when(info.Created))
+	fmt.Fprintf(tw, "Modified:\t%s\n", when(info.Modified))
+	tw.Flush()
+}
+
+func newPrincipalDeleteCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a principal",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAdmin(cmd.Context(), e, func(a kdc.Admin) error {
+				if err := a.Delete(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "deleted %s\n", args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func newPrincipalPasswdCmd(e *env) *cobra.Command {
+	var password string
+	var random bool
+	c := &cobra.Command{
+		Use:   "passwd NAME [--password P | --random-key]",
+		Short: "Give a principal new keys (next kvno; older keys are kept for tickets already issued)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var pw string
+			if err := fillPassword(e, cmd, password, random, &pw); err != nil {
+				return err
+			}
+			return withAdmin(cmd.Context(), e, func(a kdc.Admin) error {
+				info, err := a.ChangeKeys(cmd.Context(), args[0], pw, random)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "changed keys of %s: kvno %d\n", info.Name, info.KVNO)
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&password, "password", "", "new password (visible in the process list: prefer the prompt or stdin)")
+	c.Flags().BoolVar(&random, "random-key", false, "new random keys")
+	return c
+}
+
+func newPrincipalDisableCmd(e *env, verb string, disabled bool) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " NAME",
+		Short: strings.ToUpper(verb[:1]) + verb[1:] + " a principal",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAdmin(cmd.Context(), e, func(a kdc.Admin) error {
+				info, err := a.SetDisabled(cmd.Context(), args[0], disabled)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "%sd %s\n", verb, info.Name)
+				return nil
+			})
+		},
+	}
+}

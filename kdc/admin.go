@@ -1,0 +1,244 @@
+package kdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/ticket"
+)
+
+// Admin is the administration interface of a realm. LocalAdmin works on an open
+// store; AdminClient reaches a running server's store over its admin socket. The
+// kdc commands use whichever is available, so they work with or without a server.
+type Admin interface {
+	Realm(ctx context.Context) (string, error)
+	Add(ctx context.Context, req AddRequest) (PrincipalInfo, error)
+	List(ctx context.Context) ([]string, error)
+	Show(ctx context.Context, name string) (PrincipalInfo, error)
+	Delete(ctx context.Context, name string) error
+	// ChangeKeys gives a principal new keys with the next kvno, from a password
+	// or random; the keys of older kvnos are kept (see principal.KeepOldKeys).
+	ChangeKeys(ctx context.Context, name string, password string, random bool) (PrincipalInfo, error)
+	SetDisabled(ctx context.Context, name string, disabled bool) (PrincipalInfo, error)
+	// Keytab returns the keys of the named principals, every kvno still kept,
+	// newest first, ready for an MIT keytab.
+	Keytab(ctx context.Context, names []string) ([]ticket.KeytabEntry, error)
+}
+
+// AddRequest describes a new principal.
+type AddRequest struct {
+	Name      string        `json:"name"`
+	Password  string        `json:"password,omitempty"`
+	RandomKey bool          `json:"random_key,omitempty"`
+	NoPreauth bool          `json:"no_preauth,omitempty"`
+	MaxLife   time.Duration `json:"max_life,omitempty"`
+	MaxRenew  time.Duration `json:"max_renew,omitempty"`
+	Enctypes  []int32       `json:"enctypes,omitempty"`
+}
+
+// PrincipalInfo is what `kdc principal show` prints: never key material.
+type PrincipalInfo struct {
+	Name            string        `json:"name"`
+	KVNO            uint32        `json:"kvno"`
+	Enctypes        []string      `json:"enctypes"`
+	OldKVNOs        []uint32      `json:"old_kvnos,omitempty"`
+	RequiresPreauth bool          `json:"requires_preauth"`
+	Disabled        bool          `json:"disabled"`
+	MaxLife         time.Duration `json:"max_life"`
+	MaxRenew        time.Duration `json:"max_renew"`
+	Expires         time.Time     `json:"expires"`
+	Created         time.Time     `json:"created"`
+	Modified        time.Time     `json:"modified"`
+}
+
+// LocalAdmin administers a store this process has open.
+type LocalAdmin struct {
+	Store principal.Store
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+var _ Admin = (*LocalAdmin)(nil)
+
+func (a *LocalAdmin) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a *LocalAdmin) parse(name string) (principal.Name, error) {
+	n, err := principal.Parse(name, a.Store.Realm())
+	if err != nil {
+		return n, err
+	}
+	if n.Realm != a.Store.Realm() {
+		return n, fmt.Errorf("kdc: %s is not in realm %s", n, a.Store.Realm())
+	}
+	return n, nil
+}
+
+// Realm implements Admin.
+func (a *LocalAdmin) Realm(context.Context) (string, error) { return a.Store.Realm(), nil }
+
+// Add implements Admin.
+func (a *LocalAdmin) Add(ctx context.Context, req AddRequest) (PrincipalInfo, error) {
+	n, err := a.parse(req.Name)
+	if err != nil {
+		return PrincipalInfo{}, err
+	}
+	enctypes := req.Enctypes
+	if len(enctypes) == 0 {
+		enctypes = principal.DefaultEnctypes
+	}
+	keys, err := makeKeys(n, req.Password, req.RandomKey, enctypes, 1)
+	if err != nil {
+		return PrincipalInfo{}, err
+	}
+	rec := principal.NewRecord(n, keys, a.now())
+	rec.RequiresPreauth = !req.NoPreauth
+	rec.MaxLife, rec.MaxRenew = req.MaxLife, req.MaxRenew
+	if err := a.Store.Create(ctx, rec); err != nil {
+		return PrincipalInfo{}, err
+	}
+	return infoOf(rec), nil
+}
+
+func makeKeys(n principal.Name, password string, random bool, enctypes []int32, kvno uint32) ([]principal.Key, error) {
+	switch {
+	case random && password != "":
+		return nil, errors.New("kdc: give a password or ask for a random key, not both")
+	case random:
+		return principal.RandomKeys(enctypes, kvno)
+	case password == "":
+		return nil, errors.New("kdc: empty password")
+	}
+	return principal.KeysFromPassword(n, password, enctypes, kvno)
+}
+
+// List implements Admin.
+func (a *LocalAdmin) List(ctx context.Context) ([]string, error) {
+	names, err := a.Store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n.String()
+	}
+	return out, nil
+}
+
+// Show implements Admin.
+func (a *LocalAdmin) Show(ctx context.Context, name string) (PrincipalInfo, error) {
+	n, err := a.parse(name)
+	if err != nil {
+		return PrincipalInfo{}, err
+	}
+	rec, err := a.Store.Get(ctx, n)
+	if err != nil {
+		return PrincipalInfo{}, err
+	}
+	return infoOf(rec), nil
+}
+
+// Delete implements Admin.
+func (a *LocalAdmin) Delete(ctx context.Context, name string) error {
+	n, err := a.parse(name)
+	if err != nil {
+		return err
+	}
+	return a.Store.Delete(ctx, n)
+}
+
+// ChangeKeys implements Admin.
+func (a *LocalAdmin) ChangeKeys(ctx context.Context, name, password string, random bool) (PrincipalInfo, error) {
+	n, err := a.parse(name)
+	if err != nil {
+		return PrincipalInfo{}, err
+	}
+	var info PrincipalInfo
+	err = a.Store.Update(ctx, n, func(r *principal.Record) error {
+		enctypes := r.Enctypes()
+		if len(enctypes) == 0 {
+			enctypes = principal.DefaultEnctypes
+		}
+		keys, err := makeKeys(r.Name, password, random, enctypes, r.KVNO()+1)
+		if err != nil {
+			return err
+		}
+		r.Rekey(keys, a.now())
+		info = infoOf(r)
+		return nil
+	})
+	return info, err
+}
+
+// SetDisabled implements Admin.
+func (a *LocalAdmin) SetDisabled(ctx context.Context, name string, disabled bool) (PrincipalInfo, error) {
+	n, err := a.parse(name)
+	if err != nil {
+		return PrincipalInfo{}, err
+	}
+	var info PrincipalInfo
+	err = a.Store.Update(ctx, n, func(r *principal.Record) error {
+		r.Disabled = disabled
+		r.Modified = a.now().UTC()
+		info = infoOf(r)
+		return nil
+	})
+	return info, err
+}
+
+// Keytab implements Admin.
+func (a *LocalAdmin) Keytab(ctx context.Context, names []string) ([]ticket.KeytabEntry, error) {
+	var out []ticket.KeytabEntry
+	ts := a.now()
+	for _, name := range names {
+		n, err := a.parse(name)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := a.Store.Get(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range rec.Keys {
+			out = append(out, ticket.KeytabEntry{
+				Principal: ticket.Principal{Realm: n.Realm, Name: n.PrincipalName()},
+				Timestamp: ts,
+				KVNO:      k.KVNO,
+				Key:       k.EncryptionKey(),
+			})
+		}
+	}
+	return out, nil
+}
+
+func infoOf(r *principal.Record) PrincipalInfo {
+	info := PrincipalInfo{
+		Name:            r.Name.String(),
+		KVNO:            r.KVNO(),
+		RequiresPreauth: r.RequiresPreauth,
+		Disabled:        r.Disabled,
+		MaxLife:         r.MaxLife,
+		MaxRenew:        r.MaxRenew,
+		Expires:         r.Expires,
+		Created:         r.Created,
+		Modified:        r.Modified,
+	}
+	for _, e := range r.Enctypes() {
+		info.Enctypes = append(info.Enctypes, principal.EnctypeName(e))
+	}
+	seen := map[uint32]bool{info.KVNO: true}
+	for _, k := range r.Keys {
+		if !seen[k.KVNO] {
+			seen[k.KVNO] = true
+			info.OldKVNOs = append(info.OldKVNOs, k.KVNO)
+		}
+	}
+	return info
+}

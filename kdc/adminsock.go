@@ -1,0 +1,289 @@
+package kdc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/ticket"
+	"golang.org/x/sys/unix"
+)
+
+// The admin channel: a Unix socket beside the database, mode 0600, that only the
+// database's owner (checked again with SO_PEERCRED) may use. bbolt lets one process
+// hold the database, so while `kdc serve` runs, `kdc principal` and `kdc keytab`
+// send their change here and the server applies it to the store it has open.
+// One JSON request and one JSON response per connection.
+
+// AdminTimeout bounds one admin exchange on either side.
+const AdminTimeout = 30 * time.Second
+
+// AdminSocketPath is where the server for dbPath listens for administration.
+func AdminSocketPath(dbPath string) string { return dbPath + ".sock" }
+
+type adminRequest struct {
+	Op       string      `json:"op"`
+	Name     string      `json:"name,omitempty"`
+	Names    []string    `json:"names,omitempty"`
+	Add      *AddRequest `json:"add,omitempty"`
+	Password string      `json:"password,omitempty"`
+	Random   bool        `json:"random,omitempty"`
+	Disabled bool        `json:"disabled,omitempty"`
+}
+
+type adminResponse struct {
+	Error  string               `json:"error,omitempty"`
+	Kind   string               `json:"kind,omitempty"` // "not_found" or "exists", so errors.Is works across the socket
+	Realm  string               `json:"realm,omitempty"`
+	Info   *PrincipalInfo       `json:"info,omitempty"`
+	Names  []string             `json:"names,omitempty"`
+	Keytab []ticket.KeytabEntry `json:"keytab,omitempty"`
+}
+
+// AdminServer serves an Admin on a Unix socket.
+type AdminServer struct {
+	ln   *net.UnixListener
+	path string
+	wg   sync.WaitGroup
+}
+
+// ListenAdmin creates the admin socket at path with mode 0600. A stale socket
+// left by a crashed server is replaced; a live one is an error.
+func ListenAdmin(path string) (*AdminServer, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("kdc: another server is already administering this database (%s answers)", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("kdc: removing stale admin socket: %w", err)
+	}
+	// Create the socket with no group/other permissions from the start, so there
+	// is no window in which others could connect.
+	old := syscall.Umask(0o177)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("kdc: admin socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(true)
+	return &AdminServer{ln: ln, path: path}, nil
+}
+
+// Serve answers admin requests with a until ctx is done.
+func (s *AdminServer) Serve(ctx context.Context, a Admin, log *slog.Logger) {
+	go func() { <-ctx.Done(); s.ln.Close() }()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			break
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer c.Close()
+			s.serveConn(ctx, c, a, log)
+		}()
+	}
+	s.wg.Wait()
+}
+
+func (s *AdminServer) serveConn(ctx context.Context, c *net.UnixConn, a Admin, log *slog.Logger) {
+	c.SetDeadline(time.Now().Add(AdminTimeout))
+	if err := checkPeer(c); err != nil {
+		log.Warn("admin connection refused", "err", err)
+		json.NewEncoder(c).Encode(adminResponse{Error: err.Error()})
+		return
+	}
+	var req adminRequest
+	if err := json.NewDecoder(c).Decode(&req); err != nil {
+		json.NewEncoder(c).Encode(adminResponse{Error: "kdc: bad admin request: " + err.Error()})
+		return
+	}
+	resp := dispatchAdmin(ctx, a, &req)
+	target := req.Name
+	if target == "" && req.Add != nil {
+		target = req.Add.Name
+	}
+	log.Info("admin", "op", req.Op, "principal", target, "names", req.Names, "error", resp.Error)
+	json.NewEncoder(c).Encode(resp)
+}
+
+// checkPeer lets in only the user who owns the server process (or root): the
+// socket mode already says so, SO_PEERCRED makes sure.
+func checkPeer(c *net.UnixConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	err = raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if err != nil {
+		return err
+	}
+	if cerr != nil {
+		return cerr
+	}
+	if cred.Uid != uint32(os.Getuid()) && cred.Uid != 0 {
+		return fmt.Errorf("kdc: uid %d may not administer this database", cred.Uid)
+	}
+	return nil
+}
+
+func dispatchAdmin(ctx context.Context, a Admin, req *adminRequest) adminResponse {
+	var resp adminResponse
+	var err error
+	var info PrincipalInfo
+	switch req.Op {
+	case "realm":
+		resp.Realm, err = a.Realm(ctx)
+	case "add":
+		if req.Add == nil {
+			err = errors.New("kdc: add without a principal")
+			break
+		}
+		info, err = a.Add(ctx, *req.Add)
+		resp.Info = &info
+	case "list":
+		resp.Names, err = a.List(ctx)
+	case "show":
+		info, err = a.Show(ctx, req.Name)
+		resp.Info = &info
+	case "delete":
+		err = a.Delete(ctx, req.Name)
+	case "passwd":
+		info, err = a.ChangeKeys(ctx, req.Name, req.Password, req.Random)
+		resp.Info = &info
+	case "disable":
+		info, err = a.SetDisabled(ctx, req.Name, req.Disabled)
+		resp.Info = &info
+	case "keytab":
+		resp.Keytab, err = a.Keytab(ctx, req.Names)
+	default:
+		err = fmt.Errorf("kdc: unknown admin operation %q", req.Op)
+	}
+	if err != nil {
+		resp = adminResponse{Error: err.Error()}
+		switch {
+		case errors.Is(err, principal.ErrNotFound):
+			resp.Kind = "not_found"
+		case errors.Is(err, principal.ErrExists):
+			resp.Kind = "exists"
+		}
+	}
+	return resp
+}
+
+// AdminClient administers a running server through its admin socket.
+type AdminClient struct {
+	Path string
+}
+
+var _ Admin = (*AdminClient)(nil)
+
+// DialAdmin returns a client if a server answers on path.
+func DialAdmin(path string) (*AdminClient, bool) {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return nil, false
+	}
+	c.Close()
+	return &AdminClient{Path: path}, true
+}
+
+// remoteError keeps the server's message and, for the errors callers test for, the
+// sentinel underneath.
+type remoteError struct {
+	msg  string
+	kind error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.kind }
+
+func (c *AdminClient) call(ctx context.Context, req adminRequest) (adminResponse, error) {
+	d := net.Dialer{Timeout: AdminTimeout}
+	conn, err := d.DialContext(ctx, "unix", c.Path)
+	if err != nil {
+		return adminResponse{}, fmt.Errorf("kdc: admin socket %s: %w", c.Path, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(AdminTimeout))
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return adminResponse{}, fmt.Errorf("kdc: admin request: %w", err)
+	}
+	var resp adminResponse
+	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
+		return adminResponse{}, fmt.Errorf("kdc: admin response: %w", err)
+	}
+	if resp.Error != "" {
+		re := &remoteError{msg: resp.Error}
+		switch resp.Kind {
+		case "not_found":
+			re.kind = principal.ErrNotFound
+		case "exists":
+			re.kind = principal.ErrExists
+		}
+		return resp, re
+	}
+	return resp, nil
+}
+
+func infoResult(resp adminResponse, err error) (PrincipalInfo, error) {
+	if err != nil || resp.Info == nil {
+		return PrincipalInfo{}, err
+	}
+	return *resp.Info, nil
+}
+
+// Realm implements Admin.
+func (c *AdminClient) Realm(ctx context.Context) (string, error) {
+	resp, err := c.call(ctx, adminRequest{Op: "realm"})
+	return resp.Realm, err
+}
+
+// Add implements Admin.
+func (c *AdminClient) Add(ctx context.Context, req AddRequest) (PrincipalInfo, error) {
+	return infoResult(c.call(ctx, adminRequest{Op: "add", Add: &req}))
+}
+
+// List implements Admin.
+func (c *AdminClient) List(ctx context.Context) ([]string, error) {
+	resp, err := c.call(ctx, adminRequest{Op: "list"})
+	return resp.Names, err
+}
+
+// Show implements Admin.
+func (c *AdminClient) Show(ctx context.Context, name string) (PrincipalInfo, error) {
+	return infoResult(c.call(ctx, adminRequest{Op: "show", Name: name}))
+}
+
+// Delete implements Admin.
+func (c *AdminClient) Delete(ctx context.Context, name string) error {
+	_, err := c.call(ctx, adminRequest{Op: "delete", Name: name})
+	return err
+}
+
+// ChangeKeys implements Admin.
+func (c *AdminClient) ChangeKeys(ctx context.Context, name, password string, random bool) (PrincipalInfo, error) {
+	return infoResult(c.call(ctx, adminRequest{Op: "passwd", Name: name, Password: password, Random: random}))
+}
+
+// SetDisabled implements Admin.
+func (c *AdminClient) SetDisabled(ctx context.Context, name string, disabled bool) (PrincipalInfo, error) {
+	return infoResult(c.call(ctx, adminRequest{Op: "disable", Name: name, Disabled: disabled}))
+}
+
+// Keytab implements Admin.
+func (c *AdminClient) Keytab(ctx context.Context, names []string) ([]ticket.KeytabEntry, error) {
+	resp, err := c.call(ctx, adminRequest{Op: "keytab", Names: names})
+	return resp.Keytab, err
+}

@@ -1,0 +1,296 @@
+package kdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
+	"github.com/jcmturner/gokrb5/v8/iana/patype"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/ticket"
+)
+
+// asInvalidOptions may not appear in an AS-REQ: they only make sense with a ticket
+// in hand (RFC 4120 §3.1.3; MIT kdc_util.c validate_as_request).
+var asInvalidOptions = []int{flags.Forwarded, flags.Proxy, flags.Validate, flags.Renew, flags.EncTktInSkey, 14 /* cname-in-addl-tkt */}
+
+// asRequest is the state of one AS exchange, filled stage by stage.
+type asRequest struct {
+	req *ticket.KDCRequest
+	now time.Time
+
+	cname, sname   principal.Name    // from the request (decodeAS)
+	client, server *principal.Record // from the store (lookupAS)
+	replyKey       principal.Key     // client key the reply is sealed in (selectReplyKey)
+	preauthed      bool              // PA-ENC-TIMESTAMP verified (checkPreauth)
+	times          lifetimes         // issueAS
+	session        types.EncryptionKey
+}
+
+// handleAS runs the AS exchange (RFC 4120 §3.1): decode → look up → check policy →
+// pre-authenticate → issue → encode.
+func (k *KDC) handleAS(ctx context.Context, req *ticket.KDCRequest, out *outcome) ([]byte, error) {
+	as := &asRequest{req: req, now: k.now().UTC()}
+	if err := k.decodeAS(as); err != nil {
+		return nil, err
+	}
+	out.client, out.service = as.cname.String(), as.sname.String()
+	steps := []func(context.Context, *asRequest) error{k.lookupAS, k.checkASPolicy, k.selectReplyKey, k.checkPreauth}
+	for _, step := range steps {
+		if err := step(ctx, as); err != nil {
+			return nil, err
+		}
+	}
+	reply, err := k.issueAS(as)
+	if err != nil {
+		return nil, err
+	}
+	out.issued = fmt.Sprintf("reply=%s session=%s", principal.EnctypeName(as.replyKey.Etype), principal.EnctypeName(as.session.KeyType))
+	return reply, nil
+}
+
+func (k *KDC) decodeAS(as *asRequest) error {
+	b := as.req.Body
+	if len(b.CName.NameString) == 0 {
+		return kerr(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "NO_CLIENT_NAME", nil)
+	}
+	if len(b.SName.NameString) == 0 {
+		return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "NO_SERVER_NAME", nil)
+	}
+	if b.Realm != k.realm {
+		return kerr(errorcode.KDC_ERR_WRONG_REALM, "WRONG_REALM", fmt.Errorf("request for realm %q", b.Realm))
+	}
+	as.cname = principal.FromPrincipalName(b.CName, b.Realm)
+	as.sname = principal.FromPrincipalName(b.SName, b.Realm)
+	for _, o := range asInvalidOptions {
+		if isSet(b.KDCOptions, o) {
+			return kerr(errorcode.KDC_ERR_BADOPTION, "BAD_OPTION", fmt.Errorf("option %d not allowed in an AS-REQ", o))
+		}
+	}
+	return nil
+}
+
+func (k *KDC) lookupAS(ctx context.Context, as *asRequest) error {
+	var err error
+	if as.client, err = k.store.Get(ctx, as.cname); err != nil {
+		if errors.Is(err, principal.ErrNotFound) {
+			return kerr(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_NOT_FOUND", nil)
+		}
+		return kerr(errorcode.KRB_ERR_GENERIC, "DB_ERROR", err)
+	}
+	if as.server, err = k.store.Get(ctx, as.sname); err != nil {
+		if errors.Is(err, principal.ErrNotFound) {
+			return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_NOT_FOUND", nil)
+		}
+		return kerr(errorcode.KRB_ERR_GENERIC, "DB_ERROR", err)
+	}
+	return nil
+}
+
+// checkASPolicy refuses disabled or expired principals (RFC 4120 §7.5.9 codes,
+// MIT's e-text).
+func (k *KDC) checkASPolicy(_ context.Context, as *asRequest) error {
+	c, s := as.client, as.server
+	switch {
+	case c.Disabled:
+		return kerr(errorcode.KDC_ERR_CLIENT_REVOKED, "CLIENT_DISABLED", nil)
+	case !c.Expires.IsZero() && !as.now.Before(c.Expires):
+		return kerr(errorcode.KDC_ERR_NAME_EXP, "CLIENT_EXPIRED", nil)
+	case !c.PasswordExpires.IsZero() && !as.now.Before(c.PasswordExpires) && !isChangePW(s.Name):
+		// An expired password still lets the client reach kadmin/changepw.
+		return kerr(errorcode.KDC_ERR_KEY_EXPIRED, "PASSWORD_EXPIRED", nil)
+	case s.Disabled:
+		return kerr(errorcode.KDC_ERR_POLICY, "SERVER_DISABLED", nil)
+	case !s.Expires.IsZero() && !as.now.Before(s.Expires):
+		return kerr(errorcode.KDC_ERR_SERVICE_EXP, "SERVER_EXPIRED", nil)
+	}
+	return nil
+}
+
+func isChangePW(n principal.Name) bool {
+	return len(n.Components) == 2 && n.Components[0] == "kadmin" && n.Components[1] == "changepw"
+}
+
+// selectReplyKey picks the client key the reply is sealed in: the first enctype in
+// the request that the client has a key for (RFC 4120 §3.1.3, MIT
+// select_session_keytype); none gives KDC_ERR_ETYPE_NOSUPP.
+func (k *KDC) selectReplyKey(_ context.Context, as *asRequest) error {
+	e, ok := selectEtype(as.req.Body.EType, supportedSessionEtype(as.client))
+	if !ok {
+		return kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE",
+			fmt.Errorf("client asked for %v, has %v", as.req.Body.EType, as.client.Enctypes()))
+	}
+	as.replyKey, _ = as.client.FindKey(e, 0)
+	return nil
+}
+
+// checkPreauth verifies PA-ENC-TIMESTAMP (RFC 4120 §5.2.7.2) or, when the client
+// must pre-authenticate and did not, answers KDC_ERR_PREAUTH_REQUIRED with the
+// METHOD-DATA real clients need: ETYPE-INFO2 then an empty PA-ENC-TIMESTAMP
+// (protocol-notes §3.2: without the latter MIT kinit cannot pre-authenticate).
+// Unknown padata types are ignored.
+func (k *KDC) checkPreauth(_ context.Context, as *asRequest) error {
+	v, ok := as.req.PA(patype.PA_ENC_TIMESTAMP)
+	if !ok {
+		if !as.client.RequiresPreauth {
+			return nil
+		}
+		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", nil)
+	}
+	var ed types.EncryptedData
+	if err := ed.Unmarshal(v); err != nil {
+		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", fmt.Errorf("PA-ENC-TIMESTAMP: %w", err))
+	}
+	key, ok := as.client.FindKey(ed.EType, 0)
+	if !ok {
+		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", fmt.Errorf("no %s key", principal.EnctypeName(ed.EType)))
+	}
+	plain, err := crypto.DecryptEncPart(ed, key.EncryptionKey(), keyusage.AS_REQ_PA_ENC_TIMESTAMP)
+	if err != nil {
+		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", errors.New("encrypted timestamp does not decrypt (wrong password?)"))
+	}
+	var ts types.PAEncTSEnc
+	if err := ts.Unmarshal(plain); err != nil {
+		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", fmt.Errorf("PA-ENC-TS-ENC: %w", err))
+	}
+	client := ts.PATimestamp.Add(time.Duration(ts.PAUSec) * time.Microsecond)
+	if d := client.Sub(as.now); d > k.skew || d < -k.skew {
+		return kerr(errorcode.KRB_AP_ERR_SKEW, "PREAUTH_FAILED", fmt.Errorf("client clock off by %s", d.Round(time.Second)))
+	}
+	as.preauthed = true
+	return nil
+}
+
+// preauthError answers with METHOD-DATA [ETYPE-INFO2, PA-ENC-TIMESTAMP] as e-data
+// (RFC 4120 §3.1.3, §5.2.7.5). MIT kinit only retries when e-data is present.
+func (k *KDC) preauthError(as *asRequest, code int32, status string, cause error) error {
+	info, err := k.etypeInfo2(as, as.replyKey)
+	if err != nil {
+		return kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
+	}
+	md, err := ticket.MethodData(info, types.PAData{PADataType: patype.PA_ENC_TIMESTAMP, PADataValue: []byte{}})
+	if err != nil {
+		return kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
+	}
+	return &Error{Code: code, Status: status, EData: md, Cause: cause}
+}
+
+// etypeInfo2 tells the client which key to use: one entry, for the enctype the
+// client prefers among the keys it has (RFC 4120 §5.2.7.5; MIT sends one entry
+// with the salt spelled out).
+func (k *KDC) etypeInfo2(as *asRequest, key principal.Key) (types.PAData, error) {
+	salt := key.Salt
+	if salt == "" {
+		salt = as.client.Name.Salt()
+	}
+	return ticket.ETypeInfo2(types.ETypeInfo2Entry{EType: key.Etype, Salt: salt})
+}
+
+// issueAS makes the ticket and the AS-REP (RFC 4120 §3.1.3, §5.4.2).
+func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
+	b := as.req.Body
+	lt, err := k.computeTimes(timesOf(b.KDCOptions, b.From, b.Till, b.RTime), as.now, k.lifeLimits(as.client, as.server))
+	if err != nil {
+		return nil, err
+	}
+	as.times = lt
+
+	sessEtype, ok := selectEtype(b.EType, supportedSessionEtype(as.server))
+	if !ok {
+		return nil, kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE",
+			fmt.Errorf("no requested enctype is supported by %s", as.sname))
+	}
+	et, err := crypto.GetEtype(sessEtype)
+	if err != nil {
+		return nil, kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE", err)
+	}
+	if as.session, err = types.GenerateEncryptionKey(et); err != nil {
+		return nil, kerr(errorcode.KRB_ERR_GENERIC, "RANDOM_FAILED", err)
+	}
+
+	tf := []int{flags.Initial}
+	if as.preauthed {
+		tf = append(tf, flags.PreAuthent)
+	}
+	for _, o := range []int{flags.Forwardable, flags.Proxiable, flags.AllowPostDate} {
+		if isSet(b.KDCOptions, o) {
+			tf = append(tf, o)
+		}
+	}
+	if lt.postdated {
+		tf = append(tf, flags.PostDated, flags.Invalid)
+	}
+	if lt.renewable {
+		tf = append(tf, flags.Renewable)
+	}
+	tktFlags := ticket.Flags(tf...)
+
+	skey, err := serviceKey(as.server)
+	if err != nil {
+		return nil, err
+	}
+	part := messages.EncTicketPart{
+		Flags:     tktFlags,
+		Key:       as.session,
+		CRealm:    k.realm,
+		CName:     as.cname.PrincipalName(),
+		Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
+		AuthTime:  as.now,
+		StartTime: lt.start,
+		EndTime:   lt.end,
+		CAddr:     b.Addresses,
+	}
+	if lt.renewable {
+		part.RenewTill = lt.renewTill
+	}
+	tkt, err := ticket.SealTicket(k.realm, b.SName, part, skey.EncryptionKey(), int(skey.KVNO))
+	if err != nil {
+		return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
+	}
+
+	encPart := messages.EncKDCRepPart{
+		Key:       as.session,
+		Nonce:     b.Nonce,
+		Flags:     tktFlags,
+		AuthTime:  as.now,
+		StartTime: lt.start,
+		EndTime:   lt.end,
+		SRealm:    k.realm,
+		SName:     b.SName,
+		CAddr:     b.Addresses,
+	}
+	if lt.renewable {
+		encPart.RenewTill = lt.renewTill
+	}
+	if !as.client.PasswordExpires.IsZero() {
+		encPart.KeyExpiration = as.client.PasswordExpires
+	}
+	info, err := k.etypeInfo2(as, as.replyKey)
+	if err != nil {
+		return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
+	}
+	rep := ticket.Reply{
+		MsgType: msgtype.KRB_AS_REP,
+		PAData:  types.PADataSequence{info},
+		CRealm:  k.realm,
+		CName:   b.CName,
+		Ticket:  tkt,
+		Part:    encPart,
+		Key:     as.replyKey.EncryptionKey(),
+		KVNO:    int(as.replyKey.KVNO),
+		Usage:   keyusage.AS_REP_ENCPART,
+	}
+	out, err := rep.Marshal()
+	if err != nil {
+		return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
+	}
+	return out, nil
+}

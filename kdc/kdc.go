@@ -1,0 +1,257 @@
+// Package kdc is the Key Distribution Center: the AS and TGS exchanges of RFC 4120
+// over a principal.Store, served over UDP and TCP.
+package kdc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
+	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/ticket"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultClockSkew is the allowed clock difference (RFC 4120 §8.2: 5 minutes).
+	DefaultClockSkew = 5 * time.Minute
+	// DefaultMinLife is the shortest ticket the KDC issues; shorter requests get
+	// KDC_ERR_NEVER_VALID.
+	DefaultMinLife = time.Minute
+	// DefaultLookasideTTL is how long a reply is kept for retransmissions of the
+	// identical request (RFC 4120 §3.1.2; MIT keeps 2 minutes).
+	DefaultLookasideTTL = 2 * time.Minute
+	// DefaultLookasideEntries caps the lookaside cache.
+	DefaultLookasideEntries = 10000
+)
+
+// Config configures a KDC. Only Store is required.
+type Config struct {
+	Store principal.Store
+	// Logger gets one line per request; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests inject one to move time.
+	Now func() time.Time
+	// ClockSkew is the allowed clock difference; 0 means DefaultClockSkew.
+	ClockSkew time.Duration
+	// MinLife is the shortest ticket issued; 0 means DefaultMinLife.
+	MinLife time.Duration
+	// MaxUDPReply is the largest reply sent over UDP; larger replies become
+	// KRB_ERR_RESPONSE_TOO_BIG so the client retries over TCP (RFC 4120 §7.2.1).
+	// 0 means MaxUDPPayload.
+	MaxUDPReply int
+	// LookasideTTL is how long replies are kept for retransmissions; 0 means
+	// DefaultLookasideTTL, negative disables the cache.
+	LookasideTTL time.Duration
+}
+
+// KDC answers Kerberos requests. It is safe for concurrent use.
+type KDC struct {
+	store     principal.Store
+	realm     string
+	log       *slog.Logger
+	now       func() time.Time
+	skew      time.Duration
+	minLife   time.Duration
+	maxUDP    int
+	lookaside *lookaside
+
+	// Panics counts requests that panicked and were answered with KRB_ERR_GENERIC.
+	panics atomic.Int64
+}
+
+// New checks cfg, fills defaults and returns a KDC.
+func New(cfg Config) (*KDC, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("kdc: no principal store")
+	}
+	k := &KDC{
+		store:   cfg.Store,
+		realm:   cfg.Store.Realm(),
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		skew:    cfg.ClockSkew,
+		minLife: cfg.MinLife,
+		maxUDP:  cfg.MaxUDPReply,
+	}
+	if k.log == nil {
+		k.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if k.now == nil {
+		k.now = time.Now
+	}
+	if k.skew <= 0 {
+		k.skew = DefaultClockSkew
+	}
+	if k.minLife <= 0 {
+		k.minLife = DefaultMinLife
+	}
+	if k.maxUDP <= 0 || k.maxUDP > MaxUDPPayload {
+		k.maxUDP = MaxUDPPayload
+	}
+	ttl := cfg.LookasideTTL
+	if ttl == 0 {
+		ttl = DefaultLookasideTTL
+	}
+	if ttl > 0 {
+		k.lookaside = newLookaside(ttl, DefaultLookasideEntries, k.now)
+	}
+	return k, nil
+}
+
+// Realm is the realm this KDC serves.
+func (k *KDC) Realm() string { return k.realm }
+
+// Panics returns how many requests panicked (and were answered with an error).
+func (k *KDC) Panics() int64 { return k.panics.Load() }
+
+// Transport names how a request arrived.
+type Transport string
+
+// Transports.
+const (
+	UDP Transport = "udp"
+	TCP Transport = "tcp"
+)
+
+// outcome is what the per-request log line reports.
+type outcome struct {
+	client, service string
+	etypes          []int32
+	issued          string // what was issued, e.g. "ticket aes256-cts-hmac-sha1-96"
+}
+
+// Handle answers one request. ok is false when pkt does not decode as a KDC
+// request: garbage gets no reply. Anything that decodes gets a reply, a KRB-ERROR
+// if need be, never a crash.
+func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Addr) (reply []byte, ok bool) {
+	if k.lookaside != nil {
+		if r, hit := k.lookaside.get(pkt); hit {
+			k.log.Info("request", "transport", tr, "from", addrString(from), "result", "LOOKASIDE")
+			r = k.fitTransport(pkt, r, tr)
+			return r, r != nil
+		}
+	}
+	req, err := ticket.ParseKDCRequest(pkt)
+	if err != nil {
+		k.log.Debug("dropped undecodable packet", "transport", tr, "from", addrString(from), "bytes", len(pkt), "err", err)
+		return nil, false
+	}
+	start := time.Now()
+	var out outcome
+	reply, err = k.process(ctx, req, &out)
+	if err != nil {
+		ke := asError(err)
+		reply = k.errorReply(req, ke)
+		attrs := []any{"transport", tr, "from", addrString(from),
+			"client", out.client, "service", out.service, "etypes", out.etypes,
+			"result", ke.Status, "code", ke.Code}
+		if ke.Cause != nil {
+			attrs = append(attrs, "reason", ke.Cause.Error())
+		}
+		k.log.Info(msgName(req.MsgType), append(attrs, "took", time.Since(start))...)
+	} else {
+		k.log.Info(msgName(req.MsgType), "transport", tr, "from", addrString(from),
+			"client", out.client, "service", out.service, "etypes", out.etypes,
+			"result", "ISSUE", "issued", out.issued, "took", time.Since(start))
+	}
+	if reply == nil {
+		return nil, false
+	}
+	if k.lookaside != nil {
+		// The full reply is kept, so the client's retry over TCP is answered
+		// from the cache.
+		k.lookaside.put(pkt, reply)
+	}
+	reply = k.fitTransport(pkt, reply, tr)
+	return reply, reply != nil
+}
+
+// fitTransport replaces a reply too big for one UDP datagram by
+// KRB_ERR_RESPONSE_TOO_BIG, so the client retries over TCP (RFC 4120 §7.2.1).
+func (k *KDC) fitTransport(pkt, reply []byte, tr Transport) []byte {
+	if tr != UDP || len(reply) <= k.maxUDP {
+		return reply
+	}
+	req, err := ticket.ParseKDCRequest(pkt)
+	if err != nil {
+		return nil
+	}
+	return k.errorReply(req, kerr(errorcode.KRB_ERR_RESPONSE_TOO_BIG, "RESPONSE_TOO_BIG", nil))
+}
+
+// fieldTooLong is the KRB-ERROR for a TCP length with the high bit set or over
+// MaxTCPMessage (RFC 4120 §7.2.2); there is no request to take names from.
+func (k *KDC) fieldTooLong() []byte {
+	return k.errorReply(&ticket.KDCRequest{}, kerr(errorcode.KRB_ERR_FIELD_TOOLONG, "FIELD_TOOLONG", nil))
+}
+
+// process runs one exchange, turning a panic into KRB_ERR_GENERIC.
+func (k *KDC) process(ctx context.Context, req *ticket.KDCRequest, out *outcome) (reply []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			k.panics.Add(1)
+			reply, err = nil, kerr(errorcode.KRB_ERR_GENERIC, "INTERNAL_ERROR", fmt.Errorf("panic: %v", r))
+		}
+	}()
+	if req.PVNO != 5 {
+		return nil, kerr(errorcode.KDC_ERR_BAD_PVNO, "BAD_PVNO", fmt.Errorf("pvno %d", req.PVNO))
+	}
+	out.etypes = req.Body.EType
+	switch req.MsgType {
+	case msgtype.KRB_AS_REQ:
+		return k.handleAS(ctx, req, out)
+	case msgtype.KRB_TGS_REQ:
+		return k.handleTGS(ctx, req, out)
+	}
+	return nil, kerr(errorcode.KRB_AP_ERR_MSG_TYPE, "BAD_MSG_TYPE", nil)
+}
+
+// errorReply encodes a KRB-ERROR for a request that decoded (RFC 4120 §5.9.1),
+// with the KDC's real time in stime so clients can correct their clocks.
+func (k *KDC) errorReply(req *ticket.KDCRequest, ke *Error) []byte {
+	e := ticket.ErrorReply{
+		Code:  ke.Code,
+		Now:   k.now(),
+		Realm: k.realm,
+		SName: req.Body.SName,
+		EText: ke.Status,
+		EData: ke.EData,
+	}
+	if len(req.Body.CName.NameString) > 0 {
+		e.CName = req.Body.CName
+		e.CRealm = req.Body.Realm
+	}
+	if len(e.SName.NameString) == 0 {
+		e.SName = principal.Krbtgt(k.realm).PrincipalName()
+	}
+	b, err := e.Marshal()
+	if err != nil {
+		k.log.Error("encoding KRB-ERROR failed", "err", err)
+		return nil
+	}
+	return b
+}
+
+func msgName(t int) string {
+	switch t {
+	case msgtype.KRB_AS_REQ:
+		return "AS_REQ"
+	case msgtype.KRB_TGS_REQ:
+		return "TGS_REQ"
+	}
+	return fmt.Sprintf("MSG_%d", t)
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "-"
+	}
+	return a.String()
+}
