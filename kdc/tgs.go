@@ -3,11 +3,409 @@ package kdc
 import (
 	"context"
 
+	"errors"
+	"fmt"
+	"github.com/jcmturner/gofork/encoding/asn1"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
+	"github.com/jcmturner/gokrb5/v8/iana/patype"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
-// handleTGS runs the TGS exchange (RFC 4120 §3.3).
+// tgsCopiedFlags are always carried from the TGT to tickets issued with it (RFC
+// 4120 §2.1, §2.6; MIT TGS_COPIED_FLAGS_MASK).
+var tgsCopiedFlags = []int{flags.Forwarded, flags.Proxy, flags.PreAuthent, flags.HWAuthent}
+
+// tgsRequest is the state of one TGS exchange, filled stage by stage.
+type tgsRequest struct {
+	req *ticket.KDCRequest
+	now time.Time
+
+	apreq  messages.APReq         // PA-TGS-REQ (decodeTGS)
+	tgt    messages.EncTicketPart // the decrypted TGT (openTGT)
+	auth   types.Authenticator    // the decrypted authenticator (checkAuthenticator)
+	client principal.Name         // the TGT's client
+
+	sname  principal.Name // requested service (lookupServer)
+	server *principal.Record
+	renew  bool // RENEW or VALIDATE: reissue the presented ticket
+}
+
+// handleTGS runs the TGS exchange (RFC 4120 §3.3): find PA-TGS-REQ → open the TGT
+// → check the authenticator and its checksum over the raw req-body → check
+// options against the TGT → look up the service → issue.
 func (k *KDC) handleTGS(ctx context.Context, req *ticket.KDCRequest, out *outcome) ([]byte, error) {
-	return nil, kerr(errorcode.KRB_ERR_GENERIC, "TGS_NOT_IMPLEMENTED", nil)
+	tr := &tgsRequest{req: req, now: k.now().UTC()}
+	if len(req.Body.SName.NameString) > 0 {
+		out.service = principal.FromPrincipalName(req.Body.SName, req.Body.Realm).String()
+	}
+	steps := []func(context.Context, *tgsRequest) error{k.decodeTGS, k.openTGT}
+	for _, step := range steps {
+		if err := step(ctx, tr); err != nil {
+			return nil, err
+		}
+	}
+	out.client = tr.client.String()
+	for _, step := range []func(context.Context, *tgsRequest) error{k.checkAuthenticator, k.checkTGSOptions, k.lookupServer} {
+		if err := step(ctx, tr); err != nil {
+			return nil, err
+		}
+	}
+	out.service = tr.sname.String()
+	reply, issued, err := k.issueTGS(tr)
+	if err != nil {
+		return nil, err
+	}
+	out.issued = issued
+	return reply, nil
+}
+
+// decodeTGS finds PA-TGS-REQ (RFC 4120 §5.4.1, §7.5.2); PA-FX-FAST (136), sent by
+// every MIT 1.20 client, is ignored and the outer request answered.
+func (k *KDC) decodeTGS(_ context.Context, tr *tgsRequest) error {
+	v, ok := tr.req.PA(patype.PA_TGS_REQ)
+	if !ok {
+		return kerr(errorcode.KDC_ERR_PADATA_TYPE_NOSUPP, "NO_PA_TGS_REQ", nil)
+	}
+	if err := tr.apreq.Unmarshal(v); err != nil {
+		return kerr(errorcode.KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", err)
+	}
+	// MIT refuses user-to-user and mutual authentication inside PA-TGS-REQ.
+	if isSet(tr.apreq.APOptions, flags.APOptionUseSessionKey) || isSet(tr.apreq.APOptions, flags.APOptionMutualRequired) {
+		return kerr(errorcode.KDC_ERR_POLICY, "BAD_AP_OPTIONS", nil)
+	}
+	if len(tr.req.Body.SName.NameString) == 0 {
+		return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "NO_SERVER_NAME", nil)
+	}
+	return nil
+}
+
+// openTGT decrypts the presented ticket with the krbtgt key of its kvno and enctype
+// (key usage 2).
+func (k *KDC) openTGT(ctx context.Context, tr *tgsRequest) error {
+	t := tr.apreq.Ticket
+	tname := principal.FromPrincipalName(t.SName, t.Realm)
+	if t.Realm != k.realm || !tname.Equal(principal.Krbtgt(k.realm)) {
+		return kerr(errorcode.KRB_AP_ERR_NOT_US, "NOT_A_TGT", fmt.Errorf("ticket for %s", tname))
+	}
+	rec, err := k.store.Get(ctx, tname)
+	if err != nil {
+		return kerr(errorcode.KRB_ERR_GENERIC, "DB_ERROR", err)
+	}
+	if !rec.HasKVNO(uint32(t.EncPart.KVNO)) && t.EncPart.KVNO != 0 {
+		return kerr(errorcode.KRB_AP_ERR_BADKEYVER, "TGT_KVNO_UNKNOWN", fmt.Errorf("kvno %d", t.EncPart.KVNO))
+	}
+	key, ok := rec.FindKey(t.EncPart.EType, uint32(t.EncPart.KVNO))
+	if !ok {
+		return kerr(errorcode.KRB_AP_ERR_NOKEY, "TGT_ETYPE_UNKNOWN", fmt.Errorf("no %s key", principal.EnctypeName(t.EncPart.EType)))
+	}
+	if tr.tgt, err = ticket.OpenTicket(t, key.EncryptionKey()); err != nil {
+		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "TGT_DECRYPT_FAILED", err)
+	}
+	tr.client = principal.FromPrincipalName(tr.tgt.CName, tr.tgt.CRealm)
+	return nil
+}
+
+// checkAuthenticator decrypts the authenticator with the TGT session key (usage 7)
+// and applies RFC 4120 §3.2.3 / §3.3.2: names, skew, ticket times, and the keyed
+// checksum over the req-body bytes as received (usage 6).
+func (k *KDC) checkAuthenticator(_ context.Context, tr *tgsRequest) error {
+	plain, err := crypto.DecryptEncPart(tr.apreq.EncryptedAuthenticator, tr.tgt.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR)
+	if err != nil {
+		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR_DECRYPT_FAILED", err)
+	}
+	if err := tr.auth.Unmarshal(plain); err != nil {
+		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "BAD_AUTHENTICATOR", err)
+	}
+	a := tr.auth
+	if a.CRealm != tr.tgt.CRealm || !principal.FromPrincipalName(a.CName, a.CRealm).Equal(tr.client) {
+		return kerr(errorcode.KRB_AP_ERR_BADMATCH, "CLIENT_MISMATCH", nil)
+	}
+	ctime := a.CTime.Add(time.Duration(a.Cusec) * time.Microsecond)
+	if d := ctime.Sub(tr.now); d > k.skew || d < -k.skew {
+		return kerr(errorcode.KRB_AP_ERR_SKEW, "CLOCK_SKEW", fmt.Errorf("authenticator off by %s", d.Round(time.Second)))
+	}
+	if tr.now.After(tr.tgt.EndTime.Add(k.skew)) {
+		return kerr(errorcode.KRB_AP_ERR_TKT_EXPIRED, "TGT_EXPIRED", nil)
+	}
+	start := tr.tgt.StartTime
+	if start.IsZero() {
+		start = tr.tgt.AuthTime
+	}
+	if start.After(tr.now.Add(k.skew)) {
+		return kerr(errorcode.KRB_AP_ERR_TKT_NYV, "TGT_NOT_YET_VALID", nil)
+	}
+	return k.checkTGSChecksum(tr)
+}
+
+// checkTGSChecksum verifies the authenticator checksum over the raw req-body: it
+// must be present (KRB_AP_ERR_INAPP_CKSUM), of a known keyed type
+// (KDC_ERR_SUMTYPE_NOSUPP) and correct (KRB_AP_ERR_MODIFIED, RFC 4120 §3.3.2).
+func (k *KDC) checkTGSChecksum(tr *tgsRequest) error {
+	ck := tr.auth.Cksum
+	if ck.CksumType == 0 && len(ck.Checksum) == 0 {
+		return kerr(errorcode.KRB_AP_ERR_INAPP_CKSUM, "NO_CHECKSUM", nil)
+	}
+	et, err := crypto.GetChksumEtype(ck.CksumType)
+	if err != nil {
+		// Unkeyed checksums (CRC32, RSA-MD5) are not collision-proof and are
+		// not among the keyed types gokrb5 knows.
+		return kerr(errorcode.KDC_ERR_SUMTYPE_NOSUPP, "BAD_CHECKSUM_TYPE", fmt.Errorf("checksum type %d", ck.CksumType))
+	}
+	if !et.VerifyChecksum(tr.tgt.Key.KeyValue, tr.req.RawBody, ck.Checksum, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM) {
+		return kerr(errorcode.KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", errors.New("req-body checksum does not verify"))
+	}
+	return nil
+}
+
+// tgsOptionRules: each option needs a TGT flag, else KDC_ERR_BADOPTION (RFC 4120
+// §3.3.3; MIT tgs_policy.c). One row per rule.
+var tgsOptionRules = []struct {
+	option, needs int
+	status        string
+}{
+	{flags.Forwarded, flags.Forwardable, "TGT_NOT_FORWARDABLE"},
+	{flags.Proxy, flags.Proxiable, "TGT_NOT_PROXIABLE"},
+	{flags.AllowPostDate, flags.MayPostDate, "TGT_NOT_POSTDATABLE"},
+	{flags.PostDated, flags.MayPostDate, "TGT_NOT_POSTDATABLE"},
+	{flags.Renew, flags.Renewable, "TGT_NOT_RENEWABLE"},
+	{flags.Validate, flags.Invalid, "TGT_NOT_INVALID"},
+}
+
+func (k *KDC) checkTGSOptions(_ context.Context, tr *tgsRequest) error {
+	opts := tr.req.Body.KDCOptions
+	for _, r := range tgsOptionRules {
+		if isSet(opts, r.option) && !types.IsFlagSet(&tr.tgt.Flags, r.needs) {
+			return kerr(errorcode.KDC_ERR_BADOPTION, r.status, nil)
+		}
+	}
+	if isSet(opts, flags.EncTktInSkey) {
+		return kerr(errorcode.KDC_ERR_BADOPTION, "USER_TO_USER_UNSUPPORTED", nil)
+	}
+	tr.renew = isSet(opts, flags.Renew) || isSet(opts, flags.Validate)
+	if isSet(opts, flags.Renew) && !tr.tgt.RenewTill.IsZero() && tr.now.After(tr.tgt.RenewTill) {
+		return kerr(errorcode.KRB_AP_ERR_TKT_EXPIRED, "RENEW_TILL_PASSED", nil)
+	}
+	if isSet(opts, flags.Validate) && tr.tgt.StartTime.After(tr.now.Add(k.skew)) {
+		return kerr(errorcode.KRB_AP_ERR_TKT_NYV, "TICKET_NOT_YET_VALID", nil)
+	}
+	// An invalid (postdated) ticket is good for nothing but validation.
+	if !isSet(opts, flags.Validate) && types.IsFlagSet(&tr.tgt.Flags, flags.Invalid) {
+		return kerr(errorcode.KRB_AP_ERR_TKT_NYV, "TICKET_NOT_VALID", nil)
+	}
+	return nil
+}
+
+// lookupServer finds the requested service, ignoring the name type (RFC 4120 §6.2).
+func (k *KDC) lookupServer(ctx context.Context, tr *tgsRequest) error {
+	b := tr.req.Body
+	if b.Realm != k.realm {
+		return kerr(errorcode.KDC_ERR_WRONG_REALM, "WRONG_REALM", fmt.Errorf("request for realm %q", b.Realm))
+	}
+	tr.sname = principal.FromPrincipalName(b.SName, b.Realm)
+	rec, err := k.store.Get(ctx, tr.sname)
+	if err != nil {
+		if errors.Is(err, principal.ErrNotFound) {
+			return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "LOOKING_UP_SERVER", nil)
+		}
+		return kerr(errorcode.KRB_ERR_GENERIC, "DB_ERROR", err)
+	}
+	switch {
+	case rec.Disabled:
+		return kerr(errorcode.KDC_ERR_POLICY, "SERVER_DISABLED", nil)
+	case !rec.Expires.IsZero() && !tr.now.Before(rec.Expires):
+		return kerr(errorcode.KDC_ERR_SERVICE_EXP, "SERVER_EXPIRED", nil)
+	}
+	tr.server = rec
+	// The client may have been disabled since it got its TGT.
+	if c, err := k.store.Get(ctx, tr.client); err == nil && c.Disabled {
+		return kerr(errorcode.KDC_ERR_CLIENT_REVOKED, "CLIENT_DISABLED", nil)
+	}
+	return nil
+}
+
+// issueTGS makes the service ticket and the TGS-REP (RFC 4120 §3.3.3, §5.4.2).
+func (k *KDC) issueTGS(tr *tgsRequest) ([]byte, string, error) {
+	b := tr.req.Body
+	tgt := tr.tgt
+	var lt lifetimes
+	if tr.renew {
+		var err error
+		if lt, err = k.reissueTimes(tr); err != nil {
+			return nil, "", err
+		}
+	} else {
+		lim := k.lifeLimits(tr.server)
+		lim.endLimit = minTime(unlimited(lim.endLimit), tgt.EndTime)
+		lim.renewLimit = minTime(unlimited(lim.renewLimit), unlimited(tgt.RenewTill))
+		lim.canRenew = lim.canRenew && types.IsFlagSet(&tgt.Flags, flags.Renewable)
+		lim.canPostdate = types.IsFlagSet(&tgt.Flags, flags.MayPostDate)
+		var err error
+		if lt, err = k.computeTimes(timesOf(b.KDCOptions, b.From, b.Till, b.RTime), tr.now, lim); err != nil {
+			return nil, "", err
+		}
+	}
+
+	sessEtype, ok := selectEtype(b.EType, supportedSessionEtype(tr.server))
+	if !ok {
+		return nil, "", kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE", fmt.Errorf("no requested enctype is supported by %s", tr.sname))
+	}
+	et, err := crypto.GetEtype(sessEtype)
+	if err != nil {
+		return nil, "", kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE", err)
+	}
+	session, err := types.GenerateEncryptionKey(et)
+	if err != nil {
+		return nil, "", kerr(errorcode.KRB_ERR_GENERIC, "RANDOM_FAILED", err)
+	}
+
+	tktFlags := k.tgsFlags(tr, lt)
+	authData, err := k.tgsAuthData(tr)
+	if err != nil {
+		return nil, "", err
+	}
+	skey, err := serviceKey(tr.server)
+	if err != nil {
+		return nil, "", err
+	}
+	part := messages.EncTicketPart{
+		Flags:             tktFlags,
+		Key:               session,
+		CRealm:            tgt.CRealm,
+		CName:             tgt.CName,
+		Transited:         messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
+		AuthTime:          tgt.AuthTime,
+		StartTime:         lt.start,
+		EndTime:           lt.end,
+		CAddr:             tgt.CAddr,
+		AuthorizationData: authData,
+	}
+	if lt.renewable {
+		part.RenewTill = lt.renewTill
+	}
+	if isSet(b.KDCOptions, flags.Forwarded) || isSet(b.KDCOptions, flags.Proxy) {
+		part.CAddr = b.Addresses
+	}
+	tkt, err := ticket.SealTicket(k.realm, b.SName, part, skey.EncryptionKey(), int(skey.KVNO))
+	if err != nil {
+		return nil, "", kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
+	}
+
+	// Starttime is always sent: MIT clients otherwise take authtime (the TGT's)
+	// and fail with "Clock skew too great in KDC reply" once it is 5 minutes old.
+	encPart := messages.EncKDCRepPart{
+		Key: session, Nonce: b.Nonce, Flags: tktFlags,
+		AuthTime: tgt.AuthTime, StartTime: lt.start, EndTime: lt.end,
+		SRealm: k.realm, SName: b.SName, CAddr: part.CAddr,
+	}
+	if lt.renewable {
+		encPart.RenewTill = lt.renewTill
+	}
+	// The reply is sealed in the authenticator subkey (usage 9) when there is
+	// one, else in the TGT session key (usage 8) (RFC 4120 §3.3.3).
+	replyKey, usage := tgt.Key, uint32(keyusage.TGS_REP_ENCPART_SESSION_KEY)
+	if len(tr.auth.SubKey.KeyValue) > 0 {
+		replyKey, usage = tr.auth.SubKey, keyusage.TGS_REP_ENCPART_AUTHENTICATOR_SUB_KEY
+	}
+	rep := ticket.Reply{
+		MsgType: msgtype.KRB_TGS_REP,
+		CRealm:  tgt.CRealm, CName: tgt.CName,
+		Ticket: tkt, Part: encPart,
+		Key: replyKey, Usage: usage,
+	}
+	out, err := rep.Marshal()
+	if err != nil {
+		return nil, "", kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
+	}
+	what := "ticket"
+	switch {
+	case isSet(b.KDCOptions, flags.Renew):
+		what = "renewed"
+	case isSet(b.KDCOptions, flags.Validate):
+		what = "validated"
+	}
+	return out, fmt.Sprintf("%s %s kvno %d session=%s", what, principal.EnctypeName(skey.Etype), skey.KVNO, principal.EnctypeName(session.KeyType)), nil
+}
+
+// reissueTimes gives a renewed or validated ticket its times: RENEW starts it now
+// with the old lifetime, capped by renew-till; VALIDATE keeps the times (RFC 4120
+// §3.3.3).
+func (k *KDC) reissueTimes(tr *tgsRequest) (lifetimes, error) {
+	tgt := tr.tgt
+	lt := lifetimes{start: tgt.StartTime, end: tgt.EndTime, renewTill: tgt.RenewTill,
+		renewable: types.IsFlagSet(&tgt.Flags, flags.Renewable)}
+	if lt.start.IsZero() {
+		lt.start = tgt.AuthTime
+	}
+	if isSet(tr.req.Body.KDCOptions, flags.Renew) {
+		life := tgt.EndTime.Sub(lt.start)
+		lt.start = tr.now
+		lt.end = minTime(tr.now.Add(life), tgt.RenewTill)
+	}
+	return lt, nil
+}
+
+// tgsFlags computes the new ticket's flags: options the TGT allows, flags copied
+// from the TGT, and the lifetime outcome.
+func (k *KDC) tgsFlags(tr *tgsRequest, lt lifetimes) asn1.BitString {
+	opts, tgt := tr.req.Body.KDCOptions, tr.tgt
+	var f []int
+	if tr.renew {
+		// A renewed or validated ticket keeps the TGT's flags, less INVALID.
+		for i := 0; i < 32; i++ {
+			if i != flags.Invalid && types.IsFlagSet(&tgt.Flags, i) {
+				f = append(f, i)
+			}
+		}
+		return ticket.Flags(f...)
+	}
+	for _, o := range []int{flags.Forwardable, flags.Proxiable, flags.AllowPostDate, flags.Forwarded, flags.Proxy} {
+		if isSet(opts, o) {
+			f = append(f, o)
+		}
+	}
+	for _, c := range tgsCopiedFlags {
+		if types.IsFlagSet(&tgt.Flags, c) {
+			f = append(f, c)
+		}
+	}
+	if lt.postdated {
+		f = append(f, flags.PostDated, flags.Invalid)
+	}
+	if lt.renewable {
+		f = append(f, flags.Renewable)
+	}
+	return ticket.Flags(f...)
+}
+
+// tgsAuthData copies the TGT's authorization data and appends the request's
+// enc-authorization-data, decrypted with the subkey (usage 5) or the session key
+// (usage 4) (RFC 4120 §5.4.1).
+func (k *KDC) tgsAuthData(tr *tgsRequest) (types.AuthorizationData, error) {
+	ad := append(types.AuthorizationData(nil), tr.tgt.AuthorizationData...)
+	ed := tr.req.Body.EncAuthData
+	if len(ed.Cipher) == 0 {
+		return ad, nil
+	}
+	key, usage := tr.tgt.Key, uint32(keyusage.TGS_REQ_KDC_REQ_BODY_AUTHDATA_SESSION_KEY)
+	if len(tr.auth.SubKey.KeyValue) > 0 {
+		key, usage = tr.auth.SubKey, keyusage.TGS_REQ_KDC_REQ_BODY_AUTHDATA_SUB_KEY
+	}
+	plain, err := crypto.DecryptEncPart(ed, key, usage)
+	if err != nil {
+		return nil, kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "AUTHDATA_DECRYPT_FAILED", err)
+	}
+	var extra types.AuthorizationData
+	if err := extra.Unmarshal(plain); err != nil {
+		return nil, kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "BAD_AUTHDATA", err)
+	}
+	return append(ad, extra...), nil
 }
