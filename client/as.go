@@ -1,0 +1,538 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jcmturner/gofork/encoding/asn1"
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
+	"github.com/jcmturner/gokrb5/v8/iana/patype"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/kerbkit/kerbkit/ticket"
+)
+
+// maxASRounds bounds the AS-REQs of one exchange: the first try, the pre-authenticated retry, and one more in
+// case the KDC sends fresh ETYPE-INFO2 with a second PREAUTH_REQUIRED.
+const maxASRounds = 3
+
+// ASRequest says who asks for initial credentials and with which secret. Ticket options (lifetimes,
+// forwardable, proxiable, enctypes) come from the Client's Config.
+type ASRequest struct {
+	// Client is the client principal (cname and realm of the request).
+	Client ticket.Principal
+	// Secret is the client's password or keytab.
+	Secret Secret
+	// Server is the requested service; the zero value means krbtgt/REALM@REALM of the client's realm.
+	Server ticket.Principal
+}
+
+// ASResult is the outcome of a successful AS exchange.
+type ASResult struct {
+	// Credential is the new ticket with its session key, times and flags, ready for a credential cache.
+	Credential ticket.Credential
+	// KDCOffset is the KDC's clock minus the local clock, learned from the reply's authtime (what MIT stores
+	// in the ccache header with kdc_timesync). Offsets under one second are reported as zero.
+	KDCOffset time.Duration
+	// Reply tells which KDC answered the final request, over which transport, after which attempts.
+	Reply *Reply
+	// Preauthenticated is true when PA-ENC-TIMESTAMP was sent.
+	Preauthenticated bool
+	// ReplyEtype is the enctype of the AS-REP enc-part (the client key used).
+	ReplyEtype int32
+}
+
+// asState is the state of one AS exchange, owned by Login and passed to each step.
+type asState struct {
+	// Fixed for the whole exchange.
+	req            ASRequest
+	client, server ticket.Principal
+	etypes         []int32 // requested enctypes, preference order
+	lifetime       time.Duration
+	renew          time.Duration // 0: ask for renewable-ok only
+	forwardable    bool
+	proxiable      bool
+
+	// Learned from the KDC.
+	offset    time.Duration          // KDC time minus local time, from a KRB-ERROR's stime/susec
+	hint      *types.ETypeInfo2Entry // chosen ETYPE-INFO2 entry from METHOD-DATA
+	cookie    []byte                 // PA-FX-COOKIE to echo, if any
+	preauth   bool                   // PA-ENC-TIMESTAMP is to be sent
+	preKey    types.EncryptionKey    // key used for PA-ENC-TIMESTAMP
+	lastError *messages.KRBError     // the last KRB-ERROR received
+
+	// Per request (set by buildASReq).
+	round int
+	nonce int
+	till  time.Time
+	rtime time.Time
+}
+
+// Login runs the AS exchange [RFC 4120 §3.1] for r.Client and returns the ticket (a TGT unless r.Server names
+// another service). The steps are: build the AS-REQ (buildASReq), send it (exchange), then either handle a
+// KRB-ERROR (handleASError: on KDC_ERR_PREAUTH_REQUIRED derive the key from ETYPE-INFO2 and retry with
+// PA-ENC-TIMESTAMP) or verify the AS-REP (verifyASRep). KDC errors are returned as *KDCError.
+func (c *Client) Login(ctx context.Context, r ASRequest) (*ASResult, error) {
+	st, err := c.newASState(r)
+	if err != nil {
+		return nil, err
+	}
+	for st.round = 1; st.round <= maxASRounds; st.round++ {
+		req, err := c.buildASReq(st)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := c.exchange(ctx, st.client.Realm, "AS-REQ", st.round, req)
+		if err != nil {
+			return nil, err
+		}
+		received := c.clock()
+		switch messageName(rep.Data) {
+		case "KRB-ERROR":
+			if err := c.handleASError(st, rep.Data, received); err != nil {
+				return nil, err
+			}
+		case "AS-REP":
+			res, err := c.verifyASRep(st, rep.Data, received)
+			if err != nil {
+				return nil, err
+			}
+			res.Reply = rep
+			return res, nil
+		default:
+			return nil, fmt.Errorf("client: KDC %s answered the AS-REQ with %s", rep.KDC, messageName(rep.Data))
+		}
+	}
+	if st.lastError != nil {
+		return nil, fmt.Errorf("client: giving up after %d AS-REQs: %w", maxASRounds,
+			kdcErrorFrom(st.lastError, st.client.String(), st.server.String()))
+	}
+	return nil, fmt.Errorf("client: giving up after %d AS-REQs", maxASRounds)
+}
+
+// newASState checks the request and fixes the parameters that stay the same for every AS-REQ of the exchange.
+func (c *Client) newASState(r ASRequest) (*asState, error) {
+	if c.Config == nil {
+		return nil, errors.New("client: Client has no Config (use client.New)")
+	}
+	if r.Client.Realm == "" || len(r.Client.Name.NameString) == 0 {
+		return nil, errors.New("client: AS request without a client principal")
+	}
+	if !r.Secret.valid() {
+		return nil, errors.New("client: AS request without a password or keytab")
+	}
+	server := r.Server
+	if server.Realm == "" && len(server.Name.NameString) == 0 {
+		server = TGSPrincipal(r.Client.Realm)
+	}
+	if server.Realm != r.Client.Realm {
+		return nil, fmt.Errorf("client: AS request for %s from realm %s: the AS exchange stays in the client's realm", server, r.Client.Realm)
+	}
+	etypes := r.Secret.etypes(r.Client, c.Config.Etypes)
+	if len(etypes) == 0 {
+		if r.Secret.keytab != nil {
+			return nil, fmt.Errorf("client: keytab has no key for %s of a configured enctype", r.Client)
+		}
+		return nil, errors.New("client: no supported enctype configured")
+	}
+	return &asState{
+		req: r, client: r.Client, server: server, etypes: etypes,
+		lifetime: c.Config.TicketLifetime, renew: c.Config.RenewLifetime,
+		forwardable: c.Config.Forwardable, proxiable: c.Config.Proxiable,
+	}, nil
+}
+
+// buildASReq builds the DER AS-REQ for the current round [RFC 4120 §3.1.1, §5.4.1]: kdc-options from the
+// configuration (forwardable, proxiable, renewable with rtime when a renewable life is asked, renewable-ok
+// otherwise, like MIT kinit), till = now + lifetime on the KDC's clock as far as known, a fresh nonce for every
+// request, the enctypes in preference order, no addresses, and PA-ENC-TIMESTAMP once the KDC asked for it.
+func (c *Client) buildASReq(st *asState) ([]byte, error) {
+	nonce, err := newNonce()
+	if err != nil {
+		return nil, err
+	}
+	now := c.clock().Add(st.offset).UTC()
+	st.nonce = nonce
+	st.till = now.Add(st.lifetime).Truncate(time.Second)
+	st.rtime = time.Time{}
+
+	opts := types.NewKrbFlags()
+	if st.forwardable {
+		types.SetFlag(&opts, flags.Forwardable)
+	}
+	if st.proxiable {
+		types.SetFlag(&opts, flags.Proxiable)
+	}
+	if st.renew > 0 {
+		types.SetFlag(&opts, flags.Renewable)
+		st.rtime = now.Add(st.renew).Truncate(time.Second)
+	} else {
+		types.SetFlag(&opts, flags.RenewableOK)
+	}
+
+	var padata types.PADataSequence
+	if st.cookie != nil {
+		// RFC 6113 §5.2: a client echoes the KDC's cookie; harmless for KDCs that do not use FAST.
+		padata = append(padata, types.PAData{PADataType: patype.PA_FX_COOKIE, PADataValue: st.cookie})
+	}
+	if st.preauth {
+		pa, err := encTimestamp(st.preKey, now)
+		if err != nil {
+			return nil, err
+		}
+		padata = append(padata, pa)
+	}
+	req := messages.ASReq{KDCReqFields: messages.KDCReqFields{
+		PVNO:    iana.PVNO,
+		MsgType: msgtype.KRB_AS_REQ,
+		PAData:  padata,
+		ReqBody: messages.KDCReqBody{
+			KDCOptions: opts,
+			CName:      st.client.Name,
+			Realm:      st.client.Realm,
+			SName:      st.server.Name,
+			Till:       st.till,
+			RTime:      st.rtime,
+			Nonce:      nonce,
+			EType:      st.etypes,
+		},
+	}}
+	b, err := req.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("client: encode AS-REQ: %w", err)
+	}
+	return b, nil
+}
+
+// newNonce returns a random 31-bit nonce (non-negative, so every implementation reads it the same way).
+func newNonce() (int, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("client: nonce: %w", err)
+	}
+	return int(binary.BigEndian.Uint32(b[:]) & 0x7fffffff), nil
+}
+
+// encTimestamp builds PA-ENC-TIMESTAMP [RFC 4120 §5.2.7.2]: PA-ENC-TS-ENC {patimestamp, pausec} encrypted in the
+// client key with key usage 1.
+func encTimestamp(key types.EncryptionKey, now time.Time) (types.PAData, error) {
+	ts := types.PAEncTSEnc{PATimestamp: now.UTC().Truncate(time.Second), PAUSec: now.Nanosecond() / 1000}
+	plain, err := asn1.Marshal(ts)
+	if err != nil {
+		return types.PAData{}, fmt.Errorf("client: encode PA-ENC-TS-ENC: %w", err)
+	}
+	ed, err := crypto.GetEncryptedData(plain, key, keyusage.AS_REQ_PA_ENC_TIMESTAMP, 0)
+	if err != nil {
+		return types.PAData{}, fmt.Errorf("client: encrypt PA-ENC-TIMESTAMP with %s: %w", EtypeName(key.KeyType), err)
+	}
+	b, err := ed.Marshal()
+	if err != nil {
+		return types.PAData{}, fmt.Errorf("client: encode PA-ENC-TIMESTAMP: %w", err)
+	}
+	return types.PAData{PADataType: patype.PA_ENC_TIMESTAMP, PADataValue: b}, nil
+}
+
+// handleASError processes a KRB-ERROR answer [RFC 4120 §3.1.3, §5.9.1]. KDC_ERR_PREAUTH_REQUIRED with METHOD-DATA
+// that offers PA-ENC-TIMESTAMP prepares the next round (KDC time offset from stime/susec, key from ETYPE-INFO2)
+// and returns nil; every other error, and a second PREAUTH_REQUIRED without new information, is returned as a
+// *KDCError.
+func (c *Client) handleASError(st *asState, b []byte, received time.Time) error {
+	ke, err := decodeKRBError(b)
+	if err != nil {
+		return err
+	}
+	st.lastError = ke
+	kerr := kdcErrorFrom(ke, st.client.String(), st.server.String())
+	if ke.ErrorCode != errorcode.KDC_ERR_PREAUTH_REQUIRED {
+		return kerr
+	}
+	if len(ke.EData) == 0 {
+		// MIT gives up here too: without METHOD-DATA there is nothing to retry with.
+		return kerr
+	}
+	var md types.PADataSequence
+	if err := unmarshalSafe(func() error { return md.Unmarshal(ke.EData) }); err != nil {
+		return fmt.Errorf("client: PREAUTH_REQUIRED with undecodable METHOD-DATA: %w", err)
+	}
+	if !md.Contains(patype.PA_ENC_TIMESTAMP) {
+		return fmt.Errorf("client: the KDC offers no pre-authentication method this client supports (METHOD-DATA %v): %w",
+			padataTypes(md), kerr)
+	}
+	if !ke.STime.IsZero() {
+		kdcNow := ke.STime.Add(time.Duration(ke.Susec) * time.Microsecond)
+		st.offset = roundOffset(kdcNow.Sub(received))
+	}
+	st.cookie = nil
+	for _, pa := range md {
+		if pa.PADataType == patype.PA_FX_COOKIE {
+			st.cookie = pa.PADataValue
+		}
+	}
+	hint, err := chooseEtypeInfo(md, st.etypes)
+	if err != nil {
+		return err
+	}
+	if hint == nil {
+		// No ETYPE-INFO2 and no ETYPE-INFO: first requested enctype, default salt [RFC 4120 §3.1.3].
+		hint = &types.ETypeInfo2Entry{EType: st.etypes[0]}
+	}
+	key, err := st.req.Secret.key(st.client, hint.EType, hint.Salt, hint.S2KParams)
+	if err != nil {
+		return err
+	}
+	if st.preauth && sameHint(st.hint, hint) {
+		// Pre-authenticated already with the same key and asked again: retrying cannot help.
+		return kerr
+	}
+	st.hint, st.preKey, st.preauth = hint, key, true
+	return nil
+}
+
+// chooseEtypeInfo picks the KDC's salt hint [RFC 4120 §5.2.7.4, §5.2.7.5]: the first ETYPE-INFO2 entry whose
+// enctype was requested, else the first such ETYPE-INFO entry; nil when the KDC sent neither.
+func chooseEtypeInfo(md types.PADataSequence, etypes []int32) (*types.ETypeInfo2Entry, error) {
+	for _, pa := range md {
+		if pa.PADataType != patype.PA_ETYPE_INFO2 {
+			continue
+		}
+		var info types.ETypeInfo2
+		if err := unmarshalSafe(func() error { return info.Unmarshal(pa.PADataValue) }); err != nil {
+			return nil, fmt.Errorf("client: undecodable PA-ETYPE-INFO2: %w", err)
+		}
+		for _, e := range info {
+			if slices.Contains(etypes, e.EType) {
+				return &e, nil
+			}
+		}
+		return nil, fmt.Errorf("client: PA-ETYPE-INFO2 offers no requested enctype: %w",
+			&KDCError{Code: errorcode.KDC_ERR_ETYPE_NOSUPP, Local: true})
+	}
+	for _, pa := range md {
+		if pa.PADataType != patype.PA_ETYPE_INFO {
+			continue
+		}
+		var info types.ETypeInfo
+		if err := unmarshalSafe(func() error { return info.Unmarshal(pa.PADataValue) }); err != nil {
+			return nil, fmt.Errorf("client: undecodable PA-ETYPE-INFO: %w", err)
+		}
+		for _, e := range info {
+			if slices.Contains(etypes, e.EType) {
+				return &types.ETypeInfo2Entry{EType: e.EType, Salt: string(e.Salt)}, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// asRepWire is KDC-REP [RFC 4120 §5.4.2] with the ticket kept as raw DER, so the credential carries the ticket
+// exactly as the KDC encoded it.
+type asRepWire struct {
+	PVNO    int                  `asn1:"explicit,tag:0"`
+	MsgType int                  `asn1:"explicit,tag:1"`
+	PAData  types.PADataSequence `asn1:"explicit,optional,tag:2"`
+	CRealm  string               `asn1:"generalstring,explicit,tag:3"`
+	CName   types.PrincipalName  `asn1:"explicit,tag:4"`
+	Ticket  asn1.RawValue        `asn1:"explicit,tag:5"`
+	EncPart types.EncryptedData  `asn1:"explicit,tag:6"`
+}
+
+// verifyASRep decodes and checks the AS-REP [RFC 4120 §3.1.5] and builds the credential: cname/crealm as
+// requested, enc-part enctype among those requested, enc-part decrypted with the client key (key usage 3),
+// nonce echoed, enc-part sname == ticket sname == requested sname (and realms), endtime <= till, renew-till
+// within what was asked.
+func (c *Client) verifyASRep(st *asState, b []byte, received time.Time) (*ASResult, error) {
+	var rep asRepWire
+	if err := unmarshalSafe(func() error {
+		rest, err := asn1.UnmarshalWithParams(b, &rep, "application,explicit,tag:11")
+		if err == nil && len(rest) > 0 {
+			err = fmt.Errorf("%d trailing bytes", len(rest))
+		}
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("client: undecodable AS-REP: %w", err)
+	}
+	if rep.PVNO != iana.PVNO || rep.MsgType != msgtype.KRB_AS_REP {
+		return nil, fmt.Errorf("client: AS-REP with pvno %d msg-type %d: %w", rep.PVNO, rep.MsgType, ErrReplyMismatch)
+	}
+	if rep.CRealm != st.client.Realm || !rep.CName.Equal(st.client.Name) {
+		return nil, fmt.Errorf("client: AS-REP is for %s, not %s: %w",
+			ticket.Principal{Realm: rep.CRealm, Name: rep.CName}, st.client, ErrReplyMismatch)
+	}
+	rawTicket := rep.Ticket.Bytes
+	var tkt messages.Ticket
+	if err := unmarshalSafe(func() error { return tkt.Unmarshal(rawTicket) }); err != nil {
+		return nil, fmt.Errorf("client: undecodable ticket in AS-REP: %w", err)
+	}
+	etype := rep.EncPart.EType
+	if !slices.Contains(st.etypes, etype) {
+		return nil, fmt.Errorf("client: AS-REP enc-part uses %s, which was not requested: %w", EtypeName(etype), ErrReplyMismatch)
+	}
+
+	key, err := c.replyKey(st, rep.PAData, etype)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := crypto.DecryptEncPart(rep.EncPart, key, keyusage.AS_REP_ENCPART)
+	if err != nil {
+		return nil, fmt.Errorf("client: AS-REP enc-part does not decrypt with the %s key of %s: %w", EtypeName(etype), st.client,
+			&KDCError{Code: errorcode.KRB_AP_ERR_BAD_INTEGRITY, Local: true, Client: st.client.String(), Server: st.server.String()})
+	}
+	var enc messages.EncKDCRepPart
+	// gokrb5 accepts EncASRepPart [APPLICATION 25] and, as MIT's KDC sends, EncTGSRepPart [APPLICATION 26].
+	if err := unmarshalSafe(func() error { return enc.Unmarshal(plain) }); err != nil {
+		return nil, fmt.Errorf("client: undecodable AS-REP enc-part: %w", err)
+	}
+	if err := checkASRepPart(st, &enc, &tkt); err != nil {
+		return nil, err
+	}
+	start := enc.StartTime
+	if start.IsZero() {
+		start = enc.AuthTime
+	}
+	cred := ticket.Credential{
+		Client:    ticket.Principal{Realm: rep.CRealm, Name: rep.CName},
+		Server:    ticket.Principal{Realm: enc.SRealm, Name: enc.SName},
+		Key:       enc.Key,
+		AuthTime:  enc.AuthTime,
+		StartTime: start,
+		EndTime:   enc.EndTime,
+		RenewTill: enc.RenewTill,
+		Flags:     ticket.FlagsFromBitString(enc.Flags),
+		Addresses: enc.CAddr,
+		Ticket:    slices.Clone(rawTicket),
+	}
+	if cred.Flags&ticket.FlagRenewable == 0 {
+		cred.RenewTill = time.Time{}
+	}
+	return &ASResult{
+		Credential:       cred,
+		KDCOffset:        roundOffset(enc.AuthTime.Sub(received)),
+		Preauthenticated: st.preauth,
+		ReplyEtype:       etype,
+	}, nil
+}
+
+// checkASRepPart compares the decrypted enc-part and the ticket with the request [RFC 4120 §3.1.5].
+func checkASRepPart(st *asState, enc *messages.EncKDCRepPart, tkt *messages.Ticket) error {
+	mismatch := func(format string, args ...any) error {
+		return fmt.Errorf("client: AS-REP "+format+": %w", append(args, ErrReplyMismatch)...)
+	}
+	if enc.Nonce != st.nonce {
+		return mismatch("nonce %d does not match the request's %d", enc.Nonce, st.nonce)
+	}
+	if !enc.SName.Equal(st.server.Name) || enc.SRealm != st.server.Realm {
+		return mismatch("enc-part is for server %s, not %s", ticket.Principal{Realm: enc.SRealm, Name: enc.SName}, st.server)
+	}
+	if !tkt.SName.Equal(st.server.Name) || tkt.Realm != st.server.Realm {
+		return mismatch("ticket is for server %s, not %s", ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}, st.server)
+	}
+	if enc.EndTime.IsZero() || enc.AuthTime.IsZero() {
+		return mismatch("enc-part lacks authtime or endtime")
+	}
+	if enc.EndTime.After(st.till) {
+		return mismatch("endtime %v is after the requested till %v", enc.EndTime.UTC(), st.till)
+	}
+	start := enc.StartTime
+	if start.IsZero() {
+		start = enc.AuthTime
+	}
+	if !enc.EndTime.After(start) {
+		return mismatch("endtime %v is not after starttime %v", enc.EndTime.UTC(), start.UTC())
+	}
+	if ticket.FlagsFromBitString(enc.Flags)&ticket.FlagRenewable != 0 {
+		limit := st.rtime
+		if st.renew == 0 {
+			// Granted through renewable-ok: the renewable life may only reach the requested till.
+			limit = st.till
+		}
+		if enc.RenewTill.After(limit) {
+			return mismatch("renew-till %v is after the requested %v", enc.RenewTill.UTC(), limit)
+		}
+	}
+	if len(enc.Key.KeyValue) == 0 {
+		return mismatch("enc-part has an empty session key")
+	}
+	if _, err := crypto.GetEtype(enc.Key.KeyType); err != nil {
+		return mismatch("session key enctype %d is not supported", enc.Key.KeyType)
+	}
+	return nil
+}
+
+// replyKey returns the client key that decrypts the AS-REP enc-part of enctype etype: with a keytab the entry of
+// that enctype; with a password the key salted as the AS-REP's own PA-ETYPE-INFO2 says, else as the
+// PREAUTH_REQUIRED hint said (reusing the pre-authentication key), else with the default salt.
+func (c *Client) replyKey(st *asState, padata types.PADataSequence, etype int32) (types.EncryptionKey, error) {
+	var hint *types.ETypeInfo2Entry
+	if h, err := chooseEtypeInfo(padata, []int32{etype}); err == nil && h != nil {
+		hint = h
+	} else if st.hint != nil && st.hint.EType == etype {
+		hint = st.hint
+	}
+	if st.preauth && sameHint(hint, st.hint) && st.preKey.KeyType == etype {
+		return st.preKey, nil
+	}
+	if hint == nil {
+		hint = &types.ETypeInfo2Entry{EType: etype}
+	}
+	return st.req.Secret.key(st.client, etype, hint.Salt, hint.S2KParams)
+}
+
+// sameHint reports whether two salt hints derive the same key from a password.
+func sameHint(a, b *types.ETypeInfo2Entry) bool {
+	return a != nil && b != nil && a.EType == b.EType && a.Salt == b.Salt && slices.Equal(a.S2KParams, b.S2KParams)
+}
+
+// decodeKRBError decodes a KRB-ERROR [RFC 4120 §5.9.1] with gokrb5's type, without letting a gokrb5 error or
+// panic through.
+func decodeKRBError(b []byte) (*messages.KRBError, error) {
+	var ke messages.KRBError
+	if err := unmarshalSafe(func() error { return ke.Unmarshal(b) }); err != nil {
+		return nil, fmt.Errorf("client: undecodable KRB-ERROR: %w", err)
+	}
+	return &ke, nil
+}
+
+// errUndecodable is returned for bytes that do not decode as the expected ASN.1.
+var errUndecodable = errors.New("ASN.1 decoding failed")
+
+// unmarshalSafe runs a gokrb5/gofork decoder, turning panics (seen on hostile input) into errors and
+// gokrb5's krberror values into a plain error that keeps only their text.
+func unmarshalSafe(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", errUndecodable, r)
+		}
+	}()
+	if e := f(); e != nil {
+		return fmt.Errorf("%w: %s", errUndecodable, e.Error())
+	}
+	return nil
+}
+
+// roundOffset treats clock offsets under one second as zero: KerberosTime has one-second resolution.
+func roundOffset(d time.Duration) time.Duration {
+	if d > -time.Second && d < time.Second {
+		return 0
+	}
+	return d.Round(time.Second)
+}
+
+// padataTypes lists the padata types of a sequence, for messages.
+func padataTypes(pas types.PADataSequence) []int32 {
+	out := make([]int32, 0, len(pas))
+	for _, p := range pas {
+		out = append(out, p.PADataType)
+	}
+	return out
+}
