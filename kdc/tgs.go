@@ -146,19 +146,32 @@ func (k *KDC) checkAuthenticator(_ context.Context, tr *tgsRequest) error {
 	return k.checkTGSChecksum(tr)
 }
 
+// unkeyedChecksums are checksum types that are not keyed, hence not
+// collision-proof (RFC 3961 §6.1, RFC 4120 §7.5.3 registry): CRC32, RSA-MD4,
+// RSA-MD5, SHA1 and the DES MACs.
+var unkeyedChecksums = map[int32]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 14: true}
+
 // checkTGSChecksum verifies the authenticator checksum over the raw req-body: it
-// must be present (KRB_AP_ERR_INAPP_CKSUM), of a known keyed type
-// (KDC_ERR_SUMTYPE_NOSUPP) and correct (KRB_AP_ERR_MODIFIED, RFC 4120 §3.3.2).
+// must be present and be the keyed checksum of the session key's enctype
+// (KRB_AP_ERR_INAPP_CKSUM otherwise), of a type we know (KDC_ERR_SUMTYPE_NOSUPP),
+// and correct (KRB_AP_ERR_MODIFIED, RFC 4120 §3.3.2).
 func (k *KDC) checkTGSChecksum(tr *tgsRequest) error {
 	ck := tr.auth.Cksum
 	if ck.CksumType == 0 && len(ck.Checksum) == 0 {
 		return kerr(errorcode.KRB_AP_ERR_INAPP_CKSUM, "NO_CHECKSUM", nil)
 	}
+	if unkeyedChecksums[ck.CksumType] {
+		return kerr(errorcode.KRB_AP_ERR_INAPP_CKSUM, "UNKEYED_CHECKSUM", fmt.Errorf("checksum type %d is not collision-proof", ck.CksumType))
+	}
 	et, err := crypto.GetChksumEtype(ck.CksumType)
 	if err != nil {
-		// Unkeyed checksums (CRC32, RSA-MD5) are not collision-proof and are
-		// not among the keyed types gokrb5 knows.
 		return kerr(errorcode.KDC_ERR_SUMTYPE_NOSUPP, "BAD_CHECKSUM_TYPE", fmt.Errorf("checksum type %d", ck.CksumType))
+	}
+	// The checksum must belong to the session key's enctype: a keyed checksum
+	// of another family would let a client pick a weaker algorithm.
+	if et.GetETypeID() != tr.tgt.Key.KeyType {
+		return kerr(errorcode.KRB_AP_ERR_INAPP_CKSUM, "CHECKSUM_ENCTYPE_MISMATCH",
+			fmt.Errorf("checksum type %d with a %s session key", ck.CksumType, principal.EnctypeName(tr.tgt.Key.KeyType)))
 	}
 	if !et.VerifyChecksum(tr.tgt.Key.KeyValue, tr.req.RawBody, ck.Checksum, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM) {
 		return kerr(errorcode.KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", errors.New("req-body checksum does not verify"))
@@ -191,6 +204,12 @@ func (k *KDC) checkTGSOptions(_ context.Context, tr *tgsRequest) error {
 		return kerr(errorcode.KDC_ERR_BADOPTION, "USER_TO_USER_UNSUPPORTED", nil)
 	}
 	tr.renew = isSet(opts, flags.Renew) || isSet(opts, flags.Validate)
+	// RENEW and VALIDATE reissue the presented ticket: the request must name its
+	// server, or a TGT could be turned into a service ticket that keeps INITIAL
+	// (Heimdal answers the same KDC_ERR_SERVER_NOMATCH).
+	if tr.renew && !principal.FromPrincipalName(tr.req.Body.SName, tr.req.Body.Realm).Equal(principal.FromPrincipalName(tr.apreq.Ticket.SName, tr.apreq.Ticket.Realm)) {
+		return kerr(errorcode.KDC_ERR_SERVER_NOMATCH, "SERVER_NOMATCH", errors.New("RENEW/VALIDATE must name the presented ticket's server"))
+	}
 	if isSet(opts, flags.Renew) && !tr.tgt.RenewTill.IsZero() && tr.now.After(tr.tgt.RenewTill) {
 		return kerr(errorcode.KRB_AP_ERR_TKT_EXPIRED, "RENEW_TILL_PASSED", nil)
 	}
@@ -367,9 +386,16 @@ func (k *KDC) tgsFlags(tr *tgsRequest, lt lifetimes) asn1.BitString {
 		}
 		return ticket.Flags(f...)
 	}
+	// OPTS2FLAGS, then clear what the TGT does not allow (RFC 4120 §2.6; FORWARDED,
+	// PROXY and ALLOW-POSTDATE were already refused by tgsOptionRules).
 	for _, o := range []int{flags.Forwardable, flags.Proxiable, flags.AllowPostDate, flags.Forwarded, flags.Proxy} {
 		if isSet(opts, o) {
 			f = append(f, o)
+		}
+	}
+	for _, fl := range []int{flags.Forwardable, flags.Proxiable} {
+		if !types.IsFlagSet(&tgt.Flags, fl) {
+			f = without(f, fl)
 		}
 	}
 	for _, c := range tgsCopiedFlags {
@@ -408,4 +434,14 @@ func (k *KDC) tgsAuthData(tr *tgsRequest) (types.AuthorizationData, error) {
 		return nil, kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "BAD_AUTHDATA", err)
 	}
 	return append(ad, extra...), nil
+}
+
+func without(f []int, bit int) []int {
+	out := f[:0]
+	for _, b := range f {
+		if b != bit {
+			out = append(out, b)
+		}
+	}
+	return out
 }
