@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 	"golang.org/x/sys/unix"
@@ -40,12 +41,22 @@ type adminRequest struct {
 }
 
 type adminResponse struct {
-	Error  string               `json:"error,omitempty"`
-	Kind   string               `json:"kind,omitempty"` // "not_found" or "exists", so errors.Is works across the socket
-	Realm  string               `json:"realm,omitempty"`
-	Info   *PrincipalInfo       `json:"info,omitempty"`
-	Names  []string             `json:"names,omitempty"`
-	Keytab []ticket.KeytabEntry `json:"keytab,omitempty"`
+	Error  string            `json:"error,omitempty"`
+	Kind   string            `json:"kind,omitempty"` // "not_found" or "exists", so errors.Is works across the socket
+	Realm  string            `json:"realm,omitempty"`
+	Info   *PrincipalInfo    `json:"info,omitempty"`
+	Names  []string          `json:"names,omitempty"`
+	Keytab []wireKeytabEntry `json:"keytab,omitempty"`
+}
+
+// wireKeytabEntry carries a keytab entry over the socket. gokrb5's
+// EncryptionKey tags its key bytes `json:"-"`, so they need a field of our own.
+type wireKeytabEntry struct {
+	Principal ticket.Principal `json:"principal"`
+	Timestamp time.Time        `json:"timestamp"`
+	KVNO      uint32           `json:"kvno"`
+	Etype     int32            `json:"etype"`
+	Key       []byte           `json:"key"`
 }
 
 // AdminServer serves an Admin on a Unix socket.
@@ -166,7 +177,11 @@ func dispatchAdmin(ctx context.Context, a Admin, req *adminRequest) adminRespons
 		info, err = a.SetDisabled(ctx, req.Name, req.Disabled)
 		resp.Info = &info
 	case "keytab":
-		resp.Keytab, err = a.Keytab(ctx, req.Names)
+		var entries []ticket.KeytabEntry
+		entries, err = a.Keytab(ctx, req.Names)
+		for _, e := range entries {
+			resp.Keytab = append(resp.Keytab, wireKeytabEntry{Principal: e.Principal, Timestamp: e.Timestamp, KVNO: e.KVNO, Etype: e.Key.KeyType, Key: e.Key.KeyValue})
+		}
 	default:
 		err = fmt.Errorf("kdc: unknown admin operation %q", req.Op)
 	}
@@ -285,5 +300,13 @@ func (c *AdminClient) SetDisabled(ctx context.Context, name string, disabled boo
 // Keytab implements Admin.
 func (c *AdminClient) Keytab(ctx context.Context, names []string) ([]ticket.KeytabEntry, error) {
 	resp, err := c.call(ctx, adminRequest{Op: "keytab", Names: names})
-	return resp.Keytab, err
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ticket.KeytabEntry, len(resp.Keytab))
+	for i, e := range resp.Keytab {
+		out[i] = ticket.KeytabEntry{Principal: e.Principal, Timestamp: e.Timestamp, KVNO: e.KVNO,
+			Key: types.EncryptionKey{KeyType: e.Etype, KeyValue: e.Key}}
+	}
+	return out, nil
 }

@@ -34,7 +34,7 @@ func newInitCmd(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&o.realm, "realm", "", "realm name, e.g. EXAMPLE.COM")
-	c.Flags().DurationVar(&o.maxLife, "max-life", principal.DefaultPolicy.MaxLife, "longest ticket lifetime in the realm")
-	c.Flags().DurationVar(&o.maxRenew, "max-renew", principal.DefaultPolicy.MaxRenew, "longest renewable lifetime (negative: no renewable tickets)")
+	durationFlag(c.Flags(), &o.maxLife, "max-life", principal.DefaultPolicy.MaxLife, "longest ticket lifetime in the realm, e.g. 24h")
+	durationFlag(c.Flags(), &o.maxRenew, "max-renew", principal.DefaultPolicy.MaxRenew, "longest renewable lifetime, e.g. 7d")
 	return c
 }

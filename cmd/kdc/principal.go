@@ -80,8 +80,8 @@ func newPrincipalAddCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.password, "password", "", "password (visible in the process list: prefer the prompt or stdin)")
 	c.Flags().BoolVar(&o.randomKey, "random-key", false, "random keys, for services")
 	c.Flags().BoolVar(&o.noPreauth, "no-preauth", false, "do not require pre-authentication (not recommended)")
-	c.Flags().DurationVar(&o.maxLife, "max-life", 0, "longest ticket lifetime for this principal (0: realm limit)")
-	c.Flags().DurationVar(&o.maxRenew, "max-renew", 0, "longest renewable lifetime for this principal (0: realm limit)")
+	durationFlag(c.Flags(), &o.maxLife, "max-life", 0, "longest ticket lifetime for this principal (0: realm limit)")
+	durationFlag(c.Flags(), &o.maxRenew, "max-renew", 0, "longest renewable lifetime for this principal (0: realm limit)")
 	c.Flags().StringVar(&o.enctypes, "enctypes", "", "comma-separated enctypes (default: "+defaultEnctypeNames()+")")
 	c.RegisterFlagCompletionFunc("enctypes", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return principal.EnctypeNames(), cobra.ShellCompDirectiveNoFileComp

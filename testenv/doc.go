@@ -1,0 +1,24 @@
+// Package testenv runs throw-away Kerberos realms and real peer implementations
+// for end-to-end interop tests, in the spirit of MIT's src/util/k5test.py.
+//
+// Three kinds of realm or peer are available:
+//
+//   - [Realm]: our own KDC (the kdc binary built from ./cmd/kdc), initialised in a
+//     temporary directory and served on 127.0.0.1 with an ephemeral port.
+//   - [MITRealm]: a real MIT krb5kdc in a temporary directory, for testing our
+//     client against an independent KDC.
+//   - [Heimdal]: Heimdal's client tools, extracted from Debian's heimdal-clients
+//     package (it conflicts with MIT's krb5-user, so it is never installed).
+//
+// Every client command gets a private environment from [Realm.Env] or
+// [MITRealm.Env]: a generated krb5.conf (KRB5_CONFIG), a private credential
+// cache (KRB5CCNAME), no replay cache and an MIT trace file (KRB5_TRACE). Commands
+// run through [Run], which bounds each one by [CommandTimeout].
+//
+// Everything listens on 127.0.0.1 only; every process started here is stopped by
+// PID in t.Cleanup, SIGTERM first and SIGKILL after a bound. On test failure the
+// KDC log and the client trace files are written to the test log.
+//
+// Missing peer binaries make a test skip with the Debian package to install,
+// except when CI=true, where a missing peer is a failure ([RequireTool]).
+package testenv
