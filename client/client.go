@@ -16,11 +16,14 @@ type Client struct {
 	Trace func(Event)
 	// now returns the local time; tests may replace it.
 	now func() time.Time
+	// tgsBodyHook, set only by tests, replaces the TGS-REQ body after the authenticator checksum was computed
+	// over it (to check that a KDC notices a modified body).
+	tgsBodyHook func(body []byte) []byte
 }
 
 // Event describes one Kerberos message that crossed the wire, for a Trace hook.
 type Event struct {
-	// Message names the message: "AS-REQ", "AS-REP" or "KRB-ERROR".
+	// Message names the message: "AS-REQ", "AS-REP", "TGS-REQ", "TGS-REP" or "KRB-ERROR".
 	Message string
 	// Sent is true for a message the client sent, false for one it received.
 	Sent bool
@@ -31,7 +34,8 @@ type Event struct {
 	// KDC and Network say who answered and how (received messages only).
 	KDC     string
 	Network Network
-	// Round is the 1-based request number within the exchange (2 after a PREAUTH_REQUIRED round).
+	// Round is the 1-based request number within the exchange (2 after a PREAUTH_REQUIRED round; always 1 for
+	// the single request of a TGS exchange).
 	Round int
 	// Time is the local time of the event.
 	Time time.Time

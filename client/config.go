@@ -1,5 +1,5 @@
-// Package client implements the client side of Kerberos v5: the KDC transport (RFC 4120 §7.2), the AS exchange
-// (RFC 4120 §3.1) and krb5.conf handling. It is a library; cmd/kclient is one user of it.
+// Package client implements the client side of Kerberos v5: the KDC transport (RFC 4120 §7.2), the AS and TGS exchanges
+// (RFC 4120 §3.1, §3.3) and krb5.conf handling. It is a library; cmd/kclient is one user of it.
 package client
 
 import (

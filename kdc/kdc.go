@@ -13,6 +13,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
+	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -123,8 +124,12 @@ const (
 // outcome is what the per-request log line reports.
 type outcome struct {
 	client, service string
-	etypes          []int32
-	issued          string // what was issued, e.g. "ticket aes256-cts-hmac-sha1-96"
+	// cname and crealm name the client for a KRB-ERROR when the request body
+	// does not (TGS-REQs carry the client only inside the TGT).
+	cname  types.PrincipalName
+	crealm string
+	etypes []int32
+	issued string // what was issued, e.g. "ticket aes256-cts-hmac-sha1-96"
 }
 
 // Handle answers one request. ok is false when pkt does not decode as a KDC
@@ -148,7 +153,7 @@ func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Add
 	reply, err = k.process(ctx, req, &out)
 	if err != nil {
 		ke := asError(err)
-		reply = k.errorReply(req, ke)
+		reply = k.errorReply(req, ke, &out)
 		attrs := []any{"transport", tr, "from", addrString(from),
 			"client", out.client, "service", out.service, "etypes", out.etypes,
 			"result", ke.Status, "code", ke.Code}
@@ -183,13 +188,13 @@ func (k *KDC) fitTransport(pkt, reply []byte, tr Transport) []byte {
 	if err != nil {
 		return nil
 	}
-	return k.errorReply(req, kerr(errorcode.KRB_ERR_RESPONSE_TOO_BIG, "RESPONSE_TOO_BIG", nil))
+	return k.errorReply(req, kerr(errorcode.KRB_ERR_RESPONSE_TOO_BIG, "RESPONSE_TOO_BIG", nil), nil)
 }
 
 // fieldTooLong is the KRB-ERROR for a TCP length with the high bit set or over
 // MaxTCPMessage (RFC 4120 §7.2.2); there is no request to take names from.
 func (k *KDC) fieldTooLong() []byte {
-	return k.errorReply(&ticket.KDCRequest{}, kerr(errorcode.KRB_ERR_FIELD_TOOLONG, "FIELD_TOOLONG", nil))
+	return k.errorReply(&ticket.KDCRequest{}, kerr(errorcode.KRB_ERR_FIELD_TOOLONG, "FIELD_TOOLONG", nil), nil)
 }
 
 // process runs one exchange, turning a panic into KRB_ERR_GENERIC.
@@ -215,7 +220,7 @@ func (k *KDC) process(ctx context.Context, req *ticket.KDCRequest, out *outcome)
 
 // errorReply encodes a KRB-ERROR for a request that decoded (RFC 4120 §5.9.1),
 // with the KDC's real time in stime so clients can correct their clocks.
-func (k *KDC) errorReply(req *ticket.KDCRequest, ke *Error) []byte {
+func (k *KDC) errorReply(req *ticket.KDCRequest, ke *Error, out *outcome) []byte {
 	e := ticket.ErrorReply{
 		Code:  ke.Code,
 		Now:   k.now(),
@@ -224,9 +229,11 @@ func (k *KDC) errorReply(req *ticket.KDCRequest, ke *Error) []byte {
 		EText: ke.Status,
 		EData: ke.EData,
 	}
-	if len(req.Body.CName.NameString) > 0 {
-		e.CName = req.Body.CName
-		e.CRealm = req.Body.Realm
+	switch {
+	case len(req.Body.CName.NameString) > 0:
+		e.CName, e.CRealm = req.Body.CName, req.Body.Realm
+	case out != nil && len(out.cname.NameString) > 0:
+		e.CName, e.CRealm = out.cname, out.crealm
 	}
 	if len(e.SName.NameString) == 0 {
 		e.SName = principal.Krbtgt(k.realm).PrincipalName()

@@ -54,6 +54,7 @@ func (k *KDC) handleTGS(ctx context.Context, req *ticket.KDCRequest, out *outcom
 		}
 	}
 	out.client = tr.client.String()
+	out.cname, out.crealm = tr.tgt.CName, tr.tgt.CRealm
 	for _, step := range []func(context.Context, *tgsRequest) error{k.checkAuthenticator, k.checkTGSOptions, k.lookupServer} {
 		if err := step(ctx, tr); err != nil {
 			return nil, err

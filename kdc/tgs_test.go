@@ -729,3 +729,16 @@ func FuzzTGSReq(f *testing.F) {
 		}
 	})
 }
+
+// A TGS KRB-ERROR names the client from the TGT, as MIT's does: the body of a
+// TGS-REQ has no cname.
+func TestTGSErrorNamesClient(t *testing.T) {
+	r := newTestRealm(t)
+	rep, part := r.login(nil)
+	b := newTGS(r, rep, part)
+	b.Body.SName = types.NewPrincipalName(nametype.KRB_NT_SRV_HST, "host/nowhere")
+	e := expectError(t, b.send(), errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN)
+	if e.CRealm != testRealm || len(e.CName.NameString) != 1 || e.CName.NameString[0] != "alice" {
+		t.Fatalf("KRB-ERROR client = %v@%s, want alice@%s", e.CName.NameString, e.CRealm, testRealm)
+	}
+}

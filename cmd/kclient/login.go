@@ -33,6 +33,7 @@ type LoginOptions struct {
 	Forwardable bool     // -f
 	Realm       string   // --realm
 	KDCs        []string // --kdc HOST:PORT, repeatable
+	Renew       bool     // -R: renew the TGT in the cache instead (kinit -R)
 }
 
 // NewCmdLogin returns "kclient login". runF replaces the run function in tests; nil means loginRun.
@@ -45,7 +46,8 @@ func NewCmdLogin(env *Env, runF func(context.Context, *LoginOptions) error) *cob
 
 The password is read without echo from the terminal, or as one line of standard input when it is not a terminal.
 krb5.conf comes from KRB5_CONFIG (default /etc/krb5.conf when present); --realm and --kdc work without one.
-The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>.`,
+The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>.
+With -R the ticket-granting ticket already in the cache is renewed instead, as "kclient renew" does.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -53,6 +55,9 @@ The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>.`,
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.Renew {
+				return loginRenew(cmd.Context(), opts)
 			}
 			return loginRun(cmd.Context(), opts)
 		},
@@ -66,7 +71,17 @@ The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>.`,
 	f.BoolVarP(&opts.Forwardable, "forwardable", "f", false, "request a forwardable ticket")
 	f.StringVar(&opts.Realm, "realm", "", "default realm (overrides krb5.conf)")
 	f.StringArrayVar(&opts.KDCs, "kdc", nil, "KDC address HOST:PORT for the principal's realm (repeatable; overrides krb5.conf)")
+	f.BoolVarP(&opts.Renew, "renew", "R", false, "renew the ticket-granting ticket in the cache instead of getting a new one")
 	return cmd
+}
+
+// loginRenew is login -R (kinit -R): renew the cache's ticket-granting ticket. The options that shape a new
+// ticket make no sense there and are refused.
+func loginRenew(ctx context.Context, o *LoginOptions) error {
+	if o.UseKeytab || o.Keytab != "" || o.Lifetime != "" || o.Renewable != "" || o.Forwardable {
+		return &usageError{err: errors.New("kclient: -R renews the ticket in the cache and takes none of -k, -t, -l, -r, -f")}
+	}
+	return renewRun(ctx, &RenewOptions{Env: o.Env, Principal: o.Principal, CCache: o.CCache, Realm: o.Realm, KDCs: o.KDCs})
 }
 
 // loginRun performs the AS exchange and writes a fresh credential cache holding the TGT.

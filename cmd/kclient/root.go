@@ -57,6 +57,7 @@ func NewRootCmd(env *Env) *cobra.Command {
 		return &usageError{err: err}
 	})
 	root.AddCommand(NewCmdLogin(env, nil), NewCmdList(env, nil), NewCmdDestroy(env, nil))
+	root.AddCommand(NewCmdTicket(env, nil), NewCmdRenew(env, nil))
 	return root
 }
 

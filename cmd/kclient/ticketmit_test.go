@@ -1,0 +1,125 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/kerbkit/kerbkit/ticket"
+)
+
+// TestTicketMIT: kclient login + kclient ticket against a real MIT krb5kdc, then MIT kvno -k checks the cached
+// service ticket with the MIT keytab (without fetching a new one), and MIT klist lists everything we wrote.
+func TestTicketMIT(t *testing.T) {
+	r := startMITRealm(t)
+	kt := filepath.Join(r.Dir, "host.keytab")
+	r.kadmin(t, "addprinc -randkey host/localhost", "created")
+	r.kadmin(t, "ktadd -k "+kt+" host/localhost", "added to keytab")
+	r.kadmin(t, "addprinc -randkey HTTP/localhost", "created")
+	dir := t.TempDir()
+	ccPath := filepath.Join(dir, "cc")
+	env := map[string]string{"KRB5_CONFIG": r.Conf, "KRB5CCNAME": "FILE:" + ccPath}
+	mitEnv := append(append([]string(nil), r.Env...), "KRB5CCNAME=FILE:"+ccPath)
+
+	if res := runKClient(t, env, "alicepw\n", "login", "alice"); res.code != 0 {
+		t.Fatalf("login: %+v", res)
+	}
+	res := runKClient(t, env, "", "ticket", "host/localhost", "svc/client")
+	if res.code != 0 || res.stderr != "" {
+		t.Fatalf("ticket: %+v", res)
+	}
+	// The kvno printed is the one MIT's keytab holds for host/localhost (2 after ktadd re-randomised the keys).
+	want := regexp.MustCompile(`^host/localhost@KRB\.TEST: kvno = (\d+)\nsvc/client@KRB\.TEST: kvno = (\d+)\n$`)
+	m := want.FindStringSubmatch(res.stdout)
+	if m == nil {
+		t.Fatalf("stdout %q", res.stdout)
+	}
+	klistK, err := mitClient(t, r.Env, "klist", "-k", kt)
+	if err != nil || !regexp.MustCompile(`(?m)^\s+`+m[1]+` host/localhost@KRB\.TEST$`).MatchString(klistK) {
+		t.Errorf("kvno %s not in the keytab: %v\n%s", m[1], err, klistK)
+	}
+	cc := readCache(t, ccPath)
+	if len(cc.Credentials) != 3 {
+		t.Fatalf("cache holds %d credentials", len(cc.Credentials))
+	}
+
+	// MIT kvno -k uses OUR cached ticket: it is found in the cache (trace), nothing is sent, the cache is unchanged.
+	before, _ := os.ReadFile(ccPath)
+	trace := filepath.Join(dir, "trace.log")
+	out, err := mitClient(t, append(mitEnv, "KRB5_TRACE="+trace), "kvno", "-k", kt, "host/localhost")
+	if err != nil || !strings.Contains(out, "host/localhost@KRB.TEST: kvno = "+m[1]+", keytab entry valid") {
+		t.Errorf("MIT kvno -k: %v\n%s", err, out)
+	}
+	checkNoTGSRequest(t, trace, "alice@KRB.TEST -> host/localhost@KRB.TEST")
+	if after, _ := os.ReadFile(ccPath); string(after) != string(before) {
+		t.Errorf("MIT kvno changed the cache (it fetched a ticket)")
+	}
+
+	// MIT klist lists every ticket in the cache, exactly as kclient list does.
+	klist, err := mitClient(t, mitEnv, "klist", "-f", "-e")
+	if err != nil {
+		t.Fatalf("klist: %v\n%s", err, klist)
+	}
+	for _, w := range []string{"Default principal: alice@KRB.TEST", "  krbtgt/KRB.TEST@KRB.TEST\n", "  host/localhost@KRB.TEST\n",
+		"  svc/client@KRB.TEST\n"} {
+		if !strings.Contains(klist, w) {
+			t.Errorf("klist lacks %q:\n%s", w, klist)
+		}
+	}
+	if list := runKClient(t, env, "", "list", "-f", "-e"); list.code != 0 || list.stdout != klist {
+		t.Errorf("kclient list differs from klist:\n--- kclient\n%s--- klist\n%s", list.stdout, klist)
+	}
+
+	t.Run("errors", func(t *testing.T) {
+		wantFailure(t, runKClient(t, env, "", "ticket", "host/nope"),
+			"kclient: Server 'host/nope@KRB.TEST' not found in Kerberos database while getting credentials for host/nope@KRB.TEST", false)
+	})
+
+	t.Run("renew", func(t *testing.T) {
+		old := findCred(t, readCache(t, ccPath), "krbtgt/KRB.TEST@KRB.TEST")
+		if res := runKClient(t, env, "", "renew"); res.code != 0 {
+			t.Fatalf("renew: %+v", res)
+		}
+		cc := readCache(t, ccPath)
+		n := findCred(t, cc, "krbtgt/KRB.TEST@KRB.TEST")
+		if !n.RenewTill.Equal(old.RenewTill) || n.StartTime.Before(old.StartTime) || string(n.Ticket) == string(old.Ticket) ||
+			len(cc.Credentials) != 3 {
+			t.Errorf("renewed %v-%v till %v; old %v-%v till %v; %d credentials", n.StartTime, n.EndTime, n.RenewTill,
+				old.StartTime, old.EndTime, old.RenewTill, len(cc.Credentials))
+		}
+		if res := runKClient(t, env, "", "login", "-R", "alice"); res.code != 0 {
+			t.Fatalf("login -R: %+v", res)
+		}
+		// MIT kvno can use the renewed TGT for a TGS exchange of its own.
+		if out, err := mitClient(t, mitEnv, "kvno", "HTTP/localhost"); err != nil || !strings.Contains(out, "HTTP/localhost@KRB.TEST: kvno = ") {
+			t.Errorf("MIT kvno with the renewed TGT: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("TCP only", func(t *testing.T) {
+		front := startTCPOnlyFront(t, func(req []byte) []byte { return forwardTCP(r.Addr, req) })
+		tconf := writeKrb5Conf(t, dir, "tcp.conf", r.Realm, front.Addr, "udp_preference_limit = 1")
+		tcc := filepath.Join(dir, "tcp-cc")
+		tenv := map[string]string{"KRB5_CONFIG": tconf, "KRB5CCNAME": tcc}
+		if res := runKClient(t, tenv, "alicepw\n", "login", "alice"); res.code != 0 {
+			t.Fatalf("login over TCP: %+v", res)
+		}
+		if res := runKClient(t, tenv, "", "ticket", "host/localhost"); res.code != 0 {
+			t.Fatalf("ticket over TCP: %+v", res)
+		}
+		if front.udpSeen.Load() != 0 || front.tgsSeen.Load() != 1 {
+			t.Errorf("UDP datagrams %d, TGS-REQs over TCP %d", front.udpSeen.Load(), front.tgsSeen.Load())
+		}
+		cc := readCache(t, tcc)
+		svc := findCred(t, cc, "host/localhost@KRB.TEST")
+		out, err := mitClient(t, []string{"KRB5_CONFIG=" + tconf, "KRB5CCNAME=FILE:" + tcc, "KRB5RCACHETYPE=none"}, "kvno", "-k", kt, "host/localhost")
+		if err != nil || !strings.Contains(out, "keytab entry valid") {
+			t.Errorf("MIT kvno -k on the TCP cache: %v\n%s", err, out)
+		}
+		if svc.Flags&ticket.FlagInitial != 0 {
+			t.Errorf("service ticket flags %s", ticket.FlagString(svc.Flags))
+		}
+	})
+}
