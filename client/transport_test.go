@@ -157,20 +157,20 @@ func testConfig(timeout time.Duration, kdcs ...string) *Config {
 	return c
 }
 
-func send(t *testing.T, cfg *Config, req []byte) (*Reply, error, time.Duration) {
+func send(t *testing.T, cfg *Config, req []byte) (*Reply, time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
 	rep, err := Send(ctx, cfg, "R", req)
-	return rep, err, time.Since(start)
+	return rep, time.Since(start), err
 }
 
 func TestSendUDP(t *testing.T) {
 	req := []byte("small request")
 	f := startFakeKDC(t, func(b []byte) []byte { return append([]byte("udp:"), b...) },
 		func(c net.Conn, b []byte) { writeFramed(c, []byte("tcp")) })
-	rep, err, _ := send(t, testConfig(2*time.Second, f.addr), req)
+	rep, _, err := send(t, testConfig(2*time.Second, f.addr), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestSendResponseTooBigFallsBackToTCP(t *testing.T) {
 	other := krbErrorBytes(t, errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN)
 	f := startFakeKDC(t, func([]byte) []byte { return tooBig },
 		func(c net.Conn, b []byte) { writeFramed(c, append([]byte("tcp:"), b...)) })
-	rep, err, _ := send(t, testConfig(2*time.Second, f.addr), []byte("req"))
+	rep, _, err := send(t, testConfig(2*time.Second, f.addr), []byte("req"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestSendResponseTooBigFallsBackToTCP(t *testing.T) {
 	}
 	// Any other KRB-ERROR over UDP is an answer, not a reason to retry.
 	g := startFakeKDC(t, func([]byte) []byte { return other }, func(c net.Conn, b []byte) { writeFramed(c, []byte("tcp")) })
-	rep, err, _ = send(t, testConfig(2*time.Second, g.addr), []byte("req"))
+	rep, _, err = send(t, testConfig(2*time.Second, g.addr), []byte("req"))
 	if err != nil || rep.Network != UDP || !bytes.Equal(rep.Data, other) || g.tcpReqs.Load() != 0 {
 		t.Errorf("KRB-ERROR 6 over UDP: %v %+v", err, rep)
 	}
@@ -209,7 +209,7 @@ func TestSendSilentUDPFallsBackToTCP(t *testing.T) {
 	const timeout = 400 * time.Millisecond
 	f := startFakeKDC(t, func([]byte) []byte { return nil },
 		func(c net.Conn, b []byte) { writeFramed(c, []byte("tcp answer")) })
-	rep, err, elapsed := send(t, testConfig(timeout, f.addr), []byte("req"))
+	rep, elapsed, err := send(t, testConfig(timeout, f.addr), []byte("req"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,14 +233,14 @@ func TestSendLargeRequestUsesTCPFirst(t *testing.T) {
 	f := startFakeKDC(t, func([]byte) []byte { return []byte("udp") },
 		func(c net.Conn, b []byte) { writeFramed(c, []byte("tcp")) })
 	big := bytes.Repeat([]byte{'x'}, DefaultUDPPreferenceLimit+1)
-	rep, err, _ := send(t, testConfig(2*time.Second, f.addr), big)
+	rep, _, err := send(t, testConfig(2*time.Second, f.addr), big)
 	if err != nil || rep.Network != TCP || f.udpReqs.Load() != 0 {
 		t.Fatalf("large request: %v %+v, udp %d", err, rep, f.udpReqs.Load())
 	}
 	// udp_preference_limit = 1 sends even small requests over TCP.
 	cfg := testConfig(2*time.Second, f.addr)
 	cfg.UDPPreferenceLimit = 1
-	rep, err, _ = send(t, cfg, []byte("small"))
+	rep, _, err = send(t, cfg, []byte("small"))
 	if err != nil || rep.Network != TCP || f.udpReqs.Load() != 0 {
 		t.Fatalf("limit 1: %v %+v, udp %d", err, rep, f.udpReqs.Load())
 	}
@@ -259,7 +259,7 @@ func TestSendTCPFraming(t *testing.T) {
 	})
 	cfg := testConfig(2*time.Second, f.addr)
 	cfg.UDPPreferenceLimit = 1
-	rep, err, _ := send(t, cfg, req)
+	rep, _, err := send(t, cfg, req)
 	if err != nil || string(rep.Data) != "hello" {
 		t.Fatalf("framed reply: %v %+v", err, rep)
 	}
@@ -290,7 +290,7 @@ func TestSendBadTCPReplies(t *testing.T) {
 			good := startFakeKDC(t, nil, func(c net.Conn, _ []byte) { writeFramed(c, []byte("good")) })
 			cfg := testConfig(time.Second, bad.addr, good.addr)
 			cfg.UDPPreferenceLimit = 1
-			rep, err, elapsed := send(t, cfg, []byte("req"))
+			rep, elapsed, err := send(t, cfg, []byte("req"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -310,7 +310,7 @@ func TestSendBadTCPReplies(t *testing.T) {
 func TestSendTriesKDCsInOrder(t *testing.T) {
 	dead := closedAddr(t)
 	f := startFakeKDC(t, func([]byte) []byte { return []byte("udp") }, nil)
-	rep, err, elapsed := send(t, testConfig(time.Second, dead, f.addr), []byte("req"))
+	rep, elapsed, err := send(t, testConfig(time.Second, dead, f.addr), []byte("req"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestSendNoKDCAnswers(t *testing.T) {
 	silent := startFakeKDC(t, func([]byte) []byte { return nil }, func(c net.Conn, _ []byte) {
 		_, _ = io.Copy(io.Discard, c) // never answers; the client's deadline ends it
 	})
-	_, err, elapsed := send(t, testConfig(timeout, silent.addr, closedAddr(t)), []byte("req"))
+	_, elapsed, err := send(t, testConfig(timeout, silent.addr, closedAddr(t)), []byte("req"))
 	var ue *UnreachableError
 	if !errors.Is(err, ErrKDCUnreachable) || !errors.As(err, &ue) || len(ue.Attempts) != 4 || ue.Realm != "R" {
 		t.Fatalf("err = %v", err)

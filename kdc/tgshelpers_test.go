@@ -226,7 +226,7 @@ func tgsRep(t testing.TB, reply []byte, key types.EncryptionKey, usage uint32) (
 // asASRep presents a TGS-REP as an AS-REP, so a renewed or validated TGT can be
 // fed back to newTGS.
 func asASRep(rep messages.TGSRep) messages.ASRep {
-	return messages.ASRep{KDCRepFields: rep.KDCRepFields}
+	return messages.ASRep(rep)
 }
 
 // openTicket opens a ticket with the current key of its server for the

@@ -74,7 +74,7 @@ func timeOrZero(s int64) time.Time {
 func encodeRecord(r *Record, mk *MasterKey) ([]byte, error) {
 	keys := make([]dbKey, len(r.Keys))
 	for i, k := range r.Keys {
-		keys[i] = dbKey{Etype: k.Etype, KVNO: k.KVNO, Salt: k.Salt, Value: k.Value}
+		keys[i] = dbKey(k)
 	}
 	plain, err := json.Marshal(keys)
 	if err != nil {
@@ -138,7 +138,7 @@ func decodeRecord(b []byte, mk *MasterKey) (*Record, error) {
 		Modified:        timeOrZero(d.Modified),
 	}
 	for i, k := range keys {
-		r.Keys[i] = Key{Etype: k.Etype, KVNO: k.KVNO, Salt: k.Salt, Value: k.Value}
+		r.Keys[i] = Key(k)
 	}
 	return r, nil
 }
