@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/kerbkit/kerbkit/principal"
 	"math"
 	"os"
 	"path/filepath"
@@ -97,41 +98,7 @@ type Principal struct {
 // are '@' and '\' inside the realm; newline, tab, backspace and NUL are written
 // as \n, \t, \b and \0.
 func (p Principal) String() string {
-	var sb strings.Builder
-	for i, c := range p.Name.NameString {
-		if i > 0 {
-			sb.WriteByte('/')
-		}
-		writeEscaped(&sb, c, true)
-	}
-	sb.WriteByte('@')
-	writeEscaped(&sb, p.Realm, false)
-	return sb.String()
-}
-
-func writeEscaped(sb *strings.Builder, s string, component bool) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '/':
-			if component {
-				sb.WriteByte('\\')
-			}
-			sb.WriteByte(c)
-		case '@', '\\':
-			sb.WriteByte('\\')
-			sb.WriteByte(c)
-		case '\n':
-			sb.WriteString(`\n`)
-		case '\t':
-			sb.WriteString(`\t`)
-		case '\b':
-			sb.WriteString(`\b`)
-		case 0:
-			sb.WriteString(`\0`)
-		default:
-			sb.WriteByte(c)
-		}
-	}
+	return principal.FromPrincipalName(p.Name, p.Realm).String()
 }
 
 // Equal reports whether p and o name the same principal: same realm and same
