@@ -208,11 +208,7 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 		return nil, kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE",
 			fmt.Errorf("no requested enctype is supported by %s", as.sname))
 	}
-	et, err := crypto.GetEtype(sessEtype)
-	if err != nil {
-		return nil, kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE", err)
-	}
-	if as.session, err = types.GenerateEncryptionKey(et); err != nil {
+	if as.session, err = principal.RandomKey(sessEtype); err != nil {
 		return nil, kerr(errorcode.KRB_ERR_GENERIC, "RANDOM_FAILED", err)
 	}
 

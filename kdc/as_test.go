@@ -262,3 +262,19 @@ func TestChangesVisibleWithoutRestart(t *testing.T) {
 	req.ReqBody.Nonce = 99 // a new request, not a retransmission
 	expectError(t, r.exchange(marshalAS(t, req)), errorcode.KDC_ERR_PREAUTH_FAILED)
 }
+
+// A client that only speaks aes256-cts-hmac-sha384-192 gets a usable 32-byte
+// session key (RFC 8009 §5).
+func TestASSha384SessionKey(t *testing.T) {
+	r := newTestRealm(t)
+	key := r.key("alice@"+testRealm, 20)
+	req := asReq("alice", 20)
+	req.PAData = types.PADataSequence{encTimestamp(t, key, r.clock.Now())}
+	rep, part := asRep(t, r.exchange(marshalAS(t, req)), key)
+	if part.Key.KeyType != 20 || len(part.Key.KeyValue) != 32 {
+		t.Fatalf("session key etype %d, %d bytes", part.Key.KeyType, len(part.Key.KeyValue))
+	}
+	if rep.EncPart.EType != 20 {
+		t.Fatalf("reply sealed with etype %d", rep.EncPart.EType)
+	}
+}

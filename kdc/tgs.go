@@ -278,11 +278,7 @@ func (k *KDC) issueTGS(tr *tgsRequest) ([]byte, string, error) {
 	if !ok {
 		return nil, "", kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE", fmt.Errorf("no requested enctype is supported by %s", tr.sname))
 	}
-	et, err := crypto.GetEtype(sessEtype)
-	if err != nil {
-		return nil, "", kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE", err)
-	}
-	session, err := types.GenerateEncryptionKey(et)
+	session, err := principal.RandomKey(sessEtype)
 	if err != nil {
 		return nil, "", kerr(errorcode.KRB_ERR_GENERIC, "RANDOM_FAILED", err)
 	}

@@ -1,7 +1,10 @@
 package principal
 
 import (
+	"crypto/rand"
+
 	"fmt"
+	"github.com/jcmturner/gokrb5/v8/crypto/etype"
 	"sort"
 	"strings"
 
@@ -145,11 +148,40 @@ func RandomKeys(enctypes []int32, kvno uint32) ([]Key, error) {
 		if err != nil {
 			return nil, fmt.Errorf("principal: enctype %d: %w", e, err)
 		}
-		k, err := types.GenerateEncryptionKey(et)
+		k, err := randomKey(et)
 		if err != nil {
-			return nil, fmt.Errorf("principal: random %s key: %w", EnctypeName(e), err)
+			return nil, err
 		}
 		keys = append(keys, Key{Etype: e, KVNO: kvno, Value: k.KeyValue})
 	}
 	return keys, nil
+}
+
+// KeySize is the protocol key size of an enctype in bytes. gokrb5 v8.4.4 reports
+// 24 for aes256-cts-hmac-sha384-192, whose keys are 32 bytes (RFC 8009 §5), and
+// then refuses its own 24-byte keys; this is the size to use.
+func KeySize(et etype.EType) int {
+	if et.GetETypeID() == etypeID.AES256_CTS_HMAC_SHA384_192 {
+		return 32
+	}
+	return et.GetKeyByteSize()
+}
+
+// RandomKey makes a random key of the enctype from the system CSPRNG, for
+// long-term, session and sub-keys. Use it instead of gokrb5's
+// types.GenerateEncryptionKey, which gets the aes256-sha384 size wrong.
+func RandomKey(e int32) (types.EncryptionKey, error) {
+	et, err := crypto.GetEtype(e)
+	if err != nil {
+		return types.EncryptionKey{}, fmt.Errorf("principal: enctype %d: %w", e, err)
+	}
+	return randomKey(et)
+}
+
+func randomKey(et etype.EType) (types.EncryptionKey, error) {
+	b := make([]byte, KeySize(et))
+	if _, err := rand.Read(b); err != nil {
+		return types.EncryptionKey{}, fmt.Errorf("principal: random %s key: %w", EnctypeName(et.GetETypeID()), err)
+	}
+	return types.EncryptionKey{KeyType: et.GetETypeID(), KeyValue: et.RandomToKey(b)}, nil
 }

@@ -2,6 +2,7 @@ package principal
 
 import (
 	"errors"
+	"github.com/jcmturner/gokrb5/v8/crypto"
 	"testing"
 )
 
@@ -94,5 +95,27 @@ func TestParseEnctypes(t *testing.T) {
 	}
 	if _, err := ParseEnctypes("des-cbc-crc"); err == nil {
 		t.Fatal("single DES must be refused")
+	}
+}
+
+// Random keys of every enctype must be usable: gokrb5 makes 24-byte
+// aes256-cts-hmac-sha384-192 keys that its own encryption then refuses.
+func TestRandomKeysAreUsable(t *testing.T) {
+	for _, e := range DefaultEnctypes {
+		keys, err := RandomKeys([]int32{e}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ed, err := crypto.GetEncryptedData([]byte("hello"), keys[0].EncryptionKey(), 2, 1)
+		if err != nil {
+			t.Fatalf("%s: random key does not encrypt: %v", EnctypeName(e), err)
+		}
+		if pt, err := crypto.DecryptEncPart(ed, keys[0].EncryptionKey(), 2); err != nil || string(pt) != "hello" {
+			t.Fatalf("%s: round trip failed: %v", EnctypeName(e), err)
+		}
+		pw, _ := KeysFromPassword(MustParse("a@R"), "pw", []int32{e}, 1)
+		if len(pw[0].Value) != len(keys[0].Value) {
+			t.Fatalf("%s: random key %d bytes, password key %d", EnctypeName(e), len(keys[0].Value), len(pw[0].Value))
+		}
 	}
 }

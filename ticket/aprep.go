@@ -50,8 +50,8 @@ func BuildAPRep(part APRepPart, sessionKey types.EncryptionKey) ([]byte, error) 
 	if part.HasSeq && (part.SeqNumber < 0 || part.SeqNumber > math.MaxUint32) {
 		return nil, fmt.Errorf("ticket: AP-REP seq-number %d is not a UInt32", part.SeqNumber)
 	}
-	if part.CTime.IsZero() {
-		return nil, fmt.Errorf("ticket: AP-REP without ctime")
+	if y := part.CTime.UTC().Year(); part.CTime.IsZero() || y < 1 || y > 9999 {
+		return nil, fmt.Errorf("ticket: AP-REP ctime %v is not a KerberosTime", part.CTime)
 	}
 	// KerberosTime: GeneralizedTime "YYYYMMDDHHMMSSZ" (RFC 4120 §5.2.3).
 	ctime := derTLV(0x18, []byte(KerberosTime(part.CTime).Format("20060102150405Z")))

@@ -3,10 +3,10 @@ package ticket
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/kerbkit/kerbkit/principal"
 	"math"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
@@ -237,29 +237,18 @@ func (k GSSKey) cfxEtype() (etype.EType, error) {
 	return et, nil
 }
 
-// keySize is the protocol key size of et in bytes. gokrb5 v8.4.4 reports 24
-// for aes256-cts-hmac-sha384-192 (20), whose keys are 32 bytes (RFC 8009 §5),
-// and its own encryption insists on 32.
-func keySize(et etype.EType) int {
-	if et.GetETypeID() == etypeID.AES256_CTS_HMAC_SHA384_192 {
-		return 32
-	}
-	return et.GetKeyByteSize()
-}
+// keySize is the protocol key size of et in bytes (see principal.KeySize).
+func keySize(et etype.EType) int { return principal.KeySize(et) }
 
 // RandomKey returns a fresh random key of the given enctype (for subkeys and
 // session keys). Unlike gokrb5's types.GenerateEncryptionKey it gives
 // aes256-cts-hmac-sha384-192 its full 32 bytes.
 func RandomKey(etypeID int32) (types.EncryptionKey, error) {
-	et, err := crypto.GetEtype(etypeID)
+	k, err := principal.RandomKey(etypeID)
 	if err != nil {
-		return types.EncryptionKey{}, fmt.Errorf("ticket: enctype %d: %w", etypeID, err)
+		return types.EncryptionKey{}, fmt.Errorf("ticket: %w", err)
 	}
-	b := make([]byte, keySize(et))
-	if _, err := rand.Read(b); err != nil {
-		return types.EncryptionKey{}, fmt.Errorf("ticket: random key: %w", err)
-	}
-	return types.EncryptionKey{KeyType: etypeID, KeyValue: et.RandomToKey(b)}, nil
+	return k, nil
 }
 
 // checkFlags verifies a received token's direction and subkey flags.
