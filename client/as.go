@@ -12,6 +12,7 @@ import (
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
+	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
@@ -80,7 +81,7 @@ type asState struct {
 }
 
 // Login runs the AS exchange [RFC 4120 §3.1] for r.Client and returns the ticket (a TGT unless r.Server names
-// another service). The steps are: build the AS-REQ (buildASReq), send it (exchange), then either handle a
+// another service). The steps are: build the AS-REQ (buildASReq), send it (kdcExchange), then either handle a
 // KRB-ERROR (handleASError: on KDC_ERR_PREAUTH_REQUIRED derive the key from ETYPE-INFO2 and retry with
 // PA-ENC-TIMESTAMP) or verify the AS-REP (verifyASRep). KDC errors are returned as *KDCError.
 func (c *Client) Login(ctx context.Context, r ASRequest) (*ASResult, error) {
@@ -93,26 +94,22 @@ func (c *Client) Login(ctx context.Context, r ASRequest) (*ASResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		rep, err := c.exchange(ctx, st.client.Realm, "AS-REQ", st.round, req)
+		rep, received, ke, err := c.kdcExchange(ctx, st.client.Realm, "AS-REQ", "AS-REP", st.round, req)
 		if err != nil {
 			return nil, err
 		}
-		received := c.clock()
-		switch messageName(rep.Data) {
-		case "KRB-ERROR":
-			if err := c.handleASError(st, rep.Data, received); err != nil {
+		if ke != nil {
+			if err := c.handleASError(st, ke, received); err != nil {
 				return nil, err
 			}
-		case "AS-REP":
-			res, err := c.verifyASRep(st, rep.Data, received)
-			if err != nil {
-				return nil, err
-			}
-			res.Reply = rep
-			return res, nil
-		default:
-			return nil, fmt.Errorf("client: KDC %s answered the AS-REQ with %s", rep.KDC, messageName(rep.Data))
+			continue
 		}
+		res, err := c.verifyASRep(st, rep.Data, received)
+		if err != nil {
+			return nil, err
+		}
+		res.Reply = rep
+		return res, nil
 	}
 	if st.lastError != nil {
 		return nil, fmt.Errorf("client: giving up after %d AS-REQs: %w", maxASRounds,
@@ -247,11 +244,7 @@ func encTimestamp(key types.EncryptionKey, now time.Time) (types.PAData, error) 
 // that offers PA-ENC-TIMESTAMP prepares the next round (KDC time offset from stime/susec, key from ETYPE-INFO2)
 // and returns nil; every other error, and a second PREAUTH_REQUIRED without new information, is returned as a
 // *KDCError.
-func (c *Client) handleASError(st *asState, b []byte, received time.Time) error {
-	ke, err := decodeKRBError(b)
-	if err != nil {
-		return err
-	}
+func (c *Client) handleASError(st *asState, ke *messages.KRBError, received time.Time) error {
 	st.lastError = ke
 	kerr := kdcErrorFrom(ke, st.client.String(), st.server.String())
 	if ke.ErrorCode != errorcode.KDC_ERR_PREAUTH_REQUIRED {
@@ -335,44 +328,14 @@ func chooseEtypeInfo(md types.PADataSequence, etypes []int32) (*types.ETypeInfo2
 	return nil, nil
 }
 
-// asRepWire is KDC-REP [RFC 4120 §5.4.2] with the ticket kept as raw DER, so the credential carries the ticket
-// exactly as the KDC encoded it.
-type asRepWire struct {
-	PVNO    int                  `asn1:"explicit,tag:0"`
-	MsgType int                  `asn1:"explicit,tag:1"`
-	PAData  types.PADataSequence `asn1:"explicit,optional,tag:2"`
-	CRealm  string               `asn1:"generalstring,explicit,tag:3"`
-	CName   types.PrincipalName  `asn1:"explicit,tag:4"`
-	Ticket  asn1.RawValue        `asn1:"explicit,tag:5"`
-	EncPart types.EncryptedData  `asn1:"explicit,tag:6"`
-}
-
 // verifyASRep decodes and checks the AS-REP [RFC 4120 §3.1.5] and builds the credential: cname/crealm as
 // requested, enc-part enctype among those requested, enc-part decrypted with the client key (key usage 3),
 // nonce echoed, enc-part sname == ticket sname == requested sname (and realms), endtime <= till, renew-till
 // within what was asked.
 func (c *Client) verifyASRep(st *asState, b []byte, received time.Time) (*ASResult, error) {
-	var rep asRepWire
-	if err := unmarshalSafe(func() error {
-		rest, err := asn1.UnmarshalWithParams(b, &rep, "application,explicit,tag:11")
-		if err == nil && len(rest) > 0 {
-			err = fmt.Errorf("%d trailing bytes", len(rest))
-		}
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("client: undecodable AS-REP: %w", err)
-	}
-	if rep.PVNO != iana.PVNO || rep.MsgType != msgtype.KRB_AS_REP {
-		return nil, fmt.Errorf("client: AS-REP with pvno %d msg-type %d: %w", rep.PVNO, rep.MsgType, ErrReplyMismatch)
-	}
-	if rep.CRealm != st.client.Realm || !rep.CName.Equal(st.client.Name) {
-		return nil, fmt.Errorf("client: AS-REP is for %s, not %s: %w",
-			ticket.Principal{Realm: rep.CRealm, Name: rep.CName}, st.client, ErrReplyMismatch)
-	}
-	rawTicket := rep.Ticket.Bytes
-	var tkt messages.Ticket
-	if err := unmarshalSafe(func() error { return tkt.Unmarshal(rawTicket) }); err != nil {
-		return nil, fmt.Errorf("client: undecodable ticket in AS-REP: %w", err)
+	rep, tkt, err := decodeKDCRep(b, "AS-REP", asnAppTag.ASREP, msgtype.KRB_AS_REP, st.client)
+	if err != nil {
+		return nil, err
 	}
 	etype := rep.EncPart.EType
 	if !slices.Contains(st.etypes, etype) {
@@ -393,30 +356,11 @@ func (c *Client) verifyASRep(st *asState, b []byte, received time.Time) (*ASResu
 	if err := unmarshalSafe(func() error { return enc.Unmarshal(plain) }); err != nil {
 		return nil, fmt.Errorf("client: undecodable AS-REP enc-part: %w", err)
 	}
-	if err := checkASRepPart(st, &enc, &tkt); err != nil {
+	if err := checkASRepPart(st, &enc, tkt); err != nil {
 		return nil, err
 	}
-	start := enc.StartTime
-	if start.IsZero() {
-		start = enc.AuthTime
-	}
-	cred := ticket.Credential{
-		Client:    ticket.Principal{Realm: rep.CRealm, Name: rep.CName},
-		Server:    ticket.Principal{Realm: enc.SRealm, Name: enc.SName},
-		Key:       enc.Key,
-		AuthTime:  enc.AuthTime,
-		StartTime: start,
-		EndTime:   enc.EndTime,
-		RenewTill: enc.RenewTill,
-		Flags:     ticket.FlagsFromBitString(enc.Flags),
-		Addresses: enc.CAddr,
-		Ticket:    slices.Clone(rawTicket),
-	}
-	if cred.Flags&ticket.FlagRenewable == 0 {
-		cred.RenewTill = time.Time{}
-	}
 	return &ASResult{
-		Credential:       cred,
+		Credential:       replyCredential(ticket.Principal{Realm: rep.CRealm, Name: rep.CName}, &enc, rep.Ticket.Bytes),
 		KDCOffset:        roundOffset(enc.AuthTime.Sub(received)),
 		Preauthenticated: st.preauth,
 		ReplyEtype:       etype,
@@ -425,9 +369,7 @@ func (c *Client) verifyASRep(st *asState, b []byte, received time.Time) (*ASResu
 
 // checkASRepPart compares the decrypted enc-part and the ticket with the request [RFC 4120 §3.1.5].
 func checkASRepPart(st *asState, enc *messages.EncKDCRepPart, tkt *messages.Ticket) error {
-	mismatch := func(format string, args ...any) error {
-		return fmt.Errorf("client: AS-REP "+format+": %w", append(args, ErrReplyMismatch)...)
-	}
+	mismatch := replyMismatch("AS-REP")
 	if enc.Nonce != st.nonce {
 		return mismatch("nonce %d does not match the request's %d", enc.Nonce, st.nonce)
 	}
@@ -440,15 +382,8 @@ func checkASRepPart(st *asState, enc *messages.EncKDCRepPart, tkt *messages.Tick
 	if enc.EndTime.IsZero() || enc.AuthTime.IsZero() {
 		return mismatch("enc-part lacks authtime or endtime")
 	}
-	if enc.EndTime.After(st.till) {
-		return mismatch("endtime %v is after the requested till %v", enc.EndTime.UTC(), st.till)
-	}
-	start := enc.StartTime
-	if start.IsZero() {
-		start = enc.AuthTime
-	}
-	if !enc.EndTime.After(start) {
-		return mismatch("endtime %v is not after starttime %v", enc.EndTime.UTC(), start.UTC())
+	if err := checkReplyEndTime(enc, st.till, mismatch); err != nil {
+		return err
 	}
 	if ticket.FlagsFromBitString(enc.Flags)&ticket.FlagRenewable != 0 {
 		limit := st.rtime
@@ -460,13 +395,7 @@ func checkASRepPart(st *asState, enc *messages.EncKDCRepPart, tkt *messages.Tick
 			return mismatch("renew-till %v is after the requested %v", enc.RenewTill.UTC(), limit)
 		}
 	}
-	if len(enc.Key.KeyValue) == 0 {
-		return mismatch("enc-part has an empty session key")
-	}
-	if _, err := crypto.GetEtype(enc.Key.KeyType); err != nil {
-		return mismatch("session key enctype %d is not supported", enc.Key.KeyType)
-	}
-	return nil
+	return checkReplyKey(enc, mismatch)
 }
 
 // replyKey returns the client key that decrypts the AS-REP enc-part of enctype etype: with a keytab the entry of

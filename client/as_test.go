@@ -14,6 +14,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 
+	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -40,7 +41,7 @@ func login(t *testing.T, cfg *Config, princ string, secret Secret, mod func(*Cli
 }
 
 // openTGT decrypts the TGT of cred with the krbtgt keytab exported from the MIT realm.
-func openTGT(t *testing.T, r *mitRealm, cred ticket.Credential) messages.Ticket {
+func openTGT(t *testing.T, r *testenv.MITRealm, cred ticket.Credential) messages.Ticket {
 	t.Helper()
 	kt, err := LoadKeytab(filepath.Join(r.Dir, "krbtgt.keytab"))
 	if err != nil {
@@ -50,7 +51,7 @@ func openTGT(t *testing.T, r *mitRealm, cred ticket.Credential) messages.Ticket 
 	if err := tkt.Unmarshal(cred.Ticket); err != nil {
 		t.Fatalf("credential ticket does not decode: %v", err)
 	}
-	key, err := KeytabSecret(kt).key(TGSPrincipal(r.Realm), tkt.EncPart.EType, "", nil)
+	key, err := KeytabSecret(kt).key(TGSPrincipal(r.Name), tkt.EncPart.EType, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,20 +63,20 @@ func openTGT(t *testing.T, r *mitRealm, cred ticket.Credential) messages.Ticket 
 
 func TestLoginMIT(t *testing.T) {
 	r := startMITRealm(t)
-	alice := ticket.Principal{Realm: r.Realm}
+	alice := ticket.Principal{Realm: r.Name}
 	alice.Name.NameString = []string{"alice"}
 
 	t.Run("password", func(t *testing.T) {
 		before := time.Now()
-		res, events, err := login(t, r.config(), "alice", PasswordSecret("alicepw"), nil)
+		res, events, err := login(t, realmConfig(r.Name, r.Addr), "alice", PasswordSecret("alicepw"), nil)
 		if err != nil {
 			t.Fatalf("Login: %v", err)
 		}
 		cred := res.Credential
-		if got := cred.Client.String(); got != "alice@"+r.Realm {
+		if got := cred.Client.String(); got != "alice@"+r.Name {
 			t.Errorf("client = %s", got)
 		}
-		if got, want := cred.Server.String(), "krbtgt/"+r.Realm+"@"+r.Realm; got != want {
+		if got, want := cred.Server.String(), "krbtgt/"+r.Name+"@"+r.Name; got != want {
 			t.Errorf("server = %s, want %s", got, want)
 		}
 		if cred.Key.KeyType != etypeID.AES256_CTS_HMAC_SHA1_96 || len(cred.Key.KeyValue) != 32 {
@@ -117,7 +118,7 @@ func TestLoginMIT(t *testing.T) {
 		}
 		tkt := openTGT(t, r, cred)
 		etp := tkt.DecryptedEncPart
-		if !etp.CName.Equal(alice.Name) || etp.CRealm != r.Realm {
+		if !etp.CName.Equal(alice.Name) || etp.CRealm != r.Name {
 			t.Errorf("TGT is for %v@%s", etp.CName.NameString, etp.CRealm)
 		}
 		if etp.Key.KeyType != cred.Key.KeyType || string(etp.Key.KeyValue) != string(cred.Key.KeyValue) {
@@ -130,7 +131,7 @@ func TestLoginMIT(t *testing.T) {
 	})
 
 	t.Run("wrong password", func(t *testing.T) {
-		_, _, err := login(t, r.config(), "alice", PasswordSecret("not-alicepw"), nil)
+		_, _, err := login(t, realmConfig(r.Name, r.Addr), "alice", PasswordSecret("not-alicepw"), nil)
 		var ke *KDCError
 		if !errors.As(err, &ke) {
 			t.Fatalf("err = %v, want *KDCError", err)
@@ -144,20 +145,20 @@ func TestLoginMIT(t *testing.T) {
 	})
 
 	t.Run("unknown client", func(t *testing.T) {
-		_, _, err := login(t, r.config(), "nobody", PasswordSecret("x"), nil)
+		_, _, err := login(t, realmConfig(r.Name, r.Addr), "nobody", PasswordSecret("x"), nil)
 		if !IsCode(err, errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN) {
 			t.Fatalf("err = %v, want code 6", err)
 		}
 		var ke *KDCError
 		errors.As(err, &ke)
-		if want := "Client 'nobody@" + r.Realm + "' not found in Kerberos database"; ke.Text() != want {
+		if want := "Client 'nobody@" + r.Name + "' not found in Kerberos database"; ke.Text() != want {
 			t.Errorf("text %q, want %q", ke.Text(), want)
 		}
 	})
 
 	t.Run("salt from etype-info2", func(t *testing.T) {
 		// dave's key is salted with "dave" only (norealm): only the KDC's ETYPE-INFO2 salt gives the right key.
-		res, _, err := login(t, r.config(), "dave", PasswordSecret("davepw"), nil)
+		res, _, err := login(t, realmConfig(r.Name, r.Addr), "dave", PasswordSecret("davepw"), nil)
 		if err != nil {
 			t.Fatalf("Login: %v", err)
 		}
@@ -167,14 +168,14 @@ func TestLoginMIT(t *testing.T) {
 	})
 
 	t.Run("no preauth", func(t *testing.T) {
-		res, events, err := login(t, r.config(), "erin", PasswordSecret("erinpw"), nil)
+		res, events, err := login(t, realmConfig(r.Name, r.Addr), "erin", PasswordSecret("erinpw"), nil)
 		if err != nil {
 			t.Fatalf("Login: %v", err)
 		}
 		if res.Preauthenticated || len(events) != 2 || res.Credential.Flags&ticket.FlagPreAuthent != 0 {
 			t.Errorf("preauth %v, %d events, flags %s", res.Preauthenticated, len(events), ticket.FlagString(res.Credential.Flags))
 		}
-		_, _, err = login(t, r.config(), "erin", PasswordSecret("wrong"), nil)
+		_, _, err = login(t, realmConfig(r.Name, r.Addr), "erin", PasswordSecret("wrong"), nil)
 		var ke *KDCError
 		if !errors.As(err, &ke) || ke.Code != errorcode.KRB_AP_ERR_BAD_INTEGRITY || !ke.Local || ke.Text() != "Password incorrect" {
 			t.Errorf("wrong password without preauth: %v", err)
@@ -182,29 +183,29 @@ func TestLoginMIT(t *testing.T) {
 	})
 
 	t.Run("keytab", func(t *testing.T) {
-		kt, err := LoadKeytab(filepath.Join(r.Dir, "client.keytab"))
+		kt, err := LoadKeytab(r.Keytab)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ps := KeytabPrincipals(kt)
-		if len(ps) != 1 || ps[0].String() != "svc/client@"+r.Realm {
+		if len(ps) != 1 || ps[0].String() != "svc/client@"+r.Name {
 			t.Fatalf("keytab principals %v", ps)
 		}
-		res, _, err := login(t, r.config(), "svc/client", KeytabSecret(kt), nil)
+		res, _, err := login(t, realmConfig(r.Name, r.Addr), "svc/client", KeytabSecret(kt), nil)
 		if err != nil {
 			t.Fatalf("Login: %v", err)
 		}
-		if res.Credential.Client.String() != "svc/client@"+r.Realm || !res.Preauthenticated {
+		if res.Credential.Client.String() != "svc/client@"+r.Name || !res.Preauthenticated {
 			t.Errorf("client %s preauth %v", res.Credential.Client, res.Preauthenticated)
 		}
-		_, _, err = login(t, r.config(), "alice", KeytabSecret(kt), nil)
+		_, _, err = login(t, realmConfig(r.Name, r.Addr), "alice", KeytabSecret(kt), nil)
 		if err == nil || !strings.Contains(err.Error(), "keytab has no key") {
 			t.Errorf("keytab without alice: %v", err)
 		}
 	})
 
 	t.Run("options over tcp", func(t *testing.T) {
-		cfg := r.config()
+		cfg := realmConfig(r.Name, r.Addr)
 		cfg.UDPPreferenceLimit = 1
 		cfg.Forwardable = true
 		cfg.TicketLifetime = time.Hour
@@ -230,7 +231,7 @@ func TestLoginMIT(t *testing.T) {
 	})
 
 	t.Run("rfc8009 enctype", func(t *testing.T) {
-		cfg := r.config()
+		cfg := realmConfig(r.Name, r.Addr)
 		cfg.Etypes = []int32{etypeID.AES256_CTS_HMAC_SHA384_192}
 		res, _, err := login(t, cfg, "alice", PasswordSecret("alicepw"), nil)
 		if err != nil {
@@ -244,7 +245,7 @@ func TestLoginMIT(t *testing.T) {
 	t.Run("client clock behind", func(t *testing.T) {
 		// The local clock is 20 minutes slow (4x the skew): the offset learned from the PREAUTH_REQUIRED stime
 		// keeps PA-ENC-TIMESTAMP acceptable, and the result reports the offset.
-		res, _, err := login(t, r.config(), "alice", PasswordSecret("alicepw"), func(c *Client) {
+		res, _, err := login(t, realmConfig(r.Name, r.Addr), "alice", PasswordSecret("alicepw"), func(c *Client) {
 			c.now = func() time.Time { return time.Now().Add(-20 * time.Minute) }
 		})
 		if err != nil {
@@ -256,8 +257,8 @@ func TestLoginMIT(t *testing.T) {
 	})
 
 	t.Run("unreachable realm", func(t *testing.T) {
-		cfg := r.config()
-		cfg.KDCs[r.Realm] = []string{"127.0.0.1:1"}
+		cfg := realmConfig(r.Name, r.Addr)
+		cfg.KDCs[r.Name] = []string{"127.0.0.1:1"}
 		cfg.Timeout = 500 * time.Millisecond
 		_, _, err := login(t, cfg, "alice", PasswordSecret("alicepw"), nil)
 		var ue *UnreachableError

@@ -20,6 +20,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -117,27 +118,19 @@ func (c *Client) TGS(ctx context.Context, r TGSRequest) (*TGSResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep, err := c.exchange(ctx, st.tgsRealm, "TGS-REQ", 1, req)
+	rep, received, ke, err := c.kdcExchange(ctx, st.tgsRealm, "TGS-REQ", "TGS-REP", 1, req)
 	if err != nil {
 		return nil, err
 	}
-	received := c.clock()
-	switch messageName(rep.Data) {
-	case "KRB-ERROR":
-		ke, err := decodeKRBError(rep.Data)
-		if err != nil {
-			return nil, err
-		}
+	if ke != nil {
 		return nil, kdcErrorFrom(ke, st.client.String(), st.server.String())
-	case "TGS-REP":
-		res, err := c.verifyTGSRep(st, rep.Data, received)
-		if err != nil {
-			return nil, err
-		}
-		res.Reply = rep
-		return res, nil
 	}
-	return nil, fmt.Errorf("client: KDC %s answered the TGS-REQ with %s", rep.KDC, messageName(rep.Data))
+	res, err := c.verifyTGSRep(st, rep.Data, received)
+	if err != nil {
+		return nil, err
+	}
+	res.Reply = rep
+	return res, nil
 }
 
 // newTGSState checks the request against the TGT and fixes what the request will ask for.
@@ -285,7 +278,7 @@ func (c *Client) buildTGSReq(st *tgsState) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: checksum over the TGS-REQ body: %w", err)
 	}
-	st.subkey, err = types.GenerateEncryptionKey(et)
+	st.subkey, err = principal.RandomKey(cred.Key.KeyType)
 	if err != nil {
 		return nil, fmt.Errorf("client: generate subkey: %w", err)
 	}
@@ -339,27 +332,9 @@ func (c *Client) buildTGSReq(st *tgsState) ([]byte, error) {
 // nonce echoed, ticket sname == enc-part sname == requested sname (or all krbtgt), starttime within the clock
 // skew, endtime no later than requested, renew-till no later than the TGT's.
 func (c *Client) verifyTGSRep(st *tgsState, b []byte, received time.Time) (*TGSResult, error) {
-	var rep asRepWire // KDC-REP: the same fields as AS-REP, under APPLICATION 13
-	if err := unmarshalSafe(func() error {
-		rest, err := asn1.UnmarshalWithParams(b, &rep, "application,explicit,tag:13")
-		if err == nil && len(rest) > 0 {
-			err = fmt.Errorf("%d trailing bytes", len(rest))
-		}
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("client: undecodable TGS-REP: %w", err)
-	}
-	if rep.PVNO != iana.PVNO || rep.MsgType != msgtype.KRB_TGS_REP {
-		return nil, fmt.Errorf("client: TGS-REP with pvno %d msg-type %d: %w", rep.PVNO, rep.MsgType, ErrReplyMismatch)
-	}
-	if rep.CRealm != st.client.Realm || !rep.CName.Equal(st.client.Name) {
-		return nil, fmt.Errorf("client: TGS-REP is for %s, not %s: %w",
-			ticket.Principal{Realm: rep.CRealm, Name: rep.CName}, st.client, ErrReplyMismatch)
-	}
-	rawTicket := rep.Ticket.Bytes
-	var tkt messages.Ticket
-	if err := unmarshalSafe(func() error { return tkt.Unmarshal(rawTicket) }); err != nil {
-		return nil, fmt.Errorf("client: undecodable ticket in TGS-REP: %w", err)
+	rep, tkt, err := decodeKDCRep(b, "TGS-REP", asnAppTag.TGSREP, msgtype.KRB_TGS_REP, st.client)
+	if err != nil {
+		return nil, err
 	}
 
 	// RFC 4120 §3.3.3: the subkey protects the reply when the authenticator had one; accept the session key too,
@@ -374,28 +349,10 @@ func (c *Client) verifyTGSRep(st *tgsState, b []byte, received time.Time) (*TGSR
 				err, err8, &KDCError{Code: errorcode.KRB_AP_ERR_BAD_INTEGRITY, Local: true, Client: st.client.String(), Server: st.server.String()})
 		}
 	}
-	if err := c.checkTGSRepPart(st, &enc, &tkt, received); err != nil {
+	if err := c.checkTGSRepPart(st, &enc, tkt, received); err != nil {
 		return nil, err
 	}
-	start := enc.StartTime
-	if start.IsZero() {
-		start = enc.AuthTime
-	}
-	cred := ticket.Credential{
-		Client:    st.client,
-		Server:    ticket.Principal{Realm: enc.SRealm, Name: enc.SName},
-		Key:       enc.Key,
-		AuthTime:  enc.AuthTime,
-		StartTime: start,
-		EndTime:   enc.EndTime,
-		RenewTill: enc.RenewTill,
-		Flags:     ticket.FlagsFromBitString(enc.Flags),
-		Addresses: enc.CAddr,
-		Ticket:    slices.Clone(rawTicket),
-	}
-	if cred.Flags&ticket.FlagRenewable == 0 {
-		cred.RenewTill = time.Time{}
-	}
+	cred := replyCredential(st.client, &enc, rep.Ticket.Bytes)
 	return &TGSResult{Credential: cred, KVNO: tkt.EncPart.KVNO, TicketEtype: tkt.EncPart.EType, SubkeyReply: subkeyReply}, nil
 }
 
@@ -406,9 +363,7 @@ func isTGS(n types.PrincipalName) bool {
 
 // checkTGSRepPart compares the decrypted enc-part and the ticket with the request [RFC 4120 §3.3.4].
 func (c *Client) checkTGSRepPart(st *tgsState, enc *messages.EncKDCRepPart, tkt *messages.Ticket, received time.Time) error {
-	mismatch := func(format string, args ...any) error {
-		return fmt.Errorf("client: TGS-REP "+format+": %w", append(args, ErrReplyMismatch)...)
-	}
+	mismatch := replyMismatch("TGS-REP")
 	if enc.Nonce != st.nonce {
 		return mismatch("nonce %d does not match the request's %d", enc.Nonce, st.nonce)
 	}
@@ -423,10 +378,7 @@ func (c *Client) checkTGSRepPart(st *tgsState, enc *messages.EncKDCRepPart, tkt 
 	if enc.EndTime.IsZero() || enc.AuthTime.IsZero() {
 		return mismatch("enc-part lacks authtime or endtime")
 	}
-	start := enc.StartTime
-	if start.IsZero() {
-		start = enc.AuthTime
-	}
+	start := replyStart(enc)
 	// The KDC's clock is the local clock plus the cache's offset; starttime is "now" on that clock, except for a
 	// validated ticket, which keeps the starttime it was postdated to.
 	kdcNow := received.Add(st.req.KDCOffset)
@@ -435,22 +387,13 @@ func (c *Client) checkTGSRepPart(st *tgsState, enc *messages.EncKDCRepPart, tkt 
 			start.UTC().Format(time.RFC3339), d.Round(time.Second), kdcNow.UTC().Format(time.RFC3339),
 			&KDCError{Code: errorcode.KRB_AP_ERR_SKEW, Local: true, Client: st.client.String(), Server: st.server.String()})
 	}
-	if enc.EndTime.After(st.till) {
-		return mismatch("endtime %v is after the requested till %v", enc.EndTime.UTC(), st.till)
-	}
-	if !enc.EndTime.After(start) {
-		return mismatch("endtime %v is not after starttime %v", enc.EndTime.UTC(), start.UTC())
+	if err := checkReplyEndTime(enc, st.till, mismatch); err != nil {
+		return err
 	}
 	tgt := st.req.TGT
 	if ticket.FlagsFromBitString(enc.Flags)&ticket.FlagRenewable != 0 && !tgt.RenewTill.IsZero() &&
 		enc.RenewTill.After(tgt.RenewTill) {
 		return mismatch("renew-till %v is after the ticket-granting ticket's %v", enc.RenewTill.UTC(), tgt.RenewTill.UTC())
 	}
-	if len(enc.Key.KeyValue) == 0 {
-		return mismatch("enc-part has an empty session key")
-	}
-	if _, err := crypto.GetEtype(enc.Key.KeyType); err != nil {
-		return mismatch("session key enctype %d is not supported", enc.Key.KeyType)
-	}
-	return nil
+	return checkReplyKey(enc, mismatch)
 }

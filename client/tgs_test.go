@@ -5,7 +5,6 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,80 +19,27 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
-	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
 // ownRealmName is the realm of the in-process KDC used by the TGS tests.
 const ownRealmName = "KRB.TEST"
 
-// ownRealm is our own KDC, in-process, serving real UDP and TCP on 127.0.0.1.
-type ownRealm struct {
-	Addr   string
-	admin  *kdc.LocalAdmin
-	offset atomic.Int64 // KDC clock minus real time, in nanoseconds
-}
-
-// now is the KDC's clock.
-func (r *ownRealm) now() time.Time { return time.Now().Add(time.Duration(r.offset.Load())) }
-
-// advance moves the KDC's clock.
-func (r *ownRealm) advance(d time.Duration) { r.offset.Add(int64(d)) }
-
-// startOwnRealm starts our KDC with alice/alicepw and host/localhost (random keys); it stops at cleanup.
-func startOwnRealm(t *testing.T) *ownRealm {
+// startOwnRealm starts our KDC in-process (testenv.NewInProcRealm) with alice/alicepw and host/localhost
+// (random keys); it stops at cleanup.
+func startOwnRealm(t *testing.T) *testenv.InProcRealm {
 	t.Helper()
-	ctx := context.Background()
-	store, err := principal.Init(ctx, filepath.Join(t.TempDir(), "kdc.db"), ownRealmName, principal.RealmPolicy{
-		MaxLife: 10 * time.Hour, MaxRenew: 7 * 24 * time.Hour}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	r := &ownRealm{admin: &kdc.LocalAdmin{Store: store}}
-	for _, req := range []kdc.AddRequest{{Name: "alice", Password: "alicepw"}, {Name: "host/localhost", RandomKey: true}} {
-		if _, err := r.admin.Add(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-	}
-	k, err := kdc.New(kdc.Config{Store: store, Now: r.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := kdc.NewServer(k, nil)
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("KDC did not stop within 10s")
-		}
-	})
-	r.Addr = srv.Addr()
-	return r
+	return testenv.NewInProcRealm(t, testenv.InProcOptions{Name: ownRealmName,
+		Policy:     principal.RealmPolicy{MaxLife: 10 * time.Hour, MaxRenew: 7 * 24 * time.Hour},
+		Principals: []testenv.Principal{{Name: "alice", Password: "alicepw"}, {Name: "host/localhost", RandomKey: true}}})
 }
 
-// config returns a client Config for the realm.
-func (r *ownRealm) config() *Config {
-	c := &Config{Realm: ownRealmName, KDCs: map[string][]string{ownRealmName: {r.Addr}}, Timeout: 5 * time.Second}
-	c.ApplyDefaults()
-	return c
-}
-
-// key returns the current key of name with the given enctype and kvno, from the KDC's keytab export.
-func (r *ownRealm) key(t *testing.T, name string, etype int32, kvno int) types.EncryptionKey {
+// ownKey returns the current key of name with the given enctype and kvno, from the KDC's keytab export.
+func ownKey(t *testing.T, r *testenv.InProcRealm, name string, etype int32, kvno int) types.EncryptionKey {
 	t.Helper()
-	entries, err := r.admin.Keytab(context.Background(), []string{name})
+	entries, err := r.Admin.Keytab(context.Background(), []string{name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +159,7 @@ func checkTGSRequest(t *testing.T, der []byte, tgt ticket.Credential) (*ticket.K
 
 func TestTGSOwnKDC(t *testing.T) {
 	r := startOwnRealm(t)
-	cfg := r.config()
+	cfg := realmConfig(r.Name, r.Addr)
 	tgt := getTGT(t, cfg)
 	if tgt.Flags&ticket.FlagRenewable == 0 {
 		t.Fatalf("TGT flags %s: want renewable (renewable-ok with a 24h till over the 10h max life)", ticket.FlagString(tgt.Flags))
@@ -242,7 +188,7 @@ func TestTGSOwnKDC(t *testing.T) {
 		if res.KVNO != tkt.EncPart.KVNO || res.KVNO < 1 || res.TicketEtype != tkt.EncPart.EType {
 			t.Errorf("result kvno %d etype %d, ticket kvno %d etype %d", res.KVNO, res.TicketEtype, tkt.EncPart.KVNO, tkt.EncPart.EType)
 		}
-		etp, err := ticket.OpenTicket(tkt, r.key(t, "host/localhost", tkt.EncPart.EType, tkt.EncPart.KVNO))
+		etp, err := ticket.OpenTicket(tkt, ownKey(t, r, "host/localhost", tkt.EncPart.EType, tkt.EncPart.KVNO))
 		if err != nil {
 			t.Fatalf("service ticket does not open with the keytab key: %v", err)
 		}
@@ -322,7 +268,7 @@ func TestTGSOwnKDC(t *testing.T) {
 	})
 
 	t.Run("forwardable", func(t *testing.T) {
-		fcfg := r.config()
+		fcfg := realmConfig(r.Name, r.Addr)
 		fcfg.Forwardable = true
 		ftgt := getTGT(t, fcfg)
 		if ftgt.Flags&ticket.FlagForwardable == 0 {
@@ -415,8 +361,8 @@ func TestTGSOwnKDC(t *testing.T) {
 
 	t.Run("renew", func(t *testing.T) {
 		// Renewal on the KDC's clock 90 seconds later (well within the clock skew).
-		r.advance(90 * time.Second)
-		defer r.advance(-90 * time.Second)
+		r.Clock.Advance(90 * time.Second)
+		defer r.Clock.Advance(-90 * time.Second)
 		c, events := newTestClient(t, cfg)
 		res, err := c.TGS(tgsCtx(t), TGSRequest{TGT: tgt, Renew: true})
 		if err != nil {
@@ -447,7 +393,7 @@ func TestTGSOwnKDC(t *testing.T) {
 		}
 		// The renewed TGT opens with the krbtgt key and works for a service ticket.
 		tkt := decodeTicketDER(t, n.Ticket)
-		if _, err := ticket.OpenTicket(tkt, r.key(t, "krbtgt/"+ownRealmName, tkt.EncPart.EType, tkt.EncPart.KVNO)); err != nil {
+		if _, err := ticket.OpenTicket(tkt, ownKey(t, r, "krbtgt/"+ownRealmName, tkt.EncPart.EType, tkt.EncPart.KVNO)); err != nil {
 			t.Errorf("renewed TGT does not open with the krbtgt key: %v", err)
 		}
 		if _, err := c.TGS(tgsCtx(t), TGSRequest{TGT: n, Server: host}); err != nil {
@@ -456,7 +402,7 @@ func TestTGSOwnKDC(t *testing.T) {
 	})
 
 	t.Run("renew refused locally", func(t *testing.T) {
-		short := r.config()
+		short := realmConfig(r.Name, r.Addr)
 		short.TicketLifetime = time.Hour // under the max life: no renewable-ok renewal
 		plain := getTGT(t, short)
 		if plain.Flags&ticket.FlagRenewable != 0 {
@@ -508,7 +454,7 @@ func TestTGSOwnKDC(t *testing.T) {
 	})
 
 	t.Run("TCP only", func(t *testing.T) {
-		tcfg := r.config()
+		tcfg := realmConfig(r.Name, r.Addr)
 		tcfg.UDPPreferenceLimit = 1
 		c, _ := newTestClient(t, tcfg)
 		res, err := c.TGS(tgsCtx(t), TGSRequest{TGT: tgt, Server: host})
@@ -564,9 +510,9 @@ func checkTGSRequestNoSum(t *testing.T, req *ticket.KDCRequest, tgt ticket.Crede
 
 // forgeTGT seals a TGT for alice with the realm's current aes256 krbtgt key, valid from start for life, with the
 // given flags, as our KDC would issue it.
-func forgeTGT(t *testing.T, r *ownRealm, start time.Time, life time.Duration, f asn1.BitString) ticket.Credential {
+func forgeTGT(t *testing.T, r *testenv.InProcRealm, start time.Time, life time.Duration, f asn1.BitString) ticket.Credential {
 	t.Helper()
-	entries, err := r.admin.Keytab(context.Background(), []string{"krbtgt/" + ownRealmName})
+	entries, err := r.Admin.Keytab(context.Background(), []string{"krbtgt/" + ownRealmName})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,8 +554,8 @@ func forgeTGT(t *testing.T, r *ownRealm, start time.Time, life time.Duration, f 
 // and the TGS exchange works only because the authenticator time and the reply checks are corrected by it.
 func TestTGSKDCOffset(t *testing.T) {
 	r := startOwnRealm(t)
-	r.advance(10 * time.Minute)
-	cfg := r.config()
+	r.Clock.Advance(10 * time.Minute)
+	cfg := realmConfig(r.Name, r.Addr)
 	c, _ := newTestClient(t, cfg)
 	as, err := c.Login(tgsCtx(t), ASRequest{Client: mustPrincipal(t, "alice"), Secret: PasswordSecret("alicepw")})
 	if err != nil {

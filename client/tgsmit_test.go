@@ -2,7 +2,6 @@ package client
 
 import (
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,13 +15,13 @@ import (
 // MIT keytab, and renewal, errors and TCP must behave as with MIT's own clients.
 func TestTGSMIT(t *testing.T) {
 	r := startMITRealm(t)
-	cfg := r.config()
+	cfg := realmConfig(r.Name, r.Addr)
 	res, _, err := login(t, cfg, "alice", PasswordSecret("alicepw"), nil)
 	if err != nil {
 		t.Fatalf("Login: %v", err)
 	}
 	tgt := res.Credential
-	svc, err := ParsePrincipal("svc/client", r.Realm)
+	svc, err := ParsePrincipal("svc/client", r.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +39,7 @@ func TestTGSMIT(t *testing.T) {
 		if !res.SubkeyReply {
 			t.Errorf("MIT's reply was not sealed in our subkey (usage 9)")
 		}
-		kt, err := LoadKeytab(filepath.Join(r.Dir, "client.keytab"))
+		kt, err := LoadKeytab(r.Keytab)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +68,7 @@ func TestTGSMIT(t *testing.T) {
 	})
 
 	t.Run("TCP only", func(t *testing.T) {
-		tcfg := r.config()
+		tcfg := realmConfig(r.Name, r.Addr)
 		tcfg.UDPPreferenceLimit = 1
 		c, _ := newTestClient(t, tcfg)
 		res, err := c.TGS(tgsCtx(t), TGSRequest{TGT: tgt, Server: svc})
@@ -97,7 +96,7 @@ func TestTGSMIT(t *testing.T) {
 
 	t.Run("errors", func(t *testing.T) {
 		c, _ := newTestClient(t, cfg)
-		nope, _ := ParsePrincipal("host/nope", r.Realm)
+		nope, _ := ParsePrincipal("host/nope", r.Name)
 		_, err := c.TGS(tgsCtx(t), TGSRequest{TGT: tgt, Server: nope})
 		var ke *KDCError
 		if !errors.As(err, &ke) || ke.Code != errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN {

@@ -219,9 +219,7 @@ func TestASLifetimes(t *testing.T) {
 	}
 
 	// Per-principal caps beat the realm's.
-	key := r.key("short@"+testRealm, 18)
-	req := asReq("short")
-	req.PAData = types.PADataSequence{encTimestamp(t, key, r.clock.Now())}
+	req, key := r.preauthASReq("short", 18)
 	types.SetFlag(&req.ReqBody.KDCOptions, flags.Renewable)
 	_, part := asRep(t, r.exchange(marshalAS(t, req)), key)
 	approx(t, "capped lifetime", part.EndTime.Sub(part.StartTime), 30*time.Minute)
@@ -267,9 +265,7 @@ func TestChangesVisibleWithoutRestart(t *testing.T) {
 // session key (RFC 8009 §5).
 func TestASSha384SessionKey(t *testing.T) {
 	r := newTestRealm(t)
-	key := r.key("alice@"+testRealm, 20)
-	req := asReq("alice", 20)
-	req.PAData = types.PADataSequence{encTimestamp(t, key, r.clock.Now())}
+	req, key := r.preauthASReq("alice", 20, 20)
 	rep, part := asRep(t, r.exchange(marshalAS(t, req)), key)
 	if part.Key.KeyType != 20 || len(part.Key.KeyValue) != 32 {
 		t.Fatalf("session key etype %d, %d bytes", part.Key.KeyType, len(part.Key.KeyValue))

@@ -139,6 +139,16 @@ func asReq(cname string, etypes ...int32) messages.ASReq {
 	}}
 }
 
+// preauthASReq is asReq(cname, etypes...) pre-authenticated: PA-ENC-TIMESTAMP
+// on the KDC's clock in cname's key of enctype etype, which it returns too.
+func (r *testRealmEnv) preauthASReq(cname string, etype int32, etypes ...int32) (messages.ASReq, types.EncryptionKey) {
+	r.t.Helper()
+	key := r.key(cname+"@"+testRealm, etype)
+	req := asReq(cname, etypes...)
+	req.PAData = types.PADataSequence{encTimestamp(r.t, key, r.clock.Now())}
+	return req, key
+}
+
 // encTimestamp is PA-ENC-TIMESTAMP for time at with key (usage 1).
 func encTimestamp(t testing.TB, key types.EncryptionKey, at time.Time) types.PAData {
 	t.Helper()
@@ -212,9 +222,7 @@ func asRep(t testing.TB, reply []byte, key types.EncryptionKey) (messages.ASRep,
 // request and returns the reply.
 func (r *testRealmEnv) login(edit func(*messages.ASReq)) (messages.ASRep, messages.EncKDCRepPart) {
 	r.t.Helper()
-	key := r.key("alice@"+testRealm, 18)
-	req := asReq("alice")
-	req.PAData = types.PADataSequence{encTimestamp(r.t, key, r.clock.Now())}
+	req, key := r.preauthASReq("alice", 18)
 	if edit != nil {
 		edit(&req)
 	}

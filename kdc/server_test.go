@@ -109,9 +109,7 @@ func TestTCPPipelinedAndClose(t *testing.T) {
 func TestUDPResponseTooBig(t *testing.T) {
 	r := newTestRealm(t, func(c *Config) { c.MaxUDPReply = 200 })
 	r.serve()
-	key := r.key("alice@"+testRealm, 18)
-	req := asReq("alice")
-	req.PAData = append(req.PAData, encTimestamp(t, key, r.clock.Now()))
+	req, key := r.preauthASReq("alice", 18)
 	pkt := marshalAS(t, req)
 	reply, ok := udpExchange(t, r.addr, pkt, 2*time.Second)
 	if !ok {
@@ -129,9 +127,7 @@ func TestUDPResponseTooBig(t *testing.T) {
 func TestRetransmissionGetsIdenticalReply(t *testing.T) {
 	r := newTestRealm(t)
 	r.serve()
-	key := r.key("alice@"+testRealm, 18)
-	req := asReq("alice")
-	req.PAData = append(req.PAData, encTimestamp(t, key, r.clock.Now()))
+	req, key := r.preauthASReq("alice", 18)
 	pkt := marshalAS(t, req)
 	first, ok := udpExchange(t, r.addr, pkt, 2*time.Second)
 	if !ok {

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -113,13 +112,7 @@ func TestHeimdalHarnessKinit(t *testing.T) {
 	h := Heimdal(t)
 	m := NewMITRealm(t, MITRealmOptions{})
 	env := m.Env(EnvOptions{})
-	pwfile := filepath.Join(t.TempDir(), "pw.txt")
-	if err := os.WriteFile(pwfile, []byte(UserPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, stderr, code := Run(t, env, "", filepath.Join(h, "kinit.heimdal"), "--password-file="+pwfile, m.Principal(UserName)); code != 0 {
-		t.Fatalf("kinit.heimdal: exit %d: %s", code, stderr)
-	}
+	mustHeimdalKinit(t, h, env, UserPassword, m.Principal(UserName))
 	stdout, stderr, code := Run(t, env, "", filepath.Join(h, "klist.heimdal"))
 	if code != 0 {
 		t.Fatalf("heimtools klist: exit %d: %s", code, stderr)
@@ -130,10 +123,7 @@ func TestHeimdalHarnessKinit(t *testing.T) {
 	}
 	requireTGT(t, mitKlist(t, env), m.Principal(UserName), m.Name, "IA")
 
-	if err := os.WriteFile(pwfile, []byte("wrong-"+UserPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, stderr, code = Run(t, m.Env(EnvOptions{}), "", filepath.Join(h, "kinit.heimdal"), "--password-file="+pwfile, m.Principal(UserName))
+	_, stderr, code = heimdalKinit(t, h, m.Env(EnvOptions{}), "wrong-"+UserPassword, m.Principal(UserName))
 	if code == 0 {
 		t.Fatal("kinit.heimdal with a wrong password succeeded")
 	}

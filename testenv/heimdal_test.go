@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -14,13 +13,7 @@ func TestHeimdalKinit(t *testing.T) {
 	h := Heimdal(t)
 	r := NewRealm(t, RealmOptions{})
 	env := r.Env(EnvOptions{})
-	pwfile := filepath.Join(t.TempDir(), "pw.txt")
-	if err := os.WriteFile(pwfile, []byte(UserPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, stderr, code := Run(t, env, "", filepath.Join(h, "kinit.heimdal"), "--password-file="+pwfile, r.Principal(UserName)); code != 0 {
-		t.Fatalf("kinit.heimdal: exit %d: %s", code, stderr)
-	}
+	mustHeimdalKinit(t, h, env, UserPassword, r.Principal(UserName))
 	stdout, stderr, code := Run(t, env, "", filepath.Join(h, "klist.heimdal"))
 	if code != 0 {
 		t.Fatalf("heimtools klist: exit %d: %s", code, stderr)
@@ -33,11 +26,7 @@ func TestHeimdalKinit(t *testing.T) {
 func TestHeimdalKinitWrongPassword(t *testing.T) {
 	h := Heimdal(t)
 	r := NewRealm(t, RealmOptions{})
-	pwfile := filepath.Join(t.TempDir(), "pw.txt")
-	if err := os.WriteFile(pwfile, []byte("wrong-"+UserPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, stderr, code := Run(t, r.Env(EnvOptions{}), "", filepath.Join(h, "kinit.heimdal"), "--password-file="+pwfile, r.Principal(UserName))
+	_, stderr, code := heimdalKinit(t, h, r.Env(EnvOptions{}), "wrong-"+UserPassword, r.Principal(UserName))
 	if code == 0 {
 		t.Fatal("kinit.heimdal with a wrong password succeeded")
 	}
@@ -50,13 +39,7 @@ func TestHeimdalKgetcred(t *testing.T) {
 	h := Heimdal(t)
 	r := NewRealm(t, RealmOptions{})
 	env := r.Env(EnvOptions{})
-	pwfile := filepath.Join(t.TempDir(), "pw.txt")
-	if err := os.WriteFile(pwfile, []byte(UserPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, stderr, code := Run(t, env, "", filepath.Join(h, "kinit.heimdal"), "--password-file="+pwfile, r.Principal(UserName)); code != 0 {
-		t.Fatalf("kinit.heimdal: exit %d: %s", code, stderr)
-	}
+	mustHeimdalKinit(t, h, env, UserPassword, r.Principal(UserName))
 	if _, stderr, code := Run(t, env, "", filepath.Join(h, "kgetcred"), r.Principal("host/localhost")); code != 0 {
 		t.Fatalf("kgetcred host/localhost: exit %d: %s", code, stderr)
 	}

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -20,6 +21,25 @@ func mustMITKinit(t *testing.T, env []string, password string, args ...string) {
 	t.Helper()
 	if _, stderr, code := mitKinit(t, env, password, args...); code != 0 {
 		t.Fatalf("kinit %s: exit %d: %s", strings.Join(args, " "), code, strings.TrimSpace(stderr))
+	}
+}
+
+// heimdalKinit runs Heimdal's kinit (from the tree h returned by Heimdal) for
+// principal, with the password in a --password-file.
+func heimdalKinit(t *testing.T, h string, env []string, password, principal string) (stdout, stderr string, code int) {
+	t.Helper()
+	pwfile := filepath.Join(t.TempDir(), "pw.txt")
+	if err := os.WriteFile(pwfile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return Run(t, env, "", filepath.Join(h, "kinit.heimdal"), "--password-file="+pwfile, principal)
+}
+
+// mustHeimdalKinit runs Heimdal's kinit and fails the test unless it succeeds.
+func mustHeimdalKinit(t *testing.T, h string, env []string, password, principal string) {
+	t.Helper()
+	if _, stderr, code := heimdalKinit(t, h, env, password, principal); code != 0 {
+		t.Fatalf("kinit.heimdal: exit %d: %s", code, strings.TrimSpace(stderr))
 	}
 }
 

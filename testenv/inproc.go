@@ -37,6 +37,13 @@ func (c *Clock) Advance(d time.Duration) {
 	c.offset += d
 }
 
+// Set puts the clock offset at d, e.g. back to what Offset returned earlier.
+func (c *Clock) Set(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = d
+}
+
 // Offset is how far the clock is ahead of real time.
 func (c *Clock) Offset() time.Duration {
 	c.mu.Lock()
@@ -117,16 +124,7 @@ func NewInProcRealm(t testing.TB, o InProcOptions) *InProcRealm {
 			t.Fatalf("add %s: %v", p.Name, err)
 		}
 	}
-	kt := o.KeytabPrincipals
-	if kt == nil {
-		for _, name := range DefaultKeytabPrincipals {
-			for _, p := range o.Principals {
-				if p.Name == name {
-					kt = append(kt, name)
-				}
-			}
-		}
-	}
+	kt := keytabPrincipals(o.KeytabPrincipals, o.Principals)
 	if len(kt) > 0 {
 		r.Keytab = filepath.Join(dir, "service.keytab")
 		if err := r.ExportKeytab(r.Keytab, kt...); err != nil {

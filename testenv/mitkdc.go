@@ -17,6 +17,9 @@ type MITRealmOptions struct {
 	Name     string // default DefaultMITRealmName
 	MaxLife  string // max_life, default "10h"
 	MaxRenew string // max_renewable_life, default "7d"
+	// Enctypes is supported_enctypes (the enctypes of new keys), default
+	// "aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal".
+	Enctypes string
 	// Principals to add; nil means DefaultPrincipals. Args go to addprinc.
 	Principals []Principal
 	// KeytabPrincipals are written to MITRealm.Keytab with ktadd; nil means
@@ -54,6 +57,9 @@ func NewMITRealm(t testing.TB, o MITRealmOptions) *MITRealm {
 	}
 	if o.MaxRenew == "" {
 		o.MaxRenew = "7d"
+	}
+	if o.Enctypes == "" {
+		o.Enctypes = "aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal"
 	}
 	if o.Principals == nil {
 		o.Principals = DefaultPrincipals()
@@ -112,14 +118,14 @@ func (m *MITRealm) writeConfig(t testing.TB, o MITRealmOptions) {
         kadmind_listen = 127.0.0.1:0
         max_life = %[4]s
         max_renewable_life = %[5]s
-        supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
+        supported_enctypes = %[7]s
         default_principal_flags = +preauth
     }
 [logging]
     kdc = FILE:%[6]s
     admin_server = FILE:%[3]s/kadmin.log
     default = FILE:%[3]s/default.log
-`, m.Name, m.Addr, m.Dir, o.MaxLife, o.MaxRenew, m.LogFile)
+`, m.Name, m.Addr, m.Dir, o.MaxLife, o.MaxRenew, m.LogFile, o.Enctypes)
 	if err := os.WriteFile(m.KDCConf, []byte(kdcConf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -161,16 +167,7 @@ func (m *MITRealm) createDB(t testing.TB, kdb5util, kadmin string, o MITRealmOpt
 		}
 		m.KadminLocal(t, stdin, q)
 	}
-	kt := o.KeytabPrincipals
-	if kt == nil {
-		for _, name := range DefaultKeytabPrincipals {
-			for _, p := range o.Principals {
-				if p.Name == name {
-					kt = append(kt, name)
-				}
-			}
-		}
-	}
+	kt := keytabPrincipals(o.KeytabPrincipals, o.Principals)
 	if len(kt) > 0 {
 		m.Keytab = filepath.Join(m.Dir, "service.keytab")
 		m.KadminLocal(t, "", "ktadd -k "+m.Keytab+" "+strings.Join(kt, " "))

@@ -45,6 +45,23 @@ func DefaultPrincipals() []Principal {
 // DefaultKeytabPrincipals are exported to the realm's service keytab.
 var DefaultKeytabPrincipals = []string{"host/localhost", "HTTP/localhost"}
 
+// keytabPrincipals is what a realm exports to its service keytab: keytab when it
+// is not nil, else those of DefaultKeytabPrincipals that are among principals.
+func keytabPrincipals(keytab []string, principals []Principal) []string {
+	if keytab != nil {
+		return keytab
+	}
+	var kt []string
+	for _, name := range DefaultKeytabPrincipals {
+		for _, p := range principals {
+			if p.Name == name {
+				kt = append(kt, name)
+			}
+		}
+	}
+	return kt
+}
+
 // RealmOptions configure [NewRealm].
 type RealmOptions struct {
 	Name     string // default DefaultRealmName
@@ -113,16 +130,7 @@ func NewRealm(t testing.TB, o RealmOptions) *Realm {
 			r.AddPrincipal(t, p.Name, p.Password, p.Args...)
 		}
 	}
-	kt := o.KeytabPrincipals
-	if kt == nil {
-		for _, name := range DefaultKeytabPrincipals {
-			for _, p := range o.Principals {
-				if p.Name == name {
-					kt = append(kt, name)
-				}
-			}
-		}
-	}
+	kt := keytabPrincipals(o.KeytabPrincipals, o.Principals)
 	if len(kt) > 0 {
 		r.Keytab = filepath.Join(dir, "service.keytab")
 		r.ExportKeytab(t, r.Keytab, kt...)

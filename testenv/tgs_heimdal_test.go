@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,13 +19,7 @@ func TestTGSHeimdalKgetcredTimes(t *testing.T) {
 	r := NewRealm(t, RealmOptions{})
 	host := r.Principal("host/localhost")
 	env := r.Env(EnvOptions{})
-	pwfile := filepath.Join(t.TempDir(), "pw.txt")
-	if err := os.WriteFile(pwfile, []byte(UserPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, stderr, code := Run(t, env, "", filepath.Join(h, "kinit.heimdal"), "--password-file="+pwfile, r.Principal(UserName)); code != 0 {
-		t.Fatalf("kinit.heimdal: exit %d: %s", code, strings.TrimSpace(stderr))
-	}
+	mustHeimdalKinit(t, h, env, UserPassword, r.Principal(UserName))
 	if _, stderr, code := Run(t, env, "", filepath.Join(h, "kgetcred"), host); code != 0 {
 		t.Fatalf("kgetcred %s: exit %d: %s\nKDC log:\n%s", host, code, strings.TrimSpace(stderr), tail(r.Log(), 4000))
 	}

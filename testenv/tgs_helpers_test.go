@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,6 +51,18 @@ func tgsFaketime(t *testing.T, env []string, stdin string, offset time.Duration,
 		unavailable(t, "faketime not found; install the Debian package faketime (apt-get install -y faketime): %v", err)
 	}
 	return Run(t, env, stdin, ft, append([]string{"-f", tgsFaketimeSpec(offset), name}, args...)...)
+}
+
+// tgsMustFaketime is tgsFaketime for commands that must succeed: on failure the
+// test stops with their stderr, the KRB5_TRACE excerpt and r's KDC log.
+func tgsMustFaketime(t *testing.T, r *InProcRealm, env []string, offset time.Duration, name string, args ...string) (stdout string) {
+	t.Helper()
+	stdout, stderr, code := tgsFaketime(t, env, "", offset, name, args...)
+	if code != 0 {
+		t.Fatalf("faketime -f %s %s %s: exit %d: %s\nKRB5_TRACE excerpt:\n%s\nKDC log:\n%s", tgsFaketimeSpec(offset), filepath.Base(name),
+			strings.Join(args, " "), code, strings.TrimSpace(stderr), tgsTraceExcerpt(Trace(env)), tail(r.Log(), 4000))
+	}
+	return stdout
 }
 
 // tgsFaketimeSpec renders a libfaketime relative offset: "+10m", or seconds.

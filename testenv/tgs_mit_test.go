@@ -95,11 +95,7 @@ func TestTGSMITKvnoTenMinutesLater(t *testing.T) {
 
 	r.Clock.Advance(later)
 	ResetTrace(env)
-	stdout, stderr, code := tgsFaketime(t, env, "", later, kvno, "-k", r.Keytab, "host/localhost")
-	if code != 0 {
-		t.Fatalf("faketime -f %s kvno -k %s host/localhost: exit %d: %s\nKRB5_TRACE excerpt:\n%s\nKDC log:\n%s",
-			tgsFaketimeSpec(later), r.Keytab, code, strings.TrimSpace(stderr), tgsTraceExcerpt(Trace(env)), tail(r.Log(), 4000))
-	}
+	stdout := tgsMustFaketime(t, r, env, later, kvno, "-k", r.Keytab, "host/localhost")
 	wantContains(t, "kvno -k output", stdout, host+": kvno = 1, keytab entry valid")
 	tgsRequireLog(t, r.Log(), "TGS_REQ", "service="+host, "result=ISSUE")
 
@@ -131,10 +127,7 @@ func TestTGSMITKinitRenew(t *testing.T) {
 
 	r.Clock.Advance(later)
 	ResetTrace(env)
-	if _, stderr, code := tgsFaketime(t, env, "", later, kinit, "-R"); code != 0 {
-		t.Fatalf("faketime -f %s kinit -R: exit %d: %s\nKRB5_TRACE excerpt:\n%s\nKDC log:\n%s",
-			tgsFaketimeSpec(later), code, strings.TrimSpace(stderr), tgsTraceExcerpt(Trace(env)), tail(r.Log(), 4000))
-	}
+	tgsMustFaketime(t, r, env, later, kinit, "-R")
 	tgsRequireLog(t, r.Log(), "TGS_REQ", "service=krbtgt/"+r.Name+"@"+r.Name, "result=ISSUE", "renewed")
 	after := requireTGT(t, mitKlist(t, env), r.Principal(UserName), r.Name, "R")
 	if after.Start == before.Start {
@@ -248,10 +241,7 @@ func TestTGSMITPostdated(t *testing.T) {
 
 	r.Clock.Advance(later)
 	ResetTrace(env)
-	if _, stderr, code := tgsFaketime(t, env, "", later, kinit, "-v"); code != 0 {
-		t.Fatalf("faketime -f %s kinit -v: exit %d: %s\nKRB5_TRACE excerpt:\n%s\nKDC log:\n%s",
-			tgsFaketimeSpec(later), code, strings.TrimSpace(stderr), tgsTraceExcerpt(Trace(env)), tail(r.Log(), 4000))
-	}
+	tgsMustFaketime(t, r, env, later, kinit, "-v")
 	tgsRequireLog(t, r.Log(), "TGS_REQ", "service=krbtgt/"+r.Name+"@"+r.Name, "result=ISSUE", "validated")
 	valid := requireTGT(t, mitKlist(t, env), r.Principal(UserName), r.Name, "")
 	if strings.Contains(valid.Flags, "i") {
@@ -262,10 +252,6 @@ func TestTGSMITPostdated(t *testing.T) {
 	}
 
 	ResetTrace(env)
-	stdout, stderr, code := tgsFaketime(t, env, "", later, kvno, "-k", r.Keytab, "host/localhost")
-	if code != 0 {
-		t.Fatalf("faketime -f %s kvno -k host/localhost with the validated TGT: exit %d: %s\nKRB5_TRACE excerpt:\n%s",
-			tgsFaketimeSpec(later), code, strings.TrimSpace(stderr), tgsTraceExcerpt(Trace(env)))
-	}
+	stdout := tgsMustFaketime(t, r, env, later, kvno, "-k", r.Keytab, "host/localhost")
 	wantContains(t, "kvno -k output", stdout, host+": kvno = 1, keytab entry valid")
 }

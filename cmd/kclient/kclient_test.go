@@ -13,6 +13,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -52,23 +53,65 @@ func wantFailure(t *testing.T, r result, want string, prefixOnly bool) {
 	}
 }
 
-// mitCmd runs an MIT client tool with the realm's config and a time limit.
-func mitCmd(t *testing.T, r *mitRealm, stdin string, name string, args ...string) string {
+// wantContains fails the test unless s, the output of what, contains every one of subs.
+func wantContains(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("%s lacks %q:\n%s", what, sub, s)
+		}
+	}
+}
+
+// wantListAsKlist checks that `kclient list ARGS...` with env succeeds and prints exactly klist, what MIT klist
+// printed for the same cache.
+func wantListAsKlist(t *testing.T, env map[string]string, klist string, args ...string) {
+	t.Helper()
+	list := runKClient(t, env, "", append([]string{"list"}, args...)...)
+	if list.code != 0 || list.stdout != klist {
+		t.Errorf("kclient list differs from klist:\n--- kclient (exit %d, %s)\n%s--- klist\n%s", list.code, list.stderr, list.stdout, klist)
+	}
+}
+
+// startMITRealm starts a throw-away MIT krb5kdc realm KRB.TEST (testenv.NewMITRealm) with alice/alicepw
+// (requires preauth) and svc/client (random keys, in r.Keytab).
+func startMITRealm(t *testing.T) *testenv.MITRealm {
+	t.Helper()
+	return testenv.NewMITRealm(t, testenv.MITRealmOptions{
+		Name: "KRB.TEST",
+		Enctypes: "aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal " +
+			"aes256-cts-hmac-sha384-192:normal aes128-cts-hmac-sha256-128:normal",
+		Principals:       []testenv.Principal{{Name: "alice", Password: "alicepw"}, {Name: "svc/client", RandomKey: true}},
+		KeytabPrincipals: []string{"svc/client"},
+	})
+}
+
+// mitClient runs an MIT client tool with env added to the test's environment, stdin as its input and a time
+// limit; it returns the combined output and the error, for tests that expect failures too.
+func mitClient(t *testing.T, env []string, stdin, name string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, mitTool(t, name), args...)
-	cmd.Env = append(os.Environ(), r.Env...)
+	cmd := exec.CommandContext(ctx, testenv.RequireTool(t, name), args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// mitCmd runs an MIT client tool as mitClient does and fails the test if it fails.
+func mitCmd(t *testing.T, env []string, stdin, name string, args ...string) string {
+	t.Helper()
+	out, err := mitClient(t, env, stdin, name, args...)
 	if err != nil {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
-	return string(out)
+	return out
 }
 
 func TestLoginMIT(t *testing.T) {
 	r := startMITRealm(t)
+	mitEnv := r.Env(testenv.EnvOptions{})
 	dir := t.TempDir()
 	env := map[string]string{"KRB5_CONFIG": r.Conf, "KRB5CCNAME": "FILE:" + filepath.Join(dir, "cc")}
 
@@ -89,34 +132,23 @@ func TestLoginMIT(t *testing.T) {
 		if cc.Version != 4 || cc.DefaultPrincipal.String() != "alice@KRB.TEST" || len(cc.Credentials) != 1 || cc.KDCOffset != 0 {
 			t.Errorf("cache %+v", cc)
 		}
-		klist := mitCmd(t, r, "", "klist", "-f", "-e", env["KRB5CCNAME"])
-		for _, want := range []string{"Default principal: alice@KRB.TEST", "krbtgt/KRB.TEST@KRB.TEST",
-			"Flags: RIA", "Etype (skey, tkt): aes256-cts-hmac-sha1-96, aes256-cts-hmac-sha1-96"} {
-			if !strings.Contains(klist, want) {
-				t.Errorf("klist output lacks %q:\n%s", want, klist)
-			}
-		}
+		klist := mitCmd(t, mitEnv, "", "klist", "-f", "-e", env["KRB5CCNAME"])
+		wantContains(t, "klist output", klist, "Default principal: alice@KRB.TEST", "krbtgt/KRB.TEST@KRB.TEST",
+			"Flags: RIA", "Etype (skey, tkt): aes256-cts-hmac-sha1-96, aes256-cts-hmac-sha1-96")
 		// kclient list prints exactly what MIT klist prints.
-		list := runKClient(t, env, "", "list", "-f", "-e")
-		if list.code != 0 || list.stdout != klist {
-			t.Errorf("kclient list differs from klist:\n--- kclient (exit %d, %s)\n%s--- klist\n%s", list.code, list.stderr, list.stdout, klist)
-		}
+		wantListAsKlist(t, env, klist, "-f", "-e")
 		// MIT kvno can use the TGT for a TGS exchange.
-		if out := mitCmd(t, r, "", "kvno", "-c", env["KRB5CCNAME"], "svc/client"); !strings.Contains(out, "kvno = ") {
+		if out := mitCmd(t, mitEnv, "", "kvno", "-c", env["KRB5CCNAME"], "svc/client"); !strings.Contains(out, "kvno = ") {
 			t.Errorf("kvno: %s", out)
 		}
 	})
 
 	t.Run("MIT kinit cache", func(t *testing.T) {
 		mitCC := "FILE:" + filepath.Join(dir, "mitcc")
-		mitCmd(t, r, "alicepw\n", "kinit", "-f", "-c", mitCC, "alice")
-		klist := mitCmd(t, r, "", "klist", "-f", "-e", mitCC)
-		list := runKClient(t, env, "", "list", "-f", "-e", "-c", mitCC)
-		if list.code != 0 || list.stdout != klist {
-			t.Errorf("kclient list differs from klist:\n--- kclient (exit %d, %s)\n%s--- klist\n%s", list.code, list.stderr, list.stdout, klist)
-		}
+		mitCmd(t, mitEnv, "alicepw\n", "kinit", "-f", "-c", mitCC, "alice")
+		wantListAsKlist(t, env, mitCmd(t, mitEnv, "", "klist", "-f", "-e", mitCC), "-f", "-e", "-c", mitCC)
 		plain := runKClient(t, env, "", "list", "-c", mitCC)
-		if klist := mitCmd(t, r, "", "klist", mitCC); plain.stdout != klist {
+		if klist := mitCmd(t, mitEnv, "", "klist", mitCC); plain.stdout != klist {
 			t.Errorf("plain list differs:\n%s---\n%s", plain.stdout, klist)
 		}
 		if strings.Contains(plain.stdout, "X-CACHECONF") {
@@ -148,7 +180,7 @@ func TestLoginMIT(t *testing.T) {
 
 	t.Run("keytab", func(t *testing.T) {
 		cc := filepath.Join(dir, "kt")
-		res := runKClient(t, env, "", "login", "-k", "-t", filepath.Join(r.Dir, "client.keytab"), "-c", cc)
+		res := runKClient(t, env, "", "login", "-k", "-t", r.Keytab, "-c", cc)
 		if res.code != 0 {
 			t.Fatalf("login -k: %+v", res)
 		}
@@ -157,7 +189,7 @@ func TestLoginMIT(t *testing.T) {
 			t.Fatalf("cache %v %v", c, err)
 		}
 		// KRB5_KTNAME supplies the keytab when -t is absent.
-		kenv := map[string]string{"KRB5_CONFIG": r.Conf, "KRB5_KTNAME": "FILE:" + filepath.Join(r.Dir, "client.keytab")}
+		kenv := map[string]string{"KRB5_CONFIG": r.Conf, "KRB5_KTNAME": "FILE:" + r.Keytab}
 		if res := runKClient(t, kenv, "", "login", "-k", "-c", cc, "svc/client"); res.code != 0 {
 			t.Fatalf("login -k with KRB5_KTNAME: %+v", res)
 		}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -53,16 +51,9 @@ func NewCmdList(env *Env, runF func(context.Context, *ListOptions) error) *cobra
 
 // listRun prints the cache like MIT klist: header, then one entry per ticket, configuration entries hidden.
 func listRun(_ context.Context, o *ListOptions) error {
-	path, err := ticket.ResolveCCacheName(ccacheName(o.CCache, o.Env), o.Env.UID)
+	path, cc, err := readCCache(o.Env, o.CCache, "")
 	if err != nil {
-		return fmt.Errorf("kclient: %w", err)
-	}
-	cc, err := ticket.ReadCCacheFile(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return &userError{msg: fmt.Sprintf("kclient: No credentials cache found (filename: %s)", path), err: err}
-		}
-		return fmt.Errorf("kclient: %w", err)
+		return err
 	}
 	loc := o.Location
 	if loc == nil {

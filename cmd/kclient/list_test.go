@@ -8,6 +8,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -68,12 +69,12 @@ Valid starting     Expires            Service principal
 // TestListMatchesMITKlist writes the layout cache and compares kclient list with MIT klist for every
 // combination of -f and -e.
 func TestListMatchesMITKlist(t *testing.T) {
-	mitTool(t, "klist")
+	testenv.RequireTool(t, "klist")
 	path := filepath.Join(t.TempDir(), "cc")
 	if err := ticket.WriteCCacheFile(path, layoutCache()); err != nil {
 		t.Fatal(err)
 	}
-	noRealm := &mitRealm{Env: []string{"KRB5_CONFIG=/dev/null"}} // klist needs no KDC
+	noRealm := []string{"KRB5_CONFIG=/dev/null"} // klist needs no KDC
 	for _, args := range [][]string{nil, {"-f"}, {"-e"}, {"-f", "-e"}} {
 		want := mitCmd(t, noRealm, "", "klist", append(args, "FILE:"+path)...)
 		got := runKClient(t, nil, "", append([]string{"list", "-c", "FILE:" + path}, args...)...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
 	"strings"
@@ -231,6 +232,27 @@ func ccacheName(flag string, env *Env) string {
 		return flag
 	}
 	return env.Getenv("KRB5CCNAME")
+}
+
+// readCCache resolves the cache named by -c (see ccacheName) and reads it. A missing cache is a userError
+// "kclient: No credentials cache found (filename: PATH)", followed by " "+suffix when suffix is not empty.
+func readCCache(env *Env, ccFlag, suffix string) (string, *ticket.CCache, error) {
+	path, err := ticket.ResolveCCacheName(ccacheName(ccFlag, env), env.UID)
+	if err != nil {
+		return "", nil, fmt.Errorf("kclient: %w", err)
+	}
+	cc, err := ticket.ReadCCacheFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			msg := fmt.Sprintf("kclient: No credentials cache found (filename: %s)", path)
+			if suffix != "" {
+				msg += " " + suffix
+			}
+			return "", nil, &userError{msg: msg, err: err}
+		}
+		return "", nil, fmt.Errorf("kclient: %w", err)
+	}
+	return path, cc, nil
 }
 
 // loginError turns an AS failure into kinit's wording: "<reason> while getting initial credentials".

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -106,16 +105,9 @@ func requestRun(ctx context.Context, o *RequestOptions) error {
 	if o.Realm != "" {
 		cfg.Realm = o.Realm
 	}
-	path, err := ticket.ResolveCCacheName(ccacheName(o.CCache, o.Env), o.Env.UID)
+	path, cc, err := readCCache(o.Env, o.CCache, "(run kclient login)")
 	if err != nil {
-		return fmt.Errorf("kclient: %w", err)
-	}
-	cc, err := ticket.ReadCCacheFile(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return &userError{msg: fmt.Sprintf("kclient: No credentials cache found (filename: %s) (run kclient login)", path), err: err}
-		}
-		return fmt.Errorf("kclient: %w", err)
+		return err
 	}
 	realm := cfg.Realm
 	if realm == "" {

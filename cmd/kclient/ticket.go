@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/spf13/cobra"
 
@@ -74,16 +73,9 @@ func openTGSSession(env *Env, ccFlag, realm string, kdcs []string, what string) 
 	if realm != "" {
 		cfg.Realm = realm
 	}
-	path, err := ticket.ResolveCCacheName(ccacheName(ccFlag, env), env.UID)
+	path, cc, err := readCCache(env, ccFlag, what)
 	if err != nil {
-		return nil, fmt.Errorf("kclient: %w", err)
-	}
-	cc, err := ticket.ReadCCacheFile(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &userError{msg: fmt.Sprintf("kclient: No credentials cache found (filename: %s) %s", path, what), err: err}
-		}
-		return nil, fmt.Errorf("kclient: %w", err)
+		return nil, err
 	}
 	tgt, err := client.FindTGT(cc, "")
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,107 +19,20 @@ import (
 
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
 // ownRealmName is the realm of the in-process KDC.
 const ownRealmName = "KRB.TEST"
 
-// ownKDC is our KDC in-process: real UDP and TCP on 127.0.0.1, a movable clock, and its admin for keytabs.
-type ownKDC struct {
-	Addr   string
-	KDC    *kdc.KDC
-	admin  *kdc.LocalAdmin
-	offset atomic.Int64 // KDC clock minus real time, nanoseconds
-}
-
-func (k *ownKDC) now() time.Time          { return time.Now().Add(time.Duration(k.offset.Load())) }
-func (k *ownKDC) advance(d time.Duration) { k.offset.Add(int64(d)) }
-
-// startOwnKDC starts our KDC with alice/alicepw and host/localhost (random keys), stopped at cleanup.
-func startOwnKDC(t *testing.T) *ownKDC {
+// startOwnKDC starts our KDC in-process (testenv.NewInProcRealm) with alice/alicepw and host/localhost (random
+// keys, in k.Keytab), stopped at cleanup.
+func startOwnKDC(t *testing.T) *testenv.InProcRealm {
 	t.Helper()
-	ctx := context.Background()
-	store, err := principal.Init(ctx, filepath.Join(t.TempDir(), "kdc.db"), ownRealmName, principal.RealmPolicy{
-		MaxLife: 10 * time.Hour, MaxRenew: 7 * 24 * time.Hour}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	o := &ownKDC{admin: &kdc.LocalAdmin{Store: store}}
-	for _, req := range []kdc.AddRequest{{Name: "alice", Password: "alicepw"}, {Name: "host/localhost", RandomKey: true}} {
-		if _, err := o.admin.Add(ctx, req); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if o.KDC, err = kdc.New(kdc.Config{Store: store, Now: o.now}); err != nil {
-		t.Fatal(err)
-	}
-	srv := kdc.NewServer(o.KDC, nil)
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("KDC did not stop within 10s")
-		}
-	})
-	o.Addr = srv.Addr()
-	return o
-}
-
-// keytab writes the current keys of names to an MIT keytab file in dir.
-func (k *ownKDC) keytab(t *testing.T, dir string, names ...string) string {
-	t.Helper()
-	entries, err := k.admin.Keytab(context.Background(), names)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "service.keytab")
-	if err := ticket.WriteKeytabFile(path, entries); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// writeKrb5Conf writes a krb5.conf for realm with one KDC and extra [libdefaults] lines.
-func writeKrb5Conf(t *testing.T, dir, name, realm, addr string, extra ...string) string {
-	t.Helper()
-	conf := fmt.Sprintf(`[libdefaults]
-    default_realm = %[1]s
-    dns_lookup_kdc = false
-    dns_lookup_realm = false
-    rdns = false
-    dns_canonicalize_hostname = false
-%[3]s
-[realms]
-    %[1]s = {
-        kdc = %[2]s
-    }
-`, realm, addr, "    "+strings.Join(extra, "\n    "))
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// mitClient runs an MIT client tool with exactly the given environment additions and a time limit; it returns
-// the combined output and the error, for tests that expect failures too.
-func mitClient(t *testing.T, env []string, name string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, mitTool(t, name), args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return testenv.NewInProcRealm(t, testenv.InProcOptions{Name: ownRealmName,
+		Policy:     principal.RealmPolicy{MaxLife: 10 * time.Hour, MaxRenew: 7 * 24 * time.Hour},
+		Principals: []testenv.Principal{{Name: "alice", Password: "alicepw"}, {Name: "host/localhost", RandomKey: true}}})
 }
 
 // readCache reads a cache file or fails the test.
@@ -256,10 +168,9 @@ func forwardTCP(addr string, req []byte) []byte {
 func TestTicketOwnKDC(t *testing.T) {
 	k := startOwnKDC(t)
 	dir := t.TempDir()
-	conf := writeKrb5Conf(t, dir, "krb5.conf", ownRealmName, k.Addr)
 	ccPath := filepath.Join(dir, "cc")
-	env := map[string]string{"KRB5_CONFIG": conf, "KRB5CCNAME": "FILE:" + ccPath}
-	mitEnv := []string{"KRB5_CONFIG=" + conf, "KRB5CCNAME=FILE:" + ccPath, "KRB5RCACHETYPE=none"}
+	mitEnv := testenv.WithEnv(k.Env(testenv.EnvOptions{}), "KRB5CCNAME", "FILE:"+ccPath)
+	env := map[string]string{"KRB5_CONFIG": testenv.EnvValue(mitEnv, "KRB5_CONFIG"), "KRB5CCNAME": "FILE:" + ccPath}
 
 	if res := runKClient(t, env, "alicepw\n", "login", "alice"); res.code != 0 {
 		t.Fatalf("login: %+v", res)
@@ -290,7 +201,7 @@ func TestTicketOwnKDC(t *testing.T) {
 			t.Errorf("stdout %q, want %q", res.stdout, want)
 		}
 		// The ticket decrypts with the service key exported by the KDC.
-		entries, err := k.admin.Keytab(context.Background(), []string{"host/localhost"})
+		entries, err := k.Admin.Keytab(context.Background(), []string{"host/localhost"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,24 +226,18 @@ func TestTicketOwnKDC(t *testing.T) {
 		// MIT klist lists both tickets, exactly as kclient list does. (A nested test: without the MIT tools only
 		// this part is skipped.)
 		t.Run("MIT klist and kvno", func(t *testing.T) {
-			klist, err := mitClient(t, mitEnv, "klist", "-f", "-e", "FILE:"+ccPath)
+			klist, err := mitClient(t, mitEnv, "", "klist", "-f", "-e", "FILE:"+ccPath)
 			if err != nil {
 				t.Fatalf("klist: %v\n%s", err, klist)
 			}
-			for _, want := range []string{"krbtgt/KRB.TEST@KRB.TEST", "host/localhost@KRB.TEST", "Flags: RA\n",
-				"Etype (skey, tkt): aes256-cts-hmac-sha1-96, aes256-cts-hmac-sha1-96"} {
-				if !strings.Contains(klist, want) {
-					t.Errorf("klist lacks %q:\n%s", want, klist)
-				}
-			}
-			if list := runKClient(t, env, "", "list", "-f", "-e"); list.code != 0 || list.stdout != klist {
-				t.Errorf("kclient list differs from klist:\n--- kclient\n%s--- klist\n%s", list.stdout, klist)
-			}
+			wantContains(t, "klist", klist, "krbtgt/KRB.TEST@KRB.TEST", "host/localhost@KRB.TEST", "Flags: RA\n",
+				"Etype (skey, tkt): aes256-cts-hmac-sha1-96, aes256-cts-hmac-sha1-96")
+			wantListAsKlist(t, env, klist, "-f", "-e")
 			// MIT kvno finds our cached ticket and decrypts it with the keytab.
-			kt := k.keytab(t, dir, "host/localhost")
+			kt := k.Keytab
 			before, _ := os.ReadFile(ccPath)
 			trace := filepath.Join(dir, "trace.log")
-			out, err := mitClient(t, append(mitEnv, "KRB5_TRACE="+trace), "kvno", "-k", kt, "host/localhost")
+			out, err := mitClient(t, append(mitEnv, "KRB5_TRACE="+trace), "", "kvno", "-k", kt, "host/localhost")
 			if err != nil || !strings.Contains(out, "keytab entry valid") {
 				t.Errorf("MIT kvno -k: %v\n%s", err, out)
 			}
@@ -385,8 +290,8 @@ func TestTicketOwnKDC(t *testing.T) {
 		if old.Flags&ticket.FlagRenewable == 0 {
 			t.Fatalf("TGT not renewable: %s", ticket.FlagString(old.Flags))
 		}
-		defer k.offset.Store(k.offset.Load()) // put the KDC's clock back afterwards
-		k.advance(90 * time.Second)
+		defer k.Clock.Set(k.Clock.Offset()) // put the KDC's clock back afterwards
+		k.Clock.Advance(90 * time.Second)
 		if res := runKClient(t, env, "", "renew"); res.code != 0 || res.stdout != "" || res.stderr != "" {
 			t.Fatalf("renew: %+v", res)
 		}
@@ -400,7 +305,7 @@ func TestTicketOwnKDC(t *testing.T) {
 			t.Errorf("cache after renew: %d credentials, first %s", len(cc.Credentials), cc.Credentials[0].Server)
 		}
 		// login -R does the same, and the renewed TGT gets service tickets.
-		k.advance(90 * time.Second)
+		k.Clock.Advance(90 * time.Second)
 		if res := runKClient(t, env, "", "login", "-R"); res.code != 0 {
 			t.Fatalf("login -R: %+v", res)
 		}
@@ -412,7 +317,7 @@ func TestTicketOwnKDC(t *testing.T) {
 			t.Errorf("ticket after renew: %+v", res)
 		}
 		t.Run("MIT klist", func(t *testing.T) {
-			if out, err := mitClient(t, mitEnv, "klist", "FILE:"+ccPath); err != nil || !strings.Contains(out, "  krbtgt/KRB.TEST@KRB.TEST\n") ||
+			if out, err := mitClient(t, mitEnv, "", "klist", "FILE:"+ccPath); err != nil || !strings.Contains(out, "  krbtgt/KRB.TEST@KRB.TEST\n") ||
 				!strings.Contains(out, "  host/localhost@KRB.TEST\n") {
 				t.Errorf("klist after renew: %v\n%s", err, out)
 			}
@@ -449,7 +354,7 @@ func TestTicketOwnKDC(t *testing.T) {
 			rep, _ := k.KDC.Handle(context.Background(), req, kdc.TCP, nil)
 			return rep
 		})
-		tconf := writeKrb5Conf(t, dir, "tcp.conf", ownRealmName, front.Addr, "udp_preference_limit = 1")
+		tconf := testenv.EnvValue(k.Env(testenv.EnvOptions{KDC: front.Addr, ForceTCP: true}), "KRB5_CONFIG")
 		tcc := filepath.Join(dir, "tcp-cc")
 		tenv := map[string]string{"KRB5_CONFIG": tconf, "KRB5CCNAME": tcc}
 		if res := runKClient(t, tenv, "alicepw\n", "login", "alice"); res.code != 0 {
@@ -471,8 +376,8 @@ func TestTicketOwnKDC(t *testing.T) {
 
 	t.Run("KDC clock ahead", func(t *testing.T) {
 		// Twice the clock skew: ticket and renew work only through the KDC offset login stored in the cache.
-		defer k.offset.Store(k.offset.Load())
-		k.advance(10 * time.Minute)
+		defer k.Clock.Set(k.Clock.Offset())
+		k.Clock.Advance(10 * time.Minute)
 		scc := filepath.Join(dir, "skew")
 		if res := runKClient(t, env, "alicepw\n", "login", "-c", scc, "alice"); res.code != 0 {
 			t.Fatalf("login: %+v", res)
