@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,19 +11,6 @@ import (
 	"github.com/jcmturner/gofork/encoding/asn1"
 
 	"github.com/kerbkit/kerbkit/ticket"
-)
-
-// Token flags of the MIT GSS sample protocol (src/appl/gss-sample/gss-misc.h): every token on the wire is
-// flags (1 byte) || length (4 bytes, big-endian) || token.
-const (
-	SampleNoop        byte = 0x01
-	SampleContext     byte = 0x02
-	SampleData        byte = 0x04
-	SampleMIC         byte = 0x08
-	SampleContextNext byte = 0x10
-	SampleWrapped     byte = 0x20
-	SampleEncrypted   byte = 0x40
-	SampleSendMIC     byte = 0x80
 )
 
 // Bounds of the GSS sample exchange.
@@ -196,10 +182,10 @@ func GSSSample(ctx context.Context, conn net.Conn, a *APContext, o GSSSampleOpti
 	if err != nil {
 		return nil, err
 	}
-	if err := s.send(SampleNoop|SampleContextNext, nil); err != nil {
+	if err := s.send(ticket.SampleNoop|ticket.SampleContextNext, nil); err != nil {
 		return nil, err
 	}
-	if err := s.send(SampleContext, tok); err != nil {
+	if err := s.send(ticket.SampleContext, tok); err != nil {
 		return nil, err
 	}
 	if a.Mutual {
@@ -207,7 +193,7 @@ func GSSSample(ctx context.Context, conn net.Conn, a *APContext, o GSSSampleOpti
 		if err != nil {
 			return nil, fmt.Errorf("client: reading the server's context token: %w", err)
 		}
-		if flags&SampleContext == 0 {
+		if flags&ticket.SampleContext == 0 {
 			return nil, &mutualError{reason: fmt.Sprintf("server sent token flags 0x%02x instead of its context token (AP-REP)", flags)}
 		}
 		res.Response, err = a.AcceptToken(reply, o.SPNEGO)
@@ -223,7 +209,7 @@ func GSSSample(ctx context.Context, conn net.Conn, a *APContext, o GSSSampleOpti
 		if err != nil {
 			return nil, err
 		}
-		if err := s.send(SampleData|SampleWrapped|SampleEncrypted|SampleSendMIC, wrapped); err != nil {
+		if err := s.send(ticket.SampleData|ticket.SampleWrapped|ticket.SampleEncrypted|ticket.SampleSendMIC, wrapped); err != nil {
 			return nil, err
 		}
 		res.MessageSent = true
@@ -231,7 +217,7 @@ func GSSSample(ctx context.Context, conn net.Conn, a *APContext, o GSSSampleOpti
 		if err != nil {
 			return nil, fmt.Errorf("client: reading the server's MIC token: %w", err)
 		}
-		if flags&SampleMIC == 0 {
+		if flags&ticket.SampleMIC == 0 {
 			return nil, fmt.Errorf("client: %w: server sent token flags 0x%02x instead of a MIC", ErrGSSToken, flags)
 		}
 		seq, err := a.VerifyMIC(o.Message, mic)
@@ -240,7 +226,7 @@ func GSSSample(ctx context.Context, conn net.Conn, a *APContext, o GSSSampleOpti
 		}
 		res.MICVerified, res.MICSeq = true, seq
 	}
-	if err := s.send(SampleNoop, nil); err != nil {
+	if err := s.send(ticket.SampleNoop, nil); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -258,11 +244,7 @@ func (s *sampleConn) send(flags byte, tok []byte) error {
 	if err := s.conn.SetWriteDeadline(attemptDeadline(s.ctx, s.timeout)); err != nil {
 		return err
 	}
-	b := make([]byte, 5+len(tok))
-	b[0] = flags
-	binary.BigEndian.PutUint32(b[1:5], uint32(len(tok)))
-	copy(b[5:], tok)
-	if _, err := s.conn.Write(b); err != nil {
+	if err := ticket.WriteSampleToken(s.conn, flags, tok); err != nil {
 		return s.wrapErr("sending a token", err)
 	}
 	return nil
@@ -273,22 +255,16 @@ func (s *sampleConn) recv() (byte, []byte, error) {
 	if err := s.conn.SetReadDeadline(attemptDeadline(s.ctx, s.timeout)); err != nil {
 		return 0, nil, err
 	}
-	var hdr [5]byte
-	if _, err := io.ReadFull(s.conn, hdr[:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0, nil, errors.New("server closed the connection (it rejected the request; see its log)")
-		}
-		return 0, nil, s.wrapErr("reading a token header", err)
+	flags, tok, err := ticket.ReadSampleToken(s.conn, MaxSampleToken)
+	switch {
+	case err == nil:
+		return flags, tok, nil
+	case errors.Is(err, io.EOF):
+		return 0, nil, errors.New("server closed the connection (it rejected the request; see its log)")
+	case errors.Is(err, ticket.ErrSampleTokenTooLong):
+		return 0, nil, fmt.Errorf("%w: %w", ErrGSSToken, err)
 	}
-	n := binary.BigEndian.Uint32(hdr[1:])
-	if n > MaxSampleToken {
-		return 0, nil, fmt.Errorf("%w: token length %d exceeds %d", ErrGSSToken, n, MaxSampleToken)
-	}
-	tok := make([]byte, n)
-	if _, err := io.ReadFull(s.conn, tok); err != nil {
-		return 0, nil, s.wrapErr("reading a token body", err)
-	}
-	return hdr[0], tok, nil
+	return 0, nil, s.wrapErr("reading a token", err)
 }
 
 // wrapErr names a timeout or a cancellation plainly.

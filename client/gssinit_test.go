@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -45,25 +44,6 @@ type sampleGot struct {
 }
 
 // readSample reads one sample-protocol token.
-func readSample(r io.Reader) (byte, []byte, error) {
-	var hdr [5]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	b := make([]byte, binary.BigEndian.Uint32(hdr[1:]))
-	if _, err := io.ReadFull(r, b); err != nil {
-		return 0, nil, err
-	}
-	return hdr[0], b, nil
-}
-
-func writeSample(w io.Writer, flags byte, tok []byte) error {
-	b := []byte{flags, 0, 0, 0, 0}
-	binary.BigEndian.PutUint32(b[1:], uint32(len(tok)))
-	_, err := w.Write(append(b, tok...))
-	return err
-}
-
 // serve runs the server side on conn; the result goes to s.got.
 func (s *sampleServer) serve(t *testing.T, conn net.Conn) {
 	defer conn.Close()
@@ -71,7 +51,7 @@ func (s *sampleServer) serve(t *testing.T, conn net.Conn) {
 	var g sampleGot
 	defer func() { s.got <- g }()
 	read := func() ([]byte, bool) {
-		f, b, err := readSample(conn)
+		f, b, err := ticket.ReadSampleToken(conn, 1<<20)
 		if err != nil {
 			g.err = err
 			return nil, false
@@ -94,7 +74,7 @@ func (s *sampleServer) serve(t *testing.T, conn net.Conn) {
 		return
 	}
 	if s.hugeLength {
-		_, _ = conn.Write([]byte{SampleContext, 0x7f, 0xff, 0xff, 0xff})
+		_, _ = conn.Write([]byte{ticket.SampleContext, 0x7f, 0xff, 0xff, 0xff})
 		return
 	}
 	inner := tok
@@ -124,7 +104,7 @@ func (s *sampleServer) serve(t *testing.T, conn net.Conn) {
 			return
 		}
 	}
-	if err := writeSample(conn, SampleContext, answer); err != nil {
+	if err := ticket.WriteSampleToken(conn, ticket.SampleContext, answer); err != nil {
 		g.err = err
 		return
 	}
@@ -146,11 +126,11 @@ func (s *sampleServer) serve(t *testing.T, conn net.Conn) {
 	if s.tamperMIC {
 		mic[len(mic)-1] ^= 1
 	}
-	flag := SampleMIC
+	flag := ticket.SampleMIC
 	if s.badMICFlag {
-		flag = SampleData
+		flag = ticket.SampleData
 	}
-	if err := writeSample(conn, flag, mic); err != nil {
+	if err := ticket.WriteSampleToken(conn, flag, mic); err != nil {
 		g.err = err
 		return
 	}

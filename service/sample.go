@@ -2,9 +2,9 @@ package service
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/kerbkit/kerbkit/ticket"
 	"io"
 	"log/slog"
 	"net"
@@ -12,20 +12,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-)
-
-// Token flags of MIT's GSS sample protocol (src/appl/gss-sample/gss-misc.h):
-// each token on the wire is flags (1 byte) || length (4 bytes, big-endian) ||
-// token.
-const (
-	SampleNoop        byte = 0x01
-	SampleContext     byte = 0x02
-	SampleData        byte = 0x04
-	SampleMIC         byte = 0x08
-	SampleContextNext byte = 0x10
-	SampleWrapped     byte = 0x20
-	SampleEncrypted   byte = 0x40
-	SampleSendMIC     byte = 0x80
 )
 
 // Limits of the sample protocol server. Each is a default of a SampleServer
@@ -46,39 +32,6 @@ const (
 	// maxLoggedMessage caps how much of a received message is logged.
 	maxLoggedMessage = 256
 )
-
-// ErrSampleTokenTooLong reports a sample-protocol token over the size cap.
-var ErrSampleTokenTooLong = errors.New("service: sample protocol token too long")
-
-// ReadSampleToken reads one sample-protocol token. A length above max is
-// refused before any of the token is read.
-func ReadSampleToken(r io.Reader, max int) (flags byte, token []byte, err error) {
-	var hdr [5]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[1:])
-	if uint64(n) > uint64(max) {
-		return hdr[0], nil, fmt.Errorf("%w: %d bytes (max %d)", ErrSampleTokenTooLong, n, max)
-	}
-	token = make([]byte, n)
-	if _, err := io.ReadFull(r, token); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return 0, nil, err
-	}
-	return hdr[0], token, nil
-}
-
-// WriteSampleToken writes one sample-protocol token in a single write.
-func WriteSampleToken(w io.Writer, flags byte, token []byte) error {
-	b := make([]byte, 5, 5+len(token))
-	b[0] = flags
-	binary.BigEndian.PutUint32(b[1:], uint32(len(token)))
-	_, err := w.Write(append(b, token...))
-	return err
-}
 
 // SampleServer serves MIT's GSS sample protocol (what gss-client speaks) with
 // an Acceptor: the client sends NOOP|CONTEXT_NEXT, then its initial context
@@ -204,11 +157,11 @@ func (s *SampleServer) serveConn(ctx context.Context, conn net.Conn) {
 	end := time.Now().Add(s.Lifetime)
 	read := func() (byte, []byte, error) {
 		conn.SetReadDeadline(minTime(time.Now().Add(s.ReadTimeout), end))
-		return ReadSampleToken(conn, s.MaxToken)
+		return ticket.ReadSampleToken(conn, s.MaxToken)
 	}
 	write := func(flags byte, tok []byte) error {
 		conn.SetWriteDeadline(time.Now().Add(SampleWriteTimeout))
-		return WriteSampleToken(conn, flags, tok)
+		return ticket.WriteSampleToken(conn, flags, tok)
 	}
 	fail := func(what string, err error) {
 		if errors.Is(err, io.EOF) {
@@ -222,24 +175,24 @@ func (s *SampleServer) serveConn(ctx context.Context, conn net.Conn) {
 		fail("reading the first token", err)
 		return
 	}
-	if flags&SampleNoop == 0 {
+	if flags&ticket.SampleNoop == 0 {
 		fail("first token", fmt.Errorf("flags 0x%02x, want NOOP", flags))
 		return
 	}
 	var gctx *Context
-	if flags&SampleContextNext != 0 {
+	if flags&ticket.SampleContextNext != 0 {
 		flags, tok, err := read()
 		if err != nil {
 			fail("reading the context token", err)
 			return
 		}
-		if flags&SampleContext == 0 {
+		if flags&ticket.SampleContext == 0 {
 			fail("context token", fmt.Errorf("flags 0x%02x, want CONTEXT", flags))
 			return
 		}
 		c, reply, aerr := s.Acceptor.AcceptToken(ctx, tok)
 		if len(reply) > 0 {
-			if err := write(SampleContext, reply); err != nil {
+			if err := write(ticket.SampleContext, reply); err != nil {
 				fail("writing the context token", err)
 				return
 			}
@@ -255,15 +208,15 @@ func (s *SampleServer) serveConn(ctx context.Context, conn net.Conn) {
 			fail("reading a message", err)
 			return
 		}
-		if flags&SampleNoop != 0 {
+		if flags&ticket.SampleNoop != 0 {
 			return
 		}
-		if flags&SampleData == 0 {
+		if flags&ticket.SampleData == 0 {
 			fail("message", fmt.Errorf("flags 0x%02x, want DATA or NOOP", flags))
 			return
 		}
 		msg, sealed := tok, false
-		if flags&SampleWrapped != 0 {
+		if flags&ticket.SampleWrapped != 0 {
 			if gctx == nil {
 				fail("message", errors.New("WRAPPED data without a context"))
 				return
@@ -274,7 +227,7 @@ func (s *SampleServer) serveConn(ctx context.Context, conn net.Conn) {
 				return
 			}
 		}
-		attrs := []any{"remote", remote, "wrapped", flags&SampleWrapped != 0, "sealed", sealed}
+		attrs := []any{"remote", remote, "wrapped", flags&ticket.SampleWrapped != 0, "sealed", sealed}
 		if gctx != nil {
 			attrs = append(attrs, "client", gctx.Client.String())
 		}
@@ -286,7 +239,7 @@ func (s *SampleServer) serveConn(ctx context.Context, conn net.Conn) {
 		if s.OnMessage != nil {
 			s.OnMessage(gctx, msg)
 		}
-		if flags&SampleSendMIC != 0 {
+		if flags&ticket.SampleSendMIC != 0 {
 			if gctx == nil {
 				fail("message", errors.New("SEND_MIC without a context"))
 				return
@@ -296,11 +249,11 @@ func (s *SampleServer) serveConn(ctx context.Context, conn net.Conn) {
 				fail("making a MIC", err)
 				return
 			}
-			if err := write(SampleMIC, mic); err != nil {
+			if err := write(ticket.SampleMIC, mic); err != nil {
 				fail("writing the MIC", err)
 				return
 			}
-		} else if err := write(SampleNoop, nil); err != nil {
+		} else if err := write(ticket.SampleNoop, nil); err != nil {
 			fail("writing the NOOP reply", err)
 			return
 		}

@@ -57,14 +57,14 @@ func dial(t *testing.T, addr string) net.Conn {
 
 func send(t *testing.T, c net.Conn, flags byte, tok []byte) {
 	t.Helper()
-	if err := WriteSampleToken(c, flags, tok); err != nil {
+	if err := ticket.WriteSampleToken(c, flags, tok); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func recv(t *testing.T, c net.Conn) (byte, []byte) {
 	t.Helper()
-	f, tok, err := ReadSampleToken(c, 1<<20)
+	f, tok, err := ticket.ReadSampleToken(c, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,14 +89,14 @@ func TestSampleProtocol(t *testing.T) {
 			}
 		})
 		c := dial(t, addr)
-		send(t, c, SampleNoop|SampleContextNext, nil)
+		send(t, c, ticket.SampleNoop|ticket.SampleContextNext, nil)
 		tok, session, auth := e.gssToken(req{subkey: true, seq: 10})
 		if spnego {
 			tok, _ = ticket.MarshalNegTokenInit(ticket.NegTokenInit{MechTypes: []asn1.ObjectIdentifier{ticket.OIDKRB5}, MechToken: tok})
 		}
-		send(t, c, SampleContext, tok)
+		send(t, c, ticket.SampleContext, tok)
 		f, reply := recv(t, c)
-		if f != SampleContext {
+		if f != ticket.SampleContext {
 			t.Fatalf("reply flags %#x", f)
 		}
 		if spnego {
@@ -108,19 +108,19 @@ func TestSampleProtocol(t *testing.T) {
 		}
 		in := finish(t, reply, session, auth)
 		w, _ := ticket.WrapGSS(in.key, []byte("hello"), false, true, in.sendSeq)
-		send(t, c, SampleData|SampleWrapped|SampleEncrypted|SampleSendMIC, w)
+		send(t, c, ticket.SampleData|ticket.SampleWrapped|ticket.SampleEncrypted|ticket.SampleSendMIC, w)
 		f, mic := recv(t, c)
-		if f != SampleMIC {
+		if f != ticket.SampleMIC {
 			t.Fatalf("MIC flags %#x", f)
 		}
 		if seq, err := ticket.VerifyMIC(in.key, []byte("hello"), mic, true); err != nil || seq != in.recvSeq {
 			t.Fatalf("MIC: seq %d %v", seq, err)
 		}
-		send(t, c, SampleData, []byte("plain"))
-		if f, tok := recv(t, c); f != SampleNoop || len(tok) != 0 {
+		send(t, c, ticket.SampleData, []byte("plain"))
+		if f, tok := recv(t, c); f != ticket.SampleNoop || len(tok) != 0 {
 			t.Fatalf("reply to DATA without SEND_MIC: %#x %x", f, tok)
 		}
-		send(t, c, SampleNoop, nil)
+		send(t, c, ticket.SampleNoop, nil)
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 			t.Fatalf("server did not close after NOOP: %v", err)
@@ -144,11 +144,11 @@ func TestSampleProtocolFailures(t *testing.T) {
 		tok, _, _ := e.gssToken(req{})
 		for i := 0; i < 2; i++ {
 			c := dial(t, addr)
-			send(t, c, SampleNoop|SampleContextNext, nil)
-			send(t, c, SampleContext, tok)
+			send(t, c, ticket.SampleNoop|ticket.SampleContextNext, nil)
+			send(t, c, ticket.SampleContext, tok)
 			f, reply := recv(t, c)
 			id, msg, err := ticket.ParseKRB5Token(reply)
-			if err != nil || f != SampleContext {
+			if err != nil || f != ticket.SampleContext {
 				t.Fatal(err)
 			}
 			if i == 0 {
@@ -170,7 +170,7 @@ func TestSampleProtocolFailures(t *testing.T) {
 	})
 	t.Run("oversized token closes", func(t *testing.T) {
 		c := dial(t, addr)
-		hdr := []byte{SampleNoop | SampleContextNext, 0, 0, 0, 0, SampleContext}
+		hdr := []byte{ticket.SampleNoop | ticket.SampleContextNext, 0, 0, 0, 0, ticket.SampleContext}
 		hdr = binary.BigEndian.AppendUint32(hdr, 1<<30)
 		c.Write(hdr)
 		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
@@ -179,30 +179,30 @@ func TestSampleProtocolFailures(t *testing.T) {
 	})
 	t.Run("first token must be NOOP", func(t *testing.T) {
 		c := dial(t, addr)
-		send(t, c, SampleContext, []byte{1})
+		send(t, c, ticket.SampleContext, []byte{1})
 		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 			t.Fatalf("%v", err)
 		}
 	})
 	t.Run("bad wrap token closes", func(t *testing.T) {
 		c := dial(t, addr)
-		send(t, c, SampleNoop|SampleContextNext, nil)
+		send(t, c, ticket.SampleNoop|ticket.SampleContextNext, nil)
 		tok, _, _ := e.gssToken(req{})
-		send(t, c, SampleContext, tok)
+		send(t, c, ticket.SampleContext, tok)
 		recv(t, c)
-		send(t, c, SampleData|SampleWrapped|SampleSendMIC, bytes.Repeat([]byte{5}, 60))
+		send(t, c, ticket.SampleData|ticket.SampleWrapped|ticket.SampleSendMIC, bytes.Repeat([]byte{5}, 60))
 		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 			t.Fatalf("%v", err)
 		}
 	})
 	t.Run("no context: plain data only", func(t *testing.T) {
 		c := dial(t, addr)
-		send(t, c, SampleNoop, nil)
-		send(t, c, SampleData, []byte("anon"))
-		if f, _ := recv(t, c); f != SampleNoop {
+		send(t, c, ticket.SampleNoop, nil)
+		send(t, c, ticket.SampleData, []byte("anon"))
+		if f, _ := recv(t, c); f != ticket.SampleNoop {
 			t.Fatalf("%#x", f)
 		}
-		send(t, c, SampleData|SampleSendMIC, []byte("anon"))
+		send(t, c, ticket.SampleData|ticket.SampleSendMIC, []byte("anon"))
 		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 			t.Fatalf("%v", err)
 		}
@@ -255,7 +255,7 @@ func TestSampleServeShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
 	c := dial(t, ln.Addr().String())
-	send(t, c, SampleNoop|SampleContextNext, nil) // then idle, mid-protocol
+	send(t, c, ticket.SampleNoop|ticket.SampleContextNext, nil) // then idle, mid-protocol
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	select {
