@@ -262,7 +262,7 @@ func (s *sampleConn) recv() (byte, []byte, error) {
 	case errors.Is(err, io.EOF):
 		return 0, nil, errors.New("server closed the connection (it rejected the request; see its log)")
 	case errors.Is(err, ticket.ErrSampleTokenTooLong):
-		return 0, nil, fmt.Errorf("%w: %w", ErrGSSToken, err)
+		return 0, nil, fmt.Errorf("%w: server token length exceeds %d: %w", ErrGSSToken, MaxSampleToken, err)
 	}
 	return 0, nil, s.wrapErr("reading a token", err)
 }
