@@ -449,9 +449,12 @@ func unmarshalSafe(f func() error) (err error) {
 	return nil
 }
 
-// roundOffset treats clock offsets under one second as zero: KerberosTime has one-second resolution.
+// roundOffset treats clock offsets under two seconds as zero. authtime has one-second resolution and is
+// stamped before the reply travels, so with equal clocks authtime − arrival lies anywhere in (−1 s − rtt, 0]:
+// a one-second threshold would record a false −1 s whenever a reply crosses a second boundary, and every
+// authenticator would then be dated a second early.
 func roundOffset(d time.Duration) time.Duration {
-	if d > -time.Second && d < time.Second {
+	if d > -2*time.Second && d < 2*time.Second {
 		return 0
 	}
 	return d.Round(time.Second)

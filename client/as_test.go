@@ -280,3 +280,18 @@ func TestSecretRedacted(t *testing.T) {
 		t.Errorf("keytab secret prints %q", got)
 	}
 }
+
+func TestRoundOffset(t *testing.T) {
+	for _, tc := range []struct{ in, want time.Duration }{
+		{0, 0},
+		{-1200 * time.Millisecond, 0}, // authtime truncated, reply crossed a second boundary
+		{-1999 * time.Millisecond, 0},
+		{1500 * time.Millisecond, 0},
+		{-10 * time.Minute, -10 * time.Minute},
+		{15*time.Minute + 400*time.Millisecond, 15 * time.Minute},
+	} {
+		if got := roundOffset(tc.in); got != tc.want {
+			t.Errorf("roundOffset(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kerbkit/kerbkit/client"
 	"github.com/kerbkit/kerbkit/ticket"
+	"github.com/kerbkit/kerbkit/walkthrough"
 )
 
 // defaultKrb5Conf is read when KRB5_CONFIG is unset, if it exists.
@@ -35,6 +36,7 @@ type LoginOptions struct {
 	Realm       string   // --realm
 	KDCs        []string // --kdc HOST:PORT, repeatable
 	Renew       bool     // -R: renew the TGT in the cache instead (kinit -R)
+	Explain     bool     // --explain: explain every message (walkthrough.Explainer)
 }
 
 // NewCmdLogin returns "kclient login". runF replaces the run function in tests; nil means loginRun.
@@ -73,6 +75,7 @@ With -R the ticket-granting ticket already in the cache is renewed instead, as "
 	f.StringVar(&opts.Realm, "realm", "", "default realm (overrides krb5.conf)")
 	f.StringArrayVar(&opts.KDCs, "kdc", nil, "KDC address HOST:PORT for the principal's realm (repeatable; overrides krb5.conf)")
 	f.BoolVarP(&opts.Renew, "renew", "R", false, "renew the ticket-granting ticket in the cache instead of getting a new one")
+	f.BoolVar(&opts.Explain, "explain", false, "explain every message, limited to what the client can decrypt")
 	return cmd
 }
 
@@ -114,6 +117,7 @@ func loginRun(ctx context.Context, o *LoginOptions) error {
 
 	useKeytab := o.UseKeytab || o.Keytab != ""
 	var secret client.Secret
+	var xo walkthrough.ExplainOptions // what --explain may decrypt with
 	var princ ticket.Principal
 	if useKeytab {
 		path := keytabPath(o.Keytab, o.Env.Getenv("KRB5_KTNAME"))
@@ -121,7 +125,7 @@ func loginRun(ctx context.Context, o *LoginOptions) error {
 		if err != nil {
 			return fmt.Errorf("kclient: %w", err)
 		}
-		secret = client.KeytabSecret(kt)
+		secret, xo.Keytab = client.KeytabSecret(kt), kt
 		if o.Principal == "" {
 			ps := client.KeytabPrincipals(kt)
 			if len(ps) == 0 {
@@ -166,7 +170,12 @@ func loginRun(ctx context.Context, o *LoginOptions) error {
 		if err != nil {
 			return err
 		}
-		secret = client.PasswordSecret(pw)
+		secret, xo.Password, xo.HasPassword = client.PasswordSecret(pw), pw, true
+	}
+	if o.Explain {
+		ex := newExplainer(o.Env, xo)
+		defer ex.Close()
+		c.Trace = ex.Trace
 	}
 	res, err := c.Login(ctx, client.ASRequest{Client: princ, Secret: secret})
 	if err != nil {

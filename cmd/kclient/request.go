@@ -15,6 +15,7 @@ import (
 
 	"github.com/kerbkit/kerbkit/client"
 	"github.com/kerbkit/kerbkit/ticket"
+	"github.com/kerbkit/kerbkit/walkthrough"
 )
 
 // RequestOptions are the flags and arguments of kclient request.
@@ -32,6 +33,8 @@ type RequestOptions struct {
 	CCache     string        // -c
 	Realm      string        // --realm
 	KDCs       []string      // --kdc
+	Explain    bool          // --explain: explain every message (walkthrough.Explainer)
+	explainer  *walkthrough.Explainer
 	// Now replaces the clock in tests; nil means time.Now.
 	Now func() time.Time
 }
@@ -79,6 +82,7 @@ The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>.`,
 	f.StringVarP(&opts.CCache, "cache", "c", "", "credential cache (default KRB5CCNAME, then FILE:/tmp/krb5cc_<uid>)")
 	f.StringVar(&opts.Realm, "realm", "", "realm of the service (default krb5.conf default_realm, else the cache principal's realm)")
 	f.StringArrayVar(&opts.KDCs, "kdc", nil, "KDC address HOST:PORT for the ticket-granting ticket's realm (repeatable; overrides krb5.conf)")
+	f.BoolVar(&opts.Explain, "explain", false, "explain every message, limited to what the client can decrypt")
 	return cmd
 }
 
@@ -108,6 +112,10 @@ func requestRun(ctx context.Context, o *RequestOptions) error {
 	path, cc, err := readCCache(o.Env, o.CCache, "(run kclient login)")
 	if err != nil {
 		return err
+	}
+	if o.Explain {
+		o.explainer = newExplainer(o.Env, walkthrough.ExplainOptions{Credentials: cc.Credentials})
+		defer o.explainer.Close()
 	}
 	realm := cfg.Realm
 	if realm == "" {
@@ -140,7 +148,7 @@ func requestRun(ctx context.Context, o *RequestOptions) error {
 		}
 		ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
-		res, err := client.DialGSSSample(ctx, o.Addr, ap, so)
+		res, err := dialGSSSample(ctx, o.Addr, ap, so, o.explainer)
 		if err != nil {
 			return exchangeError(err)
 		}
@@ -152,7 +160,7 @@ func requestRun(ctx context.Context, o *RequestOptions) error {
 			fmt.Fprintf(&b, "  sent wrapped message %q (sealed); server MIC verified (seq %d)\n", o.Message, res.MICSeq)
 		}
 	} else {
-		res, err := client.Negotiate(ctx, o.HTTP, ap, client.NegotiateOptions{Timeout: o.Timeout, Preemptive: o.Preemptive})
+		res, err := client.Negotiate(ctx, o.HTTP, ap, client.NegotiateOptions{Timeout: o.Timeout, Preemptive: o.Preemptive, HTTPClient: explainHTTPClient(o.explainer)})
 		if err != nil {
 			return exchangeError(err)
 		}
@@ -257,6 +265,9 @@ func serviceCredential(ctx context.Context, o *RequestOptions, cfg *client.Confi
 	c, err := client.New(cfg)
 	if err != nil {
 		return ticket.Credential{}, "", fmt.Errorf("kclient: %w", err)
+	}
+	if o.explainer != nil {
+		c.Trace = o.explainer.Trace
 	}
 	res, err := c.TGS(ctx, client.TGSRequest{TGT: tgt, Server: service, KDCOffset: cc.KDCOffset})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kerbkit/kerbkit/client"
 	"github.com/kerbkit/kerbkit/ticket"
+	"github.com/kerbkit/kerbkit/walkthrough"
 )
 
 // TicketOptions are the flags and arguments of kclient ticket.
@@ -19,6 +20,7 @@ type TicketOptions struct {
 	CCache   string   // -c
 	Realm    string   // --realm
 	KDCs     []string // --kdc HOST:PORT, repeatable
+	Explain  bool     // --explain: explain every message (walkthrough.Explainer)
 }
 
 // NewCmdTicket returns "kclient ticket". runF replaces the run function in tests; nil means ticketRun.
@@ -50,6 +52,7 @@ The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>.`,
 	f.StringVarP(&opts.CCache, "cache", "c", "", "credential cache (default KRB5CCNAME, then FILE:/tmp/krb5cc_<uid>)")
 	f.StringVar(&opts.Realm, "realm", "", "default realm for service names (overrides krb5.conf)")
 	f.StringArrayVar(&opts.KDCs, "kdc", nil, "KDC address HOST:PORT for the ticket-granting ticket's realm (repeatable; overrides krb5.conf)")
+	f.BoolVar(&opts.Explain, "explain", false, "explain every message, limited to what the client can decrypt")
 	return cmd
 }
 
@@ -112,6 +115,11 @@ func ticketRun(ctx context.Context, o *TicketOptions) error {
 	s, err := openTGSSession(o.Env, o.CCache, o.Realm, o.KDCs, "while getting credentials")
 	if err != nil {
 		return err
+	}
+	if o.Explain {
+		ex := newExplainer(o.Env, walkthrough.ExplainOptions{Credentials: s.cc.Credentials})
+		defer ex.Close()
+		s.client.Trace = ex.Trace
 	}
 	services := make([]ticket.Principal, 0, len(o.Services))
 	for _, name := range o.Services {

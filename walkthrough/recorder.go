@@ -1,0 +1,1224 @@
+package walkthrough
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/kerbkit/kerbkit/ticket"
+)
+
+// Wire is one Kerberos message as it crossed the wire, as a Recorder takes it.
+type Wire struct {
+	// Data is the Kerberos message (DER), without transport or GSS framing.
+	Data []byte
+	// Sent is true for a message the client sent (to the KDC or the service), false for one it received.
+	Sent bool
+	// Service is true for messages exchanged with the application service rather than the KDC.
+	Service bool
+	// Addr is the peer's address and Network the transport ("udp", "tcp"); for a request they may be empty and
+	// are then taken from the reply.
+	Addr    string
+	Network string
+	// Framing describes what wrapped Data on the wire, and WireSize how many bytes went on the wire; empty and 0
+	// mean the plain KDC transport framing.
+	Framing  string
+	WireSize int
+	// Round numbers the AS-REQs of one exchange (2 after PREAUTH_REQUIRED).
+	Round int
+	// Time is when the message was seen.
+	Time time.Time
+}
+
+// Options configure a Recorder: its view and the keys it knows.
+type Options struct {
+	// View is ViewRealm (every key known through RealmKey) or ViewClient.
+	View string
+	// RealmKey returns a long-term key of the realm: principal p's key of enctype etype and version kvno (0: the
+	// current one), with its kvno. Only ViewRealm uses it.
+	RealmKey func(p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, int, bool)
+	// Password is the client's password, when known: it derives the client key (string-to-key).
+	Password string
+	// HasPassword says Password is set (an empty password is still a password).
+	HasPassword bool
+	// ShowPassword prints the password in the string-to-key step (the walkthrough's throw-away password only).
+	ShowPassword bool
+	// Keytab holds the client's keys when it logs in with a keytab.
+	Keytab *keytab.Keytab
+	// Credentials are tickets the client already holds (its credential cache): their session keys open the
+	// authenticators and replies of TGS and AP exchanges made with them.
+	Credentials []ticket.Credential
+	// ShowKeys prints key values in hex. The walkthrough's keys are throw-away; --explain never sets it.
+	ShowKeys bool
+	// Clockskew is the tolerated clock difference; 0 means 5 minutes.
+	Clockskew time.Duration
+	// OnStep is called with each step as soon as it is complete.
+	OnStep func(Step)
+}
+
+// Recorder turns raw messages and known keys into Steps. It is safe for concurrent use; messages must be added
+// in the order they crossed the wire.
+type Recorder struct {
+	mu      sync.Mutex
+	o       Options
+	steps   []Step
+	pending *Step // a KDC request waiting for its reply (which tells the transport and the outcome)
+	pendReq pendingKind
+	st      state
+	// pendTGSInfo keeps what the pending TGS-REQ revealed, for its checks.
+	pendTGSInfo *tgsPending
+	// pendAPInfo keeps what the pending AP-REQ revealed, for its checks.
+	pendAPInfo *apPending
+}
+
+// pendingKind says which request is pending.
+type pendingKind int
+
+const (
+	pendNone pendingKind = iota
+	pendAS
+	pendTGS
+	pendAP
+)
+
+// state is what the recorder learned so far.
+type state struct {
+	// AS exchange.
+	client, asServer ticket.Principal
+	asNonce          int
+	asTill, asRTime  time.Time
+	asEtypes         []int32
+	asRound          int
+	asPreauth        bool      // the pending AS-REQ carries PA-ENC-TIMESTAMP
+	asPATime         time.Time // its patimestamp+pausec, when opened
+	hint             *types.ETypeInfo2Entry
+	s2kSalt          string
+	s2kEtype         int32
+	s2kDone          bool
+	clientKey        types.EncryptionKey
+	haveClientKey    bool
+	kdcOffset        time.Duration
+	errors           int
+
+	// TGT (from A, or from the credential cache).
+	tgtSession     types.EncryptionKey
+	haveTGTSession bool
+	tgtRaw         []byte
+
+	// TGS exchange.
+	tgsNonce      int
+	tgsServer     ticket.Principal
+	tgsTill       time.Time
+	tgsSubkey     types.EncryptionKey
+	haveTGSSubkey bool
+	tgsTicket     []byte // the ticket of the pending TGS-REQ
+	tgsClient     ticket.Principal
+
+	// Service ticket (from F, or from the cache).
+	svcSession     types.EncryptionKey
+	haveSvcSession bool
+	svcRaw         []byte
+	svcServer      ticket.Principal
+
+	// AP exchange.
+	apCTime        time.Time
+	apCusec        int
+	apSubkey       types.EncryptionKey
+	acceptorSubkey types.EncryptionKey
+	apMutual       bool
+	apOpened       bool
+}
+
+// NewRecorder returns a Recorder with options o.
+func NewRecorder(o Options) *Recorder {
+	if o.View == "" {
+		o.View = ViewClient
+	}
+	if o.Clockskew <= 0 {
+		o.Clockskew = 5 * time.Minute
+	}
+	return &Recorder{o: o}
+}
+
+// Steps returns the completed steps so far (a request still waiting for its reply is not among them: see Flush).
+func (r *Recorder) Steps() []Step {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.steps)
+}
+
+// Flush completes a request still waiting for its reply (the exchange failed before a reply came).
+func (r *Recorder) Flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending != nil {
+		p := r.pending
+		r.pending, r.pendReq = nil, pendNone
+		p.Checks = append(p.Checks, Check{By: p.To, Text: "no reply was received", Result: CheckFail})
+		r.emit(*p)
+	}
+}
+
+// emit completes a step.
+func (r *Recorder) emit(s Step) {
+	r.steps = append(r.steps, s)
+	if r.o.OnStep != nil {
+		r.o.OnStep(s)
+	}
+}
+
+// realm reports whether the recorder knows every key of the realm.
+func (r *Recorder) realm() bool { return r.o.View == ViewRealm && r.o.RealmKey != nil }
+
+// Add records one message.
+func (r *Recorder) Add(w Wire) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if w.Time.IsZero() {
+		w.Time = time.Now()
+	}
+	switch ticket.MessageType(w.Data) {
+	case msgtype.KRB_AS_REQ:
+		r.asReq(w)
+	case msgtype.KRB_TGS_REQ:
+		r.tgsReq(w)
+	case msgtype.KRB_AP_REQ:
+		r.apReq(w)
+	case msgtype.KRB_AS_REP:
+		r.asRep(w)
+	case msgtype.KRB_TGS_REP:
+		r.tgsRep(w)
+	case msgtype.KRB_AP_REP:
+		r.apRep(w)
+	case msgtype.KRB_ERROR:
+		r.krbError(w)
+	default:
+		r.unknown(w)
+	}
+}
+
+// setTransport fills a step's transport fields from a wire message.
+func setTransport(s *Step, w Wire) {
+	if w.Addr != "" {
+		s.Addr = w.Addr
+	}
+	if w.Network != "" {
+		s.Transport = w.Network
+	}
+	s.Size = len(w.Data)
+	s.Framing, s.WireSize = w.Framing, w.WireSize
+	if s.Framing == "" {
+		switch s.Transport {
+		case "udp":
+			s.Framing, s.WireSize = "one UDP datagram, nothing around the message", len(w.Data)
+		case "tcp":
+			s.Framing, s.WireSize = "4-byte big-endian length prefix on a TCP connection [RFC 4120 §7.2.2]", len(w.Data)+4
+		}
+	}
+}
+
+// takePending returns the pending request if it is of kind k, after giving it the reply's transport.
+func (r *Recorder) takePending(k pendingKind, reply Wire) *Step {
+	if r.pending == nil || r.pendReq != k {
+		return nil
+	}
+	p := r.pending
+	r.pending, r.pendReq = nil, pendNone
+	if p.Transport == "" || p.Transport == "local" {
+		p.Transport = reply.Network
+	}
+	if p.Addr == "" {
+		p.Addr = reply.Addr
+	}
+	if p.Framing == "" {
+		w := Wire{Network: p.Transport, Data: make([]byte, p.Size)}
+		size := p.Size
+		setTransport(p, w)
+		p.Size = size
+	}
+	return p
+}
+
+// hold makes s the pending request; a previous pending request is flushed first.
+func (r *Recorder) hold(s Step, k pendingKind) {
+	if r.pending != nil {
+		p := r.pending
+		p.Checks = append(p.Checks, Check{By: p.To, Text: "no reply was recorded", Result: CheckFail})
+		r.emit(*p)
+	}
+	r.pending, r.pendReq = &s, k
+}
+
+// owner describes whose long-term key protects something.
+func (r *Recorder) owner(p ticket.Principal) string {
+	switch {
+	case len(p.Name.NameString) == 2 && p.Name.NameString[0] == "krbtgt":
+		return p.String() + "'s long-term key (the TGS's secret key)"
+	case r.st.client.Equal(p):
+		return p.String() + "'s long-term key (derived from the password)"
+	}
+	return p.String() + "'s long-term key (the service's secret key, kept in its keytab)"
+}
+
+// keyInfo builds a KeyInfo.
+func keyInfo(owner string, k types.EncryptionKey, etype int32, kvno, usage int, show bool) KeyInfo {
+	ki := KeyInfo{Owner: owner, Etype: etype, EtypeName: etypeName(etype), KVNO: kvno, Usage: usage, UsageName: usageName(usage)}
+	if show && len(k.KeyValue) > 0 {
+		ki.Value = hexKey(k.KeyValue)
+	}
+	return ki
+}
+
+// longTermKey finds a long-term key in the realm's database (ViewRealm only).
+func (r *Recorder) longTermKey(p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, int, bool) {
+	if !r.realm() {
+		return types.EncryptionKey{}, 0, false
+	}
+	return r.o.RealmKey(p, etype, kvno)
+}
+
+// clientKeyFor returns the client's long-term key of enctype etype: from the realm database, the keytab, or
+// the password with the salt the KDC announced.
+func (r *Recorder) clientKeyFor(etype int32, kvno int) (types.EncryptionKey, string, bool) {
+	if r.st.haveClientKey && r.st.clientKey.KeyType == etype {
+		if r.o.Keytab != nil && !r.o.HasPassword {
+			return r.st.clientKey, "from the keytab", true
+		}
+		return r.st.clientKey, "derived from the password", true
+	}
+	if k, _, ok := r.longTermKey(r.st.client, etype, kvno); ok {
+		return k, "from the realm's database", true
+	}
+	if r.o.Keytab != nil {
+		if k, ok := keytabKey(r.o.Keytab, r.st.client, etype, kvno); ok {
+			return k, "from the keytab", true
+		}
+	}
+	if r.o.HasPassword {
+		salt := r.st.client.Name.GetSalt(r.st.client.Realm)
+		var params []byte
+		if h := r.st.hint; h != nil && h.EType == etype {
+			if h.Salt != "" {
+				salt = h.Salt
+			}
+			params = h.S2KParams
+		}
+		if k, err := stringToKey(r.o.Password, etype, salt, params); err == nil {
+			return k, "from the password", true
+		}
+	}
+	return types.EncryptionKey{}, "", false
+}
+
+// keytabKey finds p's key of etype in a keytab (kvno 0: the highest).
+func keytabKey(kt *keytab.Keytab, p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, bool) {
+	var best types.EncryptionKey
+	var bestV uint32
+	found := false
+	for _, e := range kt.Entries {
+		if e.Key.KeyType != etype || e.Principal.Realm != p.Realm || !slices.Equal(e.Principal.Components, p.Name.NameString) {
+			continue
+		}
+		if kvno != 0 && int(e.KVNO) != kvno {
+			continue
+		}
+		if !found || e.KVNO > bestV {
+			best, bestV, found = e.Key, e.KVNO, true
+		}
+	}
+	return best, found
+}
+
+// stringToKey derives a key from a password [RFC 3961 §3].
+func stringToKey(password string, etype int32, salt string, params []byte) (types.EncryptionKey, error) {
+	et, err := crypto.GetEtype(etype)
+	if err != nil {
+		return types.EncryptionKey{}, err
+	}
+	p := et.GetDefaultStringToKeyParams()
+	if len(params) > 0 {
+		p = hex.EncodeToString(params)
+	}
+	kv, err := et.StringToKey(password, salt, p)
+	if err != nil {
+		return types.EncryptionKey{}, fmt.Errorf("string-to-key failed")
+	}
+	return types.EncryptionKey{KeyType: etype, KeyValue: kv}, nil
+}
+
+// StringToKey records the local password-to-key step for client p with the enctype, salt and s2kparams given
+// (what the realm stores, or what the KDC announced in ETYPE-INFO2). source says where they came from.
+func (r *Recorder) StringToKey(p ticket.Principal, etype int32, salt string, params []byte, source string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.st.client.Realm == "" {
+		r.st.client = p
+	}
+	r.stringToKey(etype, salt, params, source, time.Now())
+}
+
+func (r *Recorder) stringToKey(etype int32, salt string, params []byte, source string, at time.Time) {
+	if r.st.s2kDone {
+		return
+	}
+	p := r.st.client
+	if salt == "" {
+		salt = p.Name.GetSalt(p.Realm)
+	}
+	s := Step{
+		ID: "s2k", Title: "Password to key: the client turns the password into its long-term key",
+		Letters: []string{"pre"}, From: ActorClient, To: ActorClient, Transport: "local", Time: at,
+		Summary: "The user types a password; the client turns it into the key of a symmetric cipher with the " +
+			"enctype's string-to-key function. Neither the password nor the key is ever sent: the key only " +
+			"encrypts (the timestamp) and decrypts (message A).",
+	}
+	iter, _ := s2kIterations(etype, params)
+	pw := "(not shown)"
+	if r.o.ShowPassword && r.o.HasPassword {
+		pw = fmt.Sprintf("%q (the walkthrough's throw-away password)", r.o.Password)
+	}
+	s.Fields = []Field{
+		field("principal", p.String()),
+		field("password", pw),
+		field("enctype", etypeName(etype)),
+		field("salt", fmt.Sprintf("%q", salt), field("where from", source)),
+	}
+	if iter > 0 {
+		s.Fields = append(s.Fields, field("iterations", strconv.Itoa(iter)))
+	}
+	s.Fields = append(s.Fields, field("function", s2kFunction(etype, iter)))
+	switch {
+	case r.o.Keytab != nil && !r.o.HasPassword:
+		s.Title = "Key from a keytab: no password involved"
+		s.Summary = "With a keytab the client's long-term key is read from a file, already derived: there is no " +
+			"password to type and no string-to-key."
+		if k, ok := keytabKey(r.o.Keytab, p, etype, 0); ok {
+			r.st.clientKey, r.st.haveClientKey = k, true
+			s.Fields = []Field{field("principal", p.String()), keyField("key", k, r.o.ShowKeys)}
+		}
+	case r.o.HasPassword:
+		k, err := stringToKey(r.o.Password, etype, salt, params)
+		if err != nil {
+			s.Checks = append(s.Checks, Check{By: ActorClient, Text: "string-to-key failed for " + etypeName(etype), Result: CheckFail})
+			break
+		}
+		r.st.clientKey, r.st.haveClientKey = k, true
+		s.Fields = append(s.Fields, keyField("derived key", k, r.o.ShowKeys))
+		if stored, kvno, ok := r.longTermKey(p, etype, 0); ok {
+			res := CheckPass
+			if !bytes.Equal(stored.KeyValue, k.KeyValue) {
+				res = CheckFail
+			}
+			s.Checks = append(s.Checks, Check{By: ActorWalkthrough, Result: res, Text: fmt.Sprintf(
+				"the key equals the one the KDC keeps for %s (kvno %d): it was derived from the same password when "+
+					"the principal was created, and only the key is stored", p, kvno)})
+		} else {
+			s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckInfo, Text: "nothing tells the client yet " +
+				"whether the password was right: only message A will (a wrong password makes A fail to decrypt, " +
+				"which kinit reports as \"Password incorrect\")"})
+		}
+	default:
+		s.Fields = append(s.Fields, field("derived key", "unknown here: no password was given to the explainer"))
+	}
+	s.Notes = []Note{
+		{NoteClassic, "\"The client transforms the password into the key of a symmetric cipher\", with a one-way hash."},
+		{NoteModern, "Modern Kerberos salts the password with the realm and principal name (so equal passwords give different keys), " +
+			"iterates PBKDF2 thousands of times to slow down guessing, and derives one key per enctype. The KDC says which " +
+			"enctype, salt and iteration count to use in PA-ETYPE-INFO2, so the client can compute exactly the key the KDC stored."},
+	}
+	r.st.s2kDone, r.st.s2kSalt, r.st.s2kEtype = true, salt, etype
+	r.emit(s)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// AS exchange.
+
+// asReq records an AS-REQ (the "pre" round of the story).
+func (r *Recorder) asReq(w Wire) {
+	req, err := ticket.ParseKDCRequest(w.Data)
+	if err != nil {
+		r.unknown(w)
+		return
+	}
+	b := req.Body
+	r.st.client = ticket.Principal{Realm: b.Realm, Name: b.CName}
+	r.st.asServer = ticket.Principal{Realm: b.Realm, Name: b.SName}
+	r.st.asNonce, r.st.asTill, r.st.asRTime, r.st.asEtypes = b.Nonce, b.Till, b.RTime, b.EType
+	r.st.asRound++
+	r.st.asPATime = time.Time{}
+	_, r.st.asPreauth = req.PA(2)
+
+	s := Step{
+		ID: "as-req-" + strconv.Itoa(r.st.asRound), Letters: []string{"pre"}, Message: "AS-REQ",
+		From: ActorClient, To: ActorAS, Time: w.Time, Transport: w.Network, Addr: w.Addr,
+	}
+	setTransport(&s, w)
+	if r.st.asPreauth {
+		s.Title = "AS-REQ with PA-ENC-TIMESTAMP: the client proves it knows the key"
+		s.Summary = "The same request again, with a fresh nonce and the current time encrypted in the client's " +
+			"long-term key. Only someone who knows the password can produce it."
+	} else {
+		s.Title = "AS-REQ: the client asks for a ticket-granting ticket, its name in clear"
+		s.Summary = "The client sends its user ID in clear and asks the Authentication Service for a ticket to the " +
+			"ticket-granting service, krbtgt/" + b.Realm + ". Nothing in it is secret or encrypted."
+	}
+	s.Fields = []Field{
+		field("pvno", strconv.Itoa(req.PVNO)),
+		field("msg-type", fmt.Sprintf("%d (KRB_AS_REQ)", req.MsgType)),
+	}
+	if len(req.PAData) == 0 {
+		s.Fields = append(s.Fields, field("padata", "none"))
+	} else {
+		s.Fields = append(s.Fields, field("padata", "", padataFields(req.PAData)...))
+	}
+	s.Fields = append(s.Fields, field("req-body", "", reqBodyFields(b)...))
+
+	if v, ok := req.PA(2); ok {
+		var ed types.EncryptedData
+		if err := decodeSafe(func() error { return ed.Unmarshal(v) }); err == nil {
+			s.Parts = append(s.Parts, r.encTimestampPart(ed))
+		}
+	} else {
+		s.Notes = append(s.Notes, Note{NoteWhy, "Nothing here is encrypted: the AS cannot tell who is asking. In the " +
+			"classic description the AS would now answer with A and B at once, to anyone."})
+	}
+	r.hold(s, pendAS)
+}
+
+// encTimestampPart opens PA-ENC-TIMESTAMP (key usage 1).
+func (r *Recorder) encTimestampPart(ed types.EncryptedData) Part {
+	p := Part{
+		Letter: "pre", Name: "padata PA-ENC-TIMESTAMP (PA-ENC-TS-ENC)",
+		What:       "the client's current time, proving it knows the client's key",
+		CipherSize: len(ed.Cipher),
+	}
+	key, src, ok := r.clientKeyFor(ed.EType, ed.KVNO)
+	p.Key = keyInfo(r.owner(r.st.client), key, ed.EType, ed.KVNO, int(keyusage.AS_REQ_PA_ENC_TIMESTAMP), r.o.ShowKeys)
+	if !ok {
+		p.SealedFor, p.Reason = r.st.client.String(), "the client's key is not known to this view"
+		return p
+	}
+	plain, err := crypto.DecryptEncPart(ed, key, keyusage.AS_REQ_PA_ENC_TIMESTAMP)
+	if err != nil {
+		p.SealedFor, p.Reason = r.st.client.String(), "does not decrypt with the key "+src
+		return p
+	}
+	var ts types.PAEncTSEnc
+	if err := decodeSafe(func() error { return ts.Unmarshal(plain) }); err != nil {
+		p.SealedFor, p.Reason = r.st.client.String(), "decrypts, but does not decode: "+err.Error()
+		return p
+	}
+	p.Opened = true
+	p.Fields = []Field{
+		field("patimestamp", kTime(ts.PATimestamp)),
+		field("pausec", strconv.Itoa(ts.PAUSec)),
+	}
+	r.st.asPATime = ts.PATimestamp.Add(time.Duration(ts.PAUSec) * time.Microsecond)
+	return p
+}
+
+// krbError records a KRB-ERROR from the KDC or the service.
+func (r *Recorder) krbError(w Wire) {
+	re, err := ticket.ParseKRBError(w.Data)
+	if err != nil {
+		r.unknown(w)
+		return
+	}
+	e := re.KRBError
+	var reqKind pendingKind = r.pendReq
+	from := ActorAS
+	switch {
+	case w.Service:
+		from = ActorService
+	case reqKind == pendTGS:
+		from = ActorTGS
+	}
+	req := r.takePending(reqKind, w)
+	preauth := e.ErrorCode == 25 && reqKind == pendAS
+	r.st.errors++
+	s := Step{
+		ID: "error-" + strconv.Itoa(r.st.errors), Message: "KRB-ERROR", From: from, To: ActorClient, Time: w.Time,
+		Transport: w.Network, Addr: w.Addr, Title: "KRB-ERROR: " + errorName(e.ErrorCode),
+		Summary: "The " + from + " refuses the request and says why.",
+	}
+	if preauth {
+		s.ID, s.Letters = "preauth-required", []string{"pre"}
+		s.Title = "KRB-ERROR PREAUTH_REQUIRED: \"prove you know the password first\""
+		s.Summary = "The AS knows the client, but will not answer with A and B until the client proves it knows " +
+			"the key. The error says how: with an encrypted timestamp (PA-ENC-TIMESTAMP), using the key that " +
+			"PA-ETYPE-INFO2 describes."
+	}
+	setTransport(&s, w)
+	s.Fields = []Field{
+		field("pvno", strconv.Itoa(e.PVNO)),
+		field("msg-type", fmt.Sprintf("%d (KRB_ERROR)", e.MsgType)),
+		field("stime", kTimeUsec(e.STime, e.Susec)+" (the KDC's clock)"),
+		field("susec", strconv.Itoa(e.Susec)),
+		field("error-code", errorName(e.ErrorCode)),
+	}
+	if e.CRealm != "" || len(e.CName.NameString) > 0 {
+		s.Fields = append(s.Fields, field("crealm", e.CRealm), field("cname", princName(e.CName, "")))
+	}
+	s.Fields = append(s.Fields, field("realm", e.Realm), field("sname", princName(e.SName, "")))
+	if e.EText != "" {
+		s.Fields = append(s.Fields, field("e-text", fmt.Sprintf("%q", e.EText)))
+	}
+	var md types.PADataSequence
+	if len(e.EData) > 0 {
+		if err := decodeSafe(func() error { return md.Unmarshal(e.EData) }); err == nil {
+			s.Fields = append(s.Fields, field("e-data", "METHOD-DATA: the pre-authentication methods on offer", padataFields(md)...))
+		} else {
+			s.Fields = append(s.Fields, field("e-data", bytesText(len(e.EData))))
+		}
+	}
+
+	if req != nil {
+		r.requestOutcome(req, reqKind, &e.ErrorCode)
+		r.emit(*req)
+	}
+	if preauth {
+		r.preauthChecks(&s, e.STime.Add(time.Duration(e.Susec)*time.Microsecond), w.Time, md)
+	} else {
+		s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckFail, Text: "the request was refused: " + errorName(e.ErrorCode)})
+	}
+	s.Notes = append(s.Notes, Note{NoteWhy, "A KRB-ERROR is neither encrypted nor signed: anyone on the path could " +
+		"forge one. A client therefore treats it as a hint (which key, what time it is) and never as proof of anything; " +
+		"FAST armor (RFC 6113) exists to protect these hints too."})
+	r.emit(s)
+	// The client derives its key once the KDC said how (client view); the walkthrough did it up front.
+	if preauth && r.st.hint != nil && !r.st.s2kDone && (r.o.HasPassword || r.o.Keytab != nil) {
+		r.stringToKey(r.st.hint.EType, r.st.hint.Salt, r.st.hint.S2KParams, "PA-ETYPE-INFO2 in the KDC's PREAUTH_REQUIRED answer", w.Time)
+	}
+}
+
+// preauthChecks adds what the client checks in a PREAUTH_REQUIRED answer, and learns the KDC's hint.
+func (r *Recorder) preauthChecks(s *Step, kdcNow, received time.Time, md types.PADataSequence) {
+	if len(md) == 0 {
+		s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckFail, Text: "no METHOD-DATA in e-data: the client cannot retry (MIT: \"Additional pre-authentication required\")"})
+		return
+	}
+	s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckPass, Text: "error-code 25 with METHOD-DATA in e-data: the client may retry with pre-authentication"})
+	res := CheckFail
+	if md.Contains(2) {
+		res = CheckPass
+	}
+	s.Checks = append(s.Checks, Check{By: ActorClient, Result: res, Text: "METHOD-DATA offers PA-ENC-TIMESTAMP (2), the method this client speaks"})
+	for _, pa := range md {
+		if pa.PADataType != 19 {
+			continue
+		}
+		var info types.ETypeInfo2
+		if decodeSafe(func() error { return info.Unmarshal(pa.PADataValue) }) != nil {
+			continue
+		}
+		for _, e := range info {
+			if slices.Contains(r.st.asEtypes, e.EType) {
+				h := e
+				r.st.hint = &h
+				break
+			}
+		}
+	}
+	if h := r.st.hint; h != nil {
+		salt := h.Salt
+		if salt == "" {
+			salt = r.st.client.Name.GetSalt(r.st.client.Realm)
+		}
+		text := fmt.Sprintf("PA-ETYPE-INFO2 names %s, an enctype the client asked for, with salt %q", etypeName(h.EType), salt)
+		if r.st.s2kDone {
+			res := CheckPass
+			if salt != r.st.s2kSalt || h.EType != r.st.s2kEtype {
+				res = CheckFail
+			}
+			text += ": the same the string-to-key step used"
+			s.Checks = append(s.Checks, Check{By: ActorClient, Result: res, Text: text})
+		} else {
+			s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckPass, Text: text + ": the client derives its key with it"})
+		}
+	} else {
+		s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckInfo, Text: "no usable PA-ETYPE-INFO2: the client falls back to its first enctype and the default salt"})
+	}
+	if !kdcNow.IsZero() {
+		r.st.kdcOffset = kdcNow.Sub(received)
+		s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckInfo, Text: "stime/susec tell the KDC's clock; the client " +
+			"stamps its encrypted timestamp on that clock (MIT and Heimdal do), here off from the local clock by " + skewText(r.st.kdcOffset)})
+	}
+}
+
+// requestOutcome adds the receiver's checks to a request once its reply is known: code is the KRB-ERROR code,
+// or nil when the request was answered with success.
+func (r *Recorder) requestOutcome(req *Step, k pendingKind, code *int32) {
+	switch k {
+	case pendAS:
+		r.asChecks(req, code)
+	case pendTGS:
+		r.tgsChecks(req, code)
+	case pendAP:
+		r.apChecks(req, code)
+	}
+}
+
+// asChecks says what the AS checked before answering.
+func (r *Recorder) asChecks(s *Step, code *int32) {
+	cl := r.st.client.String()
+	found := Check{By: ActorAS, Result: CheckPass, Text: fmt.Sprintf("%s and %s are in the realm's database", cl, r.st.asServer)}
+	if code != nil && (*code == 6 || *code == 7) {
+		found.Result = CheckFail
+	}
+	s.Checks = append(s.Checks, found)
+	etc := Check{By: ActorAS, Result: CheckPass, Text: "the KDC holds a key of the client for one of the enctypes asked for: " + etypeList(r.st.asEtypes)}
+	if code != nil && *code == 14 {
+		etc.Result = CheckFail
+	}
+	s.Checks = append(s.Checks, etc)
+	if !r.st.asPreauth {
+		c := Check{By: ActorAS, Text: cl + " requires pre-authentication, and this request carries no PA-ENC-TIMESTAMP"}
+		switch {
+		case code != nil && *code == 25:
+			c.Result = CheckFail
+			c.Text += ", so the AS answers KDC_ERR_PREAUTH_REQUIRED instead of A and B"
+		case code == nil:
+			c.Result, c.Text = CheckPass, cl+" does not require pre-authentication: the AS answers at once"
+		default:
+			c.Result = CheckInfo
+		}
+		s.Checks = append(s.Checks, c)
+		return
+	}
+	dec := Check{By: ActorAS, Result: CheckPass, Text: "PA-ENC-TIMESTAMP decrypts with " + cl + "'s key from the database (key usage 1)"}
+	skew := Check{By: ActorAS, Result: CheckPass, Text: "the timestamp is within " + shortDuration(r.o.Clockskew) + " of the KDC's clock"}
+	if code != nil {
+		switch *code {
+		case 24:
+			dec.Result, skew.Result = CheckFail, CheckInfo
+			dec.Text += ": it does not (wrong password)"
+		case 37:
+			skew.Result = CheckFail
+		default:
+			dec.Result, skew.Result = CheckInfo, CheckInfo
+		}
+	}
+	s.Checks = append(s.Checks, dec, skew)
+	if code == nil {
+		s.Checks = append(s.Checks, Check{By: ActorAS, Result: CheckPass, Text: "so the ticket gets the pre-authent flag, and the AS answers with A and B"})
+	}
+}
+
+// asRep records the AS-REP: messages A (enc-part) and B (the TGT).
+func (r *Recorder) asRep(w Wire) {
+	var rep kdcRepWire
+	if err := unmarshalApp(w.Data, &rep, 11); err != nil {
+		r.unknown(w)
+		return
+	}
+	req := r.takePending(pendAS, w)
+	s := Step{
+		ID: "as-rep", Title: "AS-REP: message A (the session key, for the client) and message B (the ticket-granting ticket)",
+		Letters: []string{"A", "B"}, Message: "AS-REP", From: ActorAS, To: ActorClient, Time: w.Time,
+		Transport: w.Network, Addr: w.Addr,
+		Summary: "The AS makes a fresh client/TGS session key and sends it twice: once in A, encrypted in the " +
+			"client's key, and once inside the ticket-granting ticket B, encrypted in the TGS's key. The client can " +
+			"open A but not B; it keeps B to show to the TGS.",
+	}
+	setTransport(&s, w)
+	tkt, terr := decodeTicket(rep.Ticket.Bytes)
+	s.Fields = []Field{
+		field("pvno", strconv.Itoa(rep.PVNO)),
+		field("msg-type", fmt.Sprintf("%d (KRB_AS_REP)", rep.MsgType)),
+	}
+	if len(rep.PAData) > 0 {
+		s.Fields = append(s.Fields, field("padata", "", padataFields(rep.PAData)...))
+	}
+	s.Fields = append(s.Fields, field("crealm", rep.CRealm), field("cname", princName(rep.CName, "")))
+	if terr == nil {
+		s.Fields = append(s.Fields, field("ticket", "message B, "+bytesText(len(rep.Ticket.Bytes)), ticketFields(tkt, "B")...))
+	}
+	s.Fields = append(s.Fields, field("enc-part", "message A: EncASRepPart, sealed: see part A", encDataFields(rep.EncPart)...))
+
+	// B: the TGT, sealed in the krbtgt key.
+	var etp *ticketPart
+	if terr == nil {
+		var pb Part
+		pb, etp = r.ticketPartOf("B", tkt, "the ticket-granting ticket: the client's name, the validity period and the "+
+			"client/TGS session key, for the TGS", "the TGS")
+		s.Parts = append(s.Parts, pb)
+		r.st.tgtRaw = slices.Clone(rep.Ticket.Bytes)
+	}
+
+	// A: the enc-part, sealed in the client key.
+	pa := Part{
+		Letter: "A", Name: "enc-part (EncASRepPart)", What: "the client/TGS session key, the nonce and the ticket's times, for the client",
+		CipherSize: len(rep.EncPart.Cipher),
+	}
+	for _, e := range padataHints(rep.PAData) {
+		if e.EType == rep.EncPart.EType {
+			h := e
+			if r.st.hint == nil || r.st.hint.EType != e.EType {
+				r.st.hint = &h
+			}
+		}
+	}
+	if !r.st.s2kDone && r.st.hint != nil && (r.o.HasPassword || r.o.Keytab != nil) {
+		r.stringToKey(r.st.hint.EType, r.st.hint.Salt, r.st.hint.S2KParams, "PA-ETYPE-INFO2 in the AS-REP", w.Time)
+	}
+	key, src, haveKey := r.clientKeyFor(rep.EncPart.EType, rep.EncPart.KVNO)
+	pa.Key = keyInfo(r.owner(r.st.client), key, rep.EncPart.EType, rep.EncPart.KVNO, int(keyusage.AS_REP_ENCPART), r.o.ShowKeys)
+	var enc *encPartResult
+	if haveKey {
+		part, err := ticket.DecryptReplyPart(rep.EncPart, key, keyusage.AS_REP_ENCPART)
+		if err == nil {
+			pa.Opened, pa.Fields = true, encKDCRepPartFields(part, r.o.ShowKeys)
+			enc = &encPartResult{part: part}
+			r.st.tgtSession, r.st.haveTGTSession = part.Key, true
+		} else {
+			pa.SealedFor, pa.Reason = r.st.client.String(), "does not decrypt with the key "+src+" (wrong password?)"
+		}
+	} else {
+		pa.SealedFor, pa.Reason = r.st.client.String(), "the client's key is not known to this view"
+	}
+	s.Parts = append(s.Parts, pa)
+
+	if req != nil {
+		r.requestOutcome(req, pendAS, nil)
+		r.emit(*req)
+	}
+	r.asRepChecks(&s, rep, tkt, terr == nil, enc, etp, src)
+	s.Notes = []Note{
+		{NoteClassic, "\"Message A: Client/TGS Session Key encrypted using the secret key of the client. " +
+			"Message B: Ticket-Granting-Ticket (client ID, client network address, validity period, and the client/TGS " +
+			"session key) encrypted using the secret key of the TGS.\""},
+		{NoteModern, "In RFC 4120 A and B travel together in one AS-REP. Modern clients ask for no addresses, so the ticket's " +
+			"caddr is empty and the ticket works from any address. A also carries the request's nonce, so the client knows the " +
+			"answer is fresh and meant for its request."},
+	}
+	if r.o.View == ViewClient {
+		s.Notes = append(s.Notes, Note{NoteWhy, "B is sealed for the TGS: the client cannot read it, and does not need to. " +
+			"It stores the ticket as is and shows it to the TGS in message C."})
+	}
+	r.emit(s)
+}
+
+// encPartResult holds a decrypted reply part.
+type encPartResult struct{ part messages.EncKDCRepPart }
+
+// ticketPart holds a decrypted ticket.
+type ticketPart struct {
+	part messages.EncTicketPart
+	kvno int
+}
+
+// padataHints returns the ETYPE-INFO2 entries of a padata sequence.
+func padataHints(pas types.PADataSequence) []types.ETypeInfo2Entry {
+	var out []types.ETypeInfo2Entry
+	for _, pa := range pas {
+		if pa.PADataType != 19 {
+			continue
+		}
+		var info types.ETypeInfo2
+		if decodeSafe(func() error { return info.Unmarshal(pa.PADataValue) }) == nil {
+			out = append(out, info...)
+		}
+	}
+	return out
+}
+
+// ticketPartOf describes a ticket's sealed part and, when the realm's keys are known, opens it.
+func (r *Recorder) ticketPartOf(letter string, t messages.Ticket, what, holder string) (Part, *ticketPart) {
+	server := ticket.Principal{Realm: t.Realm, Name: t.SName}
+	p := Part{Letter: letter, Name: "ticket enc-part (EncTicketPart)", What: what, CipherSize: len(t.EncPart.Cipher)}
+	key, kvno, ok := r.longTermKey(server, t.EncPart.EType, t.EncPart.KVNO)
+	if !ok {
+		kvno = t.EncPart.KVNO
+	}
+	p.Key = keyInfo(r.owner(server), key, t.EncPart.EType, kvno, int(keyusage.KDC_REP_TICKET), r.o.ShowKeys)
+	if !ok {
+		p.SealedFor = server.String()
+		p.Reason = "sealed for " + server.String() + ": the client cannot read this. Only " + holder +
+			" has the key; the client passes the ticket on unopened."
+		return p, nil
+	}
+	part, err := ticket.OpenTicket(t, key)
+	if err != nil {
+		p.SealedFor, p.Reason = server.String(), "does not decrypt with "+server.String()+"'s key: "+err.Error()
+		return p, nil
+	}
+	p.Opened, p.Fields = true, encTicketPartFields(part, r.o.ShowKeys)
+	return p, &ticketPart{part: part, kvno: kvno}
+}
+
+// asRepChecks adds what the client checks before it believes the AS-REP [RFC 4120 §3.1.5].
+func (r *Recorder) asRepChecks(s *Step, rep kdcRepWire, tkt messages.Ticket, haveTkt bool, enc *encPartResult, etp *ticketPart, src string) {
+	add := func(res, text string) { s.Checks = append(s.Checks, Check{By: ActorClient, Result: res, Text: text}) }
+	pass := func(ok bool) string {
+		if ok {
+			return CheckPass
+		}
+		return CheckFail
+	}
+	add(pass(slices.Contains(r.st.asEtypes, rep.EncPart.EType)), "the enc-part's enctype "+etypeName(rep.EncPart.EType)+" is one the client asked for")
+	cl := ticket.Principal{Realm: rep.CRealm, Name: rep.CName}
+	add(pass(cl.Equal(r.st.client)), "crealm/cname are the client's: "+cl.String())
+	if enc == nil {
+		add(CheckFail, "A does not decrypt here, so nothing else can be checked")
+		return
+	}
+	p := enc.part
+	add(CheckPass, "A decrypts with the client's key "+src+" (key usage 3): the KDC knew the same key, so the reply is genuine")
+	add(pass(p.Nonce == r.st.asNonce), fmt.Sprintf("the nonce in A is the nonce of the AS-REQ, %d: the answer is fresh", r.st.asNonce))
+	srv := ticket.Principal{Realm: p.SRealm, Name: p.SName}
+	ok := srv.Equal(r.st.asServer) && haveTkt && (ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}).Equal(r.st.asServer)
+	add(pass(ok), "the server in A and in ticket B are both "+r.st.asServer.String()+", the server asked for")
+	add(pass(!p.EndTime.After(r.st.asTill)), "endtime "+kTime(p.EndTime)+" is no later than the requested till "+kTime(r.st.asTill))
+	d := p.AuthTime.Sub(time.Now().Add(r.st.kdcOffset))
+	add(pass(d < r.o.Clockskew && d > -r.o.Clockskew), "authtime is within "+shortDuration(r.o.Clockskew)+" of the client's clock (off by "+skewText(d)+")")
+	if etp != nil {
+		s.Checks = append(s.Checks, Check{By: ActorWalkthrough, Result: pass(bytes.Equal(etp.part.Key.KeyValue, p.Key.KeyValue) && etp.part.Key.KeyType == p.Key.KeyType),
+			Text: "the session key in A is the very key sealed in B: the TGS will find it there"})
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// TGS exchange.
+
+// tgsReq records a TGS-REQ: messages C (the TGT and the service asked for) and D (the authenticator).
+func (r *Recorder) tgsReq(w Wire) {
+	req, err := ticket.ParseKDCRequest(w.Data)
+	if err != nil {
+		r.unknown(w)
+		return
+	}
+	b := req.Body
+	r.st.tgsNonce, r.st.tgsTill = b.Nonce, b.Till
+	r.st.tgsServer = ticket.Principal{Realm: b.Realm, Name: b.SName}
+	r.st.haveTGSSubkey = false
+	s := Step{
+		ID: "tgs-req", Title: "TGS-REQ: message C (the TGT and the service wanted) and message D (an authenticator)",
+		Letters: []string{"C", "D"}, Message: "TGS-REQ", From: ActorClient, To: ActorTGS, Time: w.Time,
+		Transport: w.Network, Addr: w.Addr,
+		Summary: "The client shows the TGS its ticket-granting ticket (B, unchanged) and names the service it wants. " +
+			"To prove the ticket is its own, it adds an authenticator: its name and the time, encrypted in the " +
+			"client/TGS session key it found in A.",
+	}
+	setTransport(&s, w)
+	s.Fields = []Field{
+		field("pvno", strconv.Itoa(req.PVNO)),
+		field("msg-type", fmt.Sprintf("%d (KRB_TGS_REQ)", req.MsgType)),
+	}
+	var ap apReqWire
+	var tgt messages.Ticket
+	haveAP := false
+	if v, ok := req.PA(1); ok && unmarshalApp(v, &ap, 14) == nil {
+		if t, err := decodeTicket(ap.Ticket.Bytes); err == nil {
+			tgt, haveAP = t, true
+		}
+	}
+	var pas []Field
+	for _, pa := range req.PAData {
+		if pa.PADataType == 1 && haveAP {
+			pas = append(pas, field(paName(1), "AP-REQ: messages C and D", apReqFields(ap, tgt, "C", "D")...))
+			continue
+		}
+		pas = append(pas, padataField(pa))
+	}
+	s.Fields = append(s.Fields, field("padata", "", pas...))
+	s.Fields = append(s.Fields, field("req-body", "the service asked for (part of message C)", reqBodyFields(b)...))
+	if !haveAP {
+		s.Checks = append(s.Checks, Check{By: ActorTGS, Result: CheckFail, Text: "no decodable PA-TGS-REQ"})
+		r.hold(s, pendTGS)
+		return
+	}
+	r.st.tgsTicket = slices.Clone(ap.Ticket.Bytes)
+
+	// C: the TGT again.
+	pc, etp := r.ticketPartOf("C", tgt, "message B again: the TGT, with the client/TGS session key inside", "the TGS")
+	if etp != nil {
+		r.st.tgsClient = ticket.Principal{Realm: etp.part.CRealm, Name: etp.part.CName}
+	}
+	s.Parts = append(s.Parts, pc)
+
+	// D: the authenticator, in the TGT session key.
+	pd := Part{Letter: "D", Name: "authenticator (Authenticator)", What: "the client's name and the time, proving the client holds the session key from A",
+		CipherSize: len(ap.Authenticator.Cipher)}
+	skey, haveKey := r.tgtSessionKey(ap.Ticket.Bytes, etp)
+	pd.Key = keyInfo("the client/TGS session key (from A; also inside the TGT)", skey, ap.Authenticator.EType, ap.Authenticator.KVNO,
+		int(keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR), r.o.ShowKeys)
+	pd.Key.ChecksumUsage = int(keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM)
+	var auth *types.Authenticator
+	if haveKey {
+		if plain, err := crypto.DecryptEncPart(ap.Authenticator, skey, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR); err == nil {
+			var a types.Authenticator
+			if decodeSafe(func() error { return a.Unmarshal(plain) }) == nil {
+				auth = &a
+			}
+		}
+	}
+	var cksumOK *bool
+	if auth != nil {
+		ck := field("cksum", checksumName(auth.Cksum.CksumType)+": "+hexKey(auth.Cksum.Checksum),
+			field("covers", "the req-body as sent, keyed with the session key, key usage 6"))
+		if et, err := crypto.GetEtype(skey.KeyType); err == nil {
+			ok := et.VerifyChecksum(skey.KeyValue, req.RawBody, auth.Cksum.Checksum, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM)
+			cksumOK = &ok
+		}
+		pd.Opened, pd.Fields = true, authenticatorFields(*auth, ck, r.o.ShowKeys)
+		if auth.SubKey.KeyType != 0 {
+			r.st.tgsSubkey, r.st.haveTGSSubkey = auth.SubKey, true
+		}
+	} else {
+		pd.SealedFor, pd.Reason = "the TGS", "the client/TGS session key is not known to this view"
+	}
+	s.Parts = append(s.Parts, pd)
+	r.pendTGSInfo = &tgsPending{tgt: etp, auth: auth, cksumOK: cksumOK, sameTicket: r.st.tgtRaw != nil && bytes.Equal(r.st.tgtRaw, ap.Ticket.Bytes)}
+	s.Notes = []Note{
+		{NoteClassic, "\"Message C: composed of the TGT from message B and the ID of the requested service. " +
+			"Message D: Authenticator (client ID and timestamp), encrypted using the Client/TGS Session Key.\""},
+		{NoteModern, "In RFC 4120 C and D travel in one TGS-REQ: the TGT and the authenticator form an AP-REQ inside the " +
+			"PA-TGS-REQ padata, and the service's name is in the req-body. The authenticator also carries a keyed checksum " +
+			"over the req-body (key usage 6), so nobody can staple a captured authenticator to a different request, and " +
+			"usually a fresh subkey for the reply."},
+	}
+	r.hold(s, pendTGS)
+}
+
+// tgsPending keeps what the TGS-REQ step learned for the checks made when the reply arrives.
+type tgsPending struct {
+	tgt        *ticketPart
+	auth       *types.Authenticator
+	cksumOK    *bool
+	sameTicket bool
+}
+
+// tgtSessionKey finds the session key that goes with a TGT: from the opened ticket, from A, or from the cache.
+func (r *Recorder) tgtSessionKey(raw []byte, etp *ticketPart) (types.EncryptionKey, bool) {
+	if etp != nil {
+		return etp.part.Key, true
+	}
+	if r.st.haveTGTSession && (r.st.tgtRaw == nil || bytes.Equal(r.st.tgtRaw, raw)) {
+		return r.st.tgtSession, true
+	}
+	for _, c := range r.o.Credentials {
+		if bytes.Equal(c.Ticket, raw) {
+			r.st.tgtSession, r.st.haveTGTSession, r.st.tgtRaw = c.Key, true, slices.Clone(c.Ticket)
+			if r.st.client.Realm == "" {
+				r.st.client = c.Client
+			}
+			return c.Key, true
+		}
+	}
+	return types.EncryptionKey{}, false
+}
+
+// apReqFields shows the cleartext of an AP-REQ.
+func apReqFields(ap apReqWire, t messages.Ticket, ticketLetter, authLetter string) []Field {
+	return []Field{
+		field("pvno", strconv.Itoa(ap.PVNO)),
+		field("msg-type", fmt.Sprintf("%d (KRB_AP_REQ)", ap.MsgType)),
+		field("ap-options", flagNames(ap.APOptions, apOptionNames)),
+		field("ticket", "message "+ticketLetter+", "+bytesText(len(ap.Ticket.Bytes)), ticketFields(t, ticketLetter)...),
+		field("authenticator", "message "+authLetter+", sealed: see part "+authLetter, encDataFields(ap.Authenticator)...),
+	}
+}
+
+// tgsChecks says what the TGS checked before answering [RFC 4120 §3.3.2].
+func (r *Recorder) tgsChecks(s *Step, code *int32) {
+	info := r.pendTGSInfo
+	r.pendTGSInfo = nil
+	outcome := func(failCodes ...int32) string {
+		if code == nil {
+			return CheckPass
+		}
+		if slices.Contains(failCodes, *code) {
+			return CheckFail
+		}
+		return CheckInfo
+	}
+	add := func(res, text string) { s.Checks = append(s.Checks, Check{By: ActorTGS, Result: res, Text: text}) }
+	if info != nil && info.sameTicket {
+		s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckPass, Text: "the ticket is B byte for byte: the client never changes a ticket, it cannot"})
+	}
+	add(outcome(31, 44, 45), "the TGT decrypts with the TGS's own key, krbtgt, of the kvno the ticket names (key usage 2): only the KDC could have made it")
+	add(outcome(31), "the authenticator decrypts with the session key found inside the TGT (key usage 7): the sender holds that key, so the ticket is its own")
+	if info != nil && info.auth != nil && info.tgt != nil {
+		a, t := info.auth, info.tgt.part
+		same := a.CRealm == t.CRealm && a.CName.Equal(t.CName)
+		add(map[bool]string{true: CheckPass, false: CheckFail}[same], "the authenticator's cname/crealm equal the ticket's: "+
+			ticket.Principal{Realm: a.CRealm, Name: a.CName}.String())
+	} else {
+		add(outcome(36), "the authenticator's cname/crealm equal the ticket's")
+	}
+	if info != nil && info.auth != nil {
+		d := info.auth.CTime.Sub(time.Now().Add(r.st.kdcOffset))
+		res := CheckPass
+		if d > r.o.Clockskew || d < -r.o.Clockskew {
+			res = CheckFail
+		}
+		add(res, "the authenticator's ctime is within "+shortDuration(r.o.Clockskew)+" of the TGS's clock (off by "+skewText(d)+"): a captured authenticator soon goes stale")
+	} else {
+		add(outcome(37), "the authenticator's ctime is within the clock skew")
+	}
+	if info != nil && info.cksumOK != nil {
+		add(map[bool]string{true: CheckPass, false: CheckFail}[*info.cksumOK], "the authenticator's checksum verifies over the req-body bytes as received (session key, key usage 6): the request was not altered")
+	} else {
+		add(outcome(31, 41, 50), "the authenticator's checksum verifies over the req-body (key usage 6)")
+	}
+	if info != nil && info.tgt != nil {
+		now := time.Now().Add(r.st.kdcOffset)
+		t := info.tgt.part
+		valid := !now.Before(startOr(t.StartTime, t.AuthTime).Add(-r.o.Clockskew)) && now.Before(t.EndTime.Add(r.o.Clockskew))
+		add(map[bool]string{true: CheckPass, false: CheckFail}[valid], "the TGT is valid now (starttime ≤ now ≤ endtime "+kTime(t.EndTime)+")")
+	} else {
+		add(outcome(32, 33), "the TGT is valid now")
+	}
+	add(outcome(7), r.st.tgsServer.String()+" is in the realm's database, with a key to seal the new ticket in")
+}
+
+// tgsRep records the TGS-REP: messages E (the service ticket) and F (the client/server session key).
+func (r *Recorder) tgsRep(w Wire) {
+	var rep kdcRepWire
+	if err := unmarshalApp(w.Data, &rep, 13); err != nil {
+		r.unknown(w)
+		return
+	}
+	req := r.takePending(pendTGS, w)
+	if req != nil {
+		r.requestOutcome(req, pendTGS, nil)
+		r.emit(*req)
+	}
+	s := Step{
+		ID: "tgs-rep", Title: "TGS-REP: message E (the service ticket) and message F (the client/server session key)",
+		Letters: []string{"E", "F"}, Message: "TGS-REP", From: ActorTGS, To: ActorClient, Time: w.Time,
+		Transport: w.Network, Addr: w.Addr,
+		Summary: "The TGS makes a fresh client/server session key and, as the AS did, sends it twice: inside the " +
+			"service ticket E, sealed in the service's key, and in F, sealed in a key only the client has.",
+	}
+	setTransport(&s, w)
+	tkt, terr := decodeTicket(rep.Ticket.Bytes)
+	s.Fields = []Field{
+		field("pvno", strconv.Itoa(rep.PVNO)),
+		field("msg-type", fmt.Sprintf("%d (KRB_TGS_REP)", rep.MsgType)),
+	}
+	if len(rep.PAData) > 0 {
+		s.Fields = append(s.Fields, field("padata", "", padataFields(rep.PAData)...))
+	}
+	s.Fields = append(s.Fields, field("crealm", rep.CRealm), field("cname", princName(rep.CName, "")))
+	if terr == nil {
+		s.Fields = append(s.Fields, field("ticket", "message E, "+bytesText(len(rep.Ticket.Bytes)), ticketFields(tkt, "E")...))
+	}
+	s.Fields = append(s.Fields, field("enc-part", "message F: EncTGSRepPart, sealed: see part F", encDataFields(rep.EncPart)...))
+
+	var etp *ticketPart
+	if terr == nil {
+		var pe Part
+		pe, etp = r.ticketPartOf("E", tkt, "the client-to-server ticket: the client's name, the validity period and the "+
+			"client/server session key, for the service", "the service")
+		s.Parts = append(s.Parts, pe)
+		r.st.svcRaw = slices.Clone(rep.Ticket.Bytes)
+		r.st.svcServer = ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}
+	}
+
+	pf := Part{Letter: "F", Name: "enc-part (EncTGSRepPart)", What: "the client/server session key, the nonce and the ticket's times, for the client",
+		CipherSize: len(rep.EncPart.Cipher)}
+	var enc *messages.EncKDCRepPart
+	usage := keyusage.TGS_REP_ENCPART_SESSION_KEY
+	keyOwner := "the client/TGS session key (from A)"
+	var key types.EncryptionKey
+	tried := false
+	if r.st.haveTGSSubkey {
+		tried = true
+		if p, err := ticket.DecryptReplyPart(rep.EncPart, r.st.tgsSubkey, keyusage.TGS_REP_ENCPART_AUTHENTICATOR_SUB_KEY); err == nil {
+			enc, usage, key = &p, keyusage.TGS_REP_ENCPART_AUTHENTICATOR_SUB_KEY, r.st.tgsSubkey
+			keyOwner = "the subkey the client chose in authenticator D"
+		}
+	}
+	if enc == nil && r.st.haveTGTSession {
+		tried = true
+		key = r.st.tgtSession
+		if p, err := ticket.DecryptReplyPart(rep.EncPart, r.st.tgtSession, keyusage.TGS_REP_ENCPART_SESSION_KEY); err == nil {
+			enc = &p
+		}
+	}
+	pf.Key = keyInfo(keyOwner, key, rep.EncPart.EType, rep.EncPart.KVNO, int(usage), r.o.ShowKeys)
+	switch {
+	case enc != nil:
+		pf.Opened, pf.Fields = true, encKDCRepPartFields(*enc, r.o.ShowKeys)
+		r.st.svcSession, r.st.haveSvcSession = enc.Key, true
+	case tried:
+		pf.SealedFor, pf.Reason = "the client", "decrypts neither with the subkey (usage 9) nor with the session key (usage 8)"
+	default:
+		pf.SealedFor, pf.Reason = "the client", "the client/TGS session key is not known to this view"
+	}
+	s.Parts = append(s.Parts, pf)
+
+	add := func(res, text string) { s.Checks = append(s.Checks, Check{By: ActorClient, Result: res, Text: text}) }
+	pass := func(ok bool) string { return map[bool]string{true: CheckPass, false: CheckFail}[ok] }
+	cl := ticket.Principal{Realm: rep.CRealm, Name: rep.CName}
+	want := r.st.tgsClient
+	if want.Realm == "" {
+		want = r.st.client
+	}
+	add(pass(want.Realm == "" || cl.Equal(want)), "crealm/cname are the TGT's client: "+cl.String())
+	if enc != nil {
+		how := "the session key from A (key usage 8)"
+		if usage == keyusage.TGS_REP_ENCPART_AUTHENTICATOR_SUB_KEY {
+			how = "the subkey from D (key usage 9)"
+		}
+		add(CheckPass, "F decrypts with "+how+": only the TGS, which read D, could have sealed it")
+		add(pass(enc.Nonce == r.st.tgsNonce), fmt.Sprintf("the nonce in F is the nonce of the TGS-REQ, %d", r.st.tgsNonce))
+		srv := ticket.Principal{Realm: enc.SRealm, Name: enc.SName}
+		ok := srv.Equal(r.st.tgsServer) && terr == nil && (ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}).Equal(r.st.tgsServer)
+		add(pass(ok), "the server in F and in ticket E are both "+r.st.tgsServer.String()+", the service asked for")
+		st := startOr(enc.StartTime, enc.AuthTime)
+		d := st.Sub(time.Now().Add(r.st.kdcOffset))
+		add(pass(d < r.o.Clockskew && d > -r.o.Clockskew), "starttime is within "+shortDuration(r.o.Clockskew)+" of the client's clock (off by "+skewText(d)+")")
+		add(pass(!enc.EndTime.After(r.st.tgsTill)), "endtime "+kTime(enc.EndTime)+" is no later than the requested till "+kTime(r.st.tgsTill))
+		if etp != nil {
+			s.Checks = append(s.Checks, Check{By: ActorWalkthrough, Result: pass(bytes.Equal(etp.part.Key.KeyValue, enc.Key.KeyValue)),
+				Text: "the session key in F is the very key sealed in E: the service will find it there"})
+		}
+	} else {
+		add(CheckFail, "F does not decrypt here, so nothing else can be checked")
+	}
+	s.Notes = []Note{
+		{NoteClassic, "\"Message E: Client-to-server ticket (client ID, client network address, validity period " +
+			"and Client/Server Session Key) encrypted using the service's secret key. Message F: Client/Server Session Key encrypted " +
+			"with the Client/TGS Session Key.\""},
+		{NoteModern, "When the authenticator D carried a subkey, the TGS seals F in that subkey with key usage 9, not in the " +
+			"client/TGS session key (usage 8): a key used for one reply only. E and F travel together in one TGS-REP."},
+	}
+	if r.o.View == ViewClient {
+		s.Notes = append(s.Notes, Note{NoteWhy, "E is sealed for the service: the client cannot read it. It stores it with the " +
+			"session key from F, and hands it to the service in the AP-REQ."})
+	}
+	r.emit(s)
+}
+
+// unknown records a message that could not be decoded.
+func (r *Recorder) unknown(w Wire) {
+	r.st.errors++
+	from, to := ActorClient, ActorAS
+	if !w.Sent {
+		from, to = to, from
+	}
+	if w.Service {
+		if w.Sent {
+			to = ActorService
+		} else {
+			from = ActorService
+		}
+	}
+	s := Step{ID: "error-" + strconv.Itoa(r.st.errors), Title: "A message that does not decode", From: from, To: to,
+		Time: w.Time, Transport: w.Network, Addr: w.Addr, Summary: fmt.Sprintf("%s that this explainer cannot decode.", bytesText(len(w.Data)))}
+	setTransport(&s, w)
+	r.emit(s)
+}
