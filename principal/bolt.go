@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,12 +23,26 @@ const DefaultLockTimeout = time.Second
 // a separate file next to it.
 func MasterKeyPath(dbPath string) string { return dbPath + ".mkey" }
 
+// MaxCachedRecords bounds the decoded-record cache of a BoltStore.
+const MaxCachedRecords = 100000
+
 // BoltStore is the embedded Store: one bbolt file, one transaction per change.
+//
+// Decoded records are cached: a KDC reads the same few principals (krbtgt, the
+// services) on every request, and unsealing and decoding a record costs more
+// than the rest of a lookup. The cache is coherent because bbolt's file lock
+// makes this process the only writer, and every write goes through the methods
+// below, which drop the entry after they commit.
 type BoltStore struct {
 	db     *bolt.DB
 	mk     *MasterKey
 	realm  string
 	policy RealmPolicy
+
+	cache  sync.Map // name key → *Record, never modified once stored
+	cached atomic.Int64
+	mu     sync.Mutex    // orders cache fills against invalidations
+	gen    atomic.Uint64 // bumped by every write, under mu
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -169,11 +185,18 @@ func (s *BoltStore) Policy() RealmPolicy { return s.policy }
 // Path is the database file.
 func (s *BoltStore) Path() string { return s.db.Path() }
 
-// Get implements Store.
+// Get implements Store. The record returned is the caller's to modify, but
+// its Keys slice is shared with the cache and must not be written to.
 func (s *BoltStore) Get(ctx context.Context, name Name) (*Record, error) {
+	key := name.Key()
+	if v, ok := s.cache.Load(key); ok {
+		r := *v.(*Record)
+		return &r, nil
+	}
+	gen := s.gen.Load()
 	var rec *Record
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketPrincipals).Get([]byte(name.Key()))
+		v := tx.Bucket(bucketPrincipals).Get([]byte(key))
 		if v == nil {
 			return fmt.Errorf("%w: %s", ErrNotFound, name)
 		}
@@ -182,7 +205,38 @@ func (s *BoltStore) Get(ctx context.Context, name Name) (*Record, error) {
 		rec = r
 		return err
 	})
-	return rec, err
+	if err != nil {
+		return nil, err
+	}
+	s.fill(key, gen, rec)
+	r := *rec
+	return &r, nil
+}
+
+// fill caches rec unless a write happened since gen was read: the record may
+// then be older than what the write left behind.
+func (s *BoltStore) fill(key string, gen uint64, rec *Record) {
+	if s.cached.Load() >= MaxCachedRecords {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen.Load() != gen {
+		return
+	}
+	if _, loaded := s.cache.LoadOrStore(key, rec); !loaded {
+		s.cached.Add(1)
+	}
+}
+
+// invalidate drops key from the cache after a committed write.
+func (s *BoltStore) invalidate(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen.Add(1)
+	if _, ok := s.cache.LoadAndDelete(key); ok {
+		s.cached.Add(-1)
+	}
 }
 
 // Create implements Store.
@@ -190,11 +244,14 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 	if rec.Name.Realm != s.realm {
 		return fmt.Errorf("principal: %s is not in realm %s", rec.Name, s.realm)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return s.unsafePut(tx, rec, true) })
+	err := s.db.Update(func(tx *bolt.Tx) error { return s.unsafePut(tx, rec, true) })
+	s.invalidate(rec.Name.Key())
+	return err
 }
 
 // Update implements Store.
 func (s *BoltStore) Update(ctx context.Context, name Name, fn func(*Record) error) error {
+	defer s.invalidate(name.Key())
 	return s.db.Update(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPrincipals).Get([]byte(name.Key()))
 		if v == nil {
@@ -219,6 +276,7 @@ func (s *BoltStore) Delete(ctx context.Context, name Name) error {
 	if name.Equal(Krbtgt(s.realm)) {
 		return fmt.Errorf("principal: refusing to delete %s: the realm cannot issue tickets without it", name)
 	}
+	defer s.invalidate(name.Key())
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPrincipals)
 		if b.Get([]byte(name.Key())) == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,5 +210,70 @@ func TestRekeyKeepsOldKeys(t *testing.T) {
 	}
 	if _, ok := r.FindKey(18, 0); !ok {
 		t.Fatal("current aes256 key not found")
+	}
+}
+
+func TestRecordCacheCoherent(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	bob := MustParse("bob@KRB.TEST")
+	keys, _ := RandomKeys(DefaultEnctypes[:1], 1)
+	if err := s.Create(ctx, NewRecord(bob, keys, testNow)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Get(ctx, bob) // fills the cache
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Disabled = true // the caller's copy: must not leak into the cache
+	if again, _ := s.Get(ctx, bob); again.Disabled {
+		t.Fatal("a caller's change reached the cache")
+	}
+	if err := s.Update(ctx, bob, func(r *Record) error { r.MaxLife = time.Hour; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, bob); got.MaxLife != time.Hour {
+		t.Fatal("Get served a record from before the update")
+	}
+	if err := s.Delete(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, bob); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after Delete: %v", err)
+	}
+
+	// Readers racing a writer must end up seeing the last write.
+	if err := s.Create(ctx, NewRecord(bob, keys, testNow)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+					if _, err := s.Get(ctx, bob); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := 1; i <= 50; i++ {
+		life := time.Duration(i) * time.Minute
+		if err := s.Update(ctx, bob, func(r *Record) error { r.MaxLife = life; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	if got, _ := s.Get(ctx, bob); got.MaxLife != 50*time.Minute {
+		t.Fatalf("after racing reads, Get sees MaxLife %v, want the last write's 50m", got.MaxLife)
 	}
 }
