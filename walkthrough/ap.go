@@ -55,11 +55,11 @@ func (r *Recorder) apReq(w Wire) {
 
 	pg := Part{Letter: "G", Name: "authenticator (Authenticator)", What: "the client's name and the time, proving the client holds the session key from F",
 		CipherSize: len(ap.Authenticator.Cipher)}
-	key, haveKey := r.serviceSessionKey(ap.Ticket.Bytes, etp)
+	key, haveKey := r.sessionKey(&r.st.svc, ap.Ticket.Bytes, etp)
 	pg.Key = keyInfo("the client/server session key (from F; also inside E)", key, ap.Authenticator.EType, ap.Authenticator.KVNO,
 		int(keyusage.AP_REQ_AUTHENTICATOR), r.o.ShowKeys)
 	info := &apPending{tkt: etp, server: server, kvno: tkt.EncPart.KVNO, etype: tkt.EncPart.EType,
-		sameTicket: r.st.svcRaw != nil && bytes.Equal(r.st.svcRaw, ap.Ticket.Bytes)}
+		sameTicket: r.st.svc.raw != nil && bytes.Equal(r.st.svc.raw, ap.Ticket.Bytes)}
 	if haveKey {
 		if plain, err := crypto.DecryptEncPart(ap.Authenticator, key, keyusage.AP_REQ_AUTHENTICATOR); err == nil {
 			var a types.Authenticator
@@ -103,27 +103,6 @@ func (r *Recorder) apReq(w Wire) {
 	}
 	r.pendAPInfo = info
 	r.hold(s, pendAP)
-}
-
-// serviceSessionKey finds the session key that goes with a service ticket: from the opened ticket, from F, or
-// from the credential cache.
-func (r *Recorder) serviceSessionKey(raw []byte, etp *ticketPart) (types.EncryptionKey, bool) {
-	if etp != nil {
-		return etp.part.Key, true
-	}
-	if r.st.haveSvcSession && (r.st.svcRaw == nil || bytes.Equal(r.st.svcRaw, raw)) {
-		return r.st.svcSession, true
-	}
-	for _, c := range r.o.Credentials {
-		if bytes.Equal(c.Ticket, raw) {
-			r.st.svcSession, r.st.haveSvcSession, r.st.svcRaw = c.Key, true, slices.Clone(c.Ticket)
-			if r.st.client.Realm == "" {
-				r.st.client = c.Client
-			}
-			return c.Key, true
-		}
-	}
-	return types.EncryptionKey{}, false
 }
 
 // apChecks says what the service checked before it believed the AP-REQ [RFC 4120 §3.2.3].
@@ -211,7 +190,7 @@ func (r *Recorder) apRep(w Wire) {
 	}
 	ph := Part{Letter: "H", Name: "enc-part (EncAPRepPart)", What: "the authenticator's timestamp, echoed, with the service's subkey and sequence number",
 		CipherSize: len(rep.EncPart.Cipher)}
-	key, haveKey := r.st.svcSession, r.st.haveSvcSession
+	key, haveKey := r.st.svc.key, r.st.svc.have
 	ph.Key = keyInfo("the client/server session key (from F; the ticket's session key, not a subkey)", key, rep.EncPart.EType, rep.EncPart.KVNO,
 		int(keyusage.AP_REP_ENCPART), r.o.ShowKeys)
 	var part *ticket.APRepPart

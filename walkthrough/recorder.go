@@ -112,9 +112,7 @@ type state struct {
 	errors           int
 
 	// TGT (from A, or from the credential cache).
-	tgtSession     types.EncryptionKey
-	haveTGTSession bool
-	tgtRaw         []byte
+	tgt sessionSlot
 
 	// TGS exchange.
 	tgsNonce      int
@@ -126,10 +124,8 @@ type state struct {
 	tgsClient     ticket.Principal
 
 	// Service ticket (from F, or from the cache).
-	svcSession     types.EncryptionKey
-	haveSvcSession bool
-	svcRaw         []byte
-	svcServer      ticket.Principal
+	svc       sessionSlot
+	svcServer ticket.Principal
 
 	// AP exchange.
 	apCTime        time.Time
@@ -753,7 +749,7 @@ func (r *Recorder) asRep(w Wire) {
 		pb, etp = r.ticketPartOf("B", tkt, "the ticket-granting ticket: the client's name, the validity period and the "+
 			"client/TGS session key, for the TGS", "the TGS")
 		s.Parts = append(s.Parts, pb)
-		r.st.tgtRaw = slices.Clone(rep.Ticket.Bytes)
+		r.st.tgt.raw = slices.Clone(rep.Ticket.Bytes)
 	}
 
 	// A: the enc-part, sealed in the client key.
@@ -780,7 +776,7 @@ func (r *Recorder) asRep(w Wire) {
 		if err == nil {
 			pa.Opened, pa.Fields = true, encKDCRepPartFields(part, r.o.ShowKeys)
 			enc = &encPartResult{part: part}
-			r.st.tgtSession, r.st.haveTGTSession = part.Key, true
+			r.st.tgt.key, r.st.tgt.have = part.Key, true
 		} else {
 			pa.SealedFor, pa.Reason = r.st.client.String(), "does not decrypt with the key "+src+" (wrong password?)"
 		}
@@ -950,7 +946,7 @@ func (r *Recorder) tgsReq(w Wire) {
 	// D: the authenticator, in the TGT session key.
 	pd := Part{Letter: "D", Name: "authenticator (Authenticator)", What: "the client's name and the time, proving the client holds the session key from A",
 		CipherSize: len(ap.Authenticator.Cipher)}
-	skey, haveKey := r.tgtSessionKey(ap.Ticket.Bytes, etp)
+	skey, haveKey := r.sessionKey(&r.st.tgt, ap.Ticket.Bytes, etp)
 	pd.Key = keyInfo("the client/TGS session key (from A; also inside the TGT)", skey, ap.Authenticator.EType, ap.Authenticator.KVNO,
 		int(keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR), r.o.ShowKeys)
 	pd.Key.ChecksumUsage = int(keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM)
@@ -979,7 +975,7 @@ func (r *Recorder) tgsReq(w Wire) {
 		pd.SealedFor, pd.Reason = "the TGS", "the client/TGS session key is not known to this view"
 	}
 	s.Parts = append(s.Parts, pd)
-	r.pendTGSInfo = &tgsPending{tgt: etp, auth: auth, cksumOK: cksumOK, sameTicket: r.st.tgtRaw != nil && bytes.Equal(r.st.tgtRaw, ap.Ticket.Bytes)}
+	r.pendTGSInfo = &tgsPending{tgt: etp, auth: auth, cksumOK: cksumOK, sameTicket: r.st.tgt.raw != nil && bytes.Equal(r.st.tgt.raw, ap.Ticket.Bytes)}
 	s.Notes = []Note{
 		{NoteClassic, "\"Message C: composed of the TGT from message B and the ID of the requested service. " +
 			"Message D: Authenticator (client ID and timestamp), encrypted using the Client/TGS Session Key.\""},
@@ -999,17 +995,27 @@ type tgsPending struct {
 	sameTicket bool
 }
 
-// tgtSessionKey finds the session key that goes with a TGT: from the opened ticket, from A, or from the cache.
-func (r *Recorder) tgtSessionKey(raw []byte, etp *ticketPart) (types.EncryptionKey, bool) {
+// sessionSlot is what the recorder knows of one ticket the client holds: the
+// ticket's bytes and its session key.
+type sessionSlot struct {
+	key  types.EncryptionKey
+	have bool
+	raw  []byte
+}
+
+// sessionKey finds the session key that goes with a ticket: from the opened
+// ticket, from the reply that brought it (A or F, already in slot), or from the
+// credential cache.
+func (r *Recorder) sessionKey(slot *sessionSlot, raw []byte, etp *ticketPart) (types.EncryptionKey, bool) {
 	if etp != nil {
 		return etp.part.Key, true
 	}
-	if r.st.haveTGTSession && (r.st.tgtRaw == nil || bytes.Equal(r.st.tgtRaw, raw)) {
-		return r.st.tgtSession, true
+	if slot.have && (slot.raw == nil || bytes.Equal(slot.raw, raw)) {
+		return slot.key, true
 	}
 	for _, c := range r.o.Credentials {
 		if bytes.Equal(c.Ticket, raw) {
-			r.st.tgtSession, r.st.haveTGTSession, r.st.tgtRaw = c.Key, true, slices.Clone(c.Ticket)
+			slot.key, slot.have, slot.raw = c.Key, true, slices.Clone(c.Ticket)
 			if r.st.client.Realm == "" {
 				r.st.client = c.Client
 			}
@@ -1123,7 +1129,7 @@ func (r *Recorder) tgsRep(w Wire) {
 		pe, etp = r.ticketPartOf("E", tkt, "the client-to-server ticket: the client's name, the validity period and the "+
 			"client/server session key, for the service", "the service")
 		s.Parts = append(s.Parts, pe)
-		r.st.svcRaw = slices.Clone(rep.Ticket.Bytes)
+		r.st.svc.raw = slices.Clone(rep.Ticket.Bytes)
 		r.st.svcServer = ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}
 	}
 
@@ -1141,10 +1147,10 @@ func (r *Recorder) tgsRep(w Wire) {
 			keyOwner = "the subkey the client chose in authenticator D"
 		}
 	}
-	if enc == nil && r.st.haveTGTSession {
+	if enc == nil && r.st.tgt.have {
 		tried = true
-		key = r.st.tgtSession
-		if p, err := ticket.DecryptReplyPart(rep.EncPart, r.st.tgtSession, keyusage.TGS_REP_ENCPART_SESSION_KEY); err == nil {
+		key = r.st.tgt.key
+		if p, err := ticket.DecryptReplyPart(rep.EncPart, r.st.tgt.key, keyusage.TGS_REP_ENCPART_SESSION_KEY); err == nil {
 			enc = &p
 		}
 	}
@@ -1152,7 +1158,7 @@ func (r *Recorder) tgsRep(w Wire) {
 	switch {
 	case enc != nil:
 		pf.Opened, pf.Fields = true, encKDCRepPartFields(*enc, r.o.ShowKeys)
-		r.st.svcSession, r.st.haveSvcSession = enc.Key, true
+		r.st.svc.key, r.st.svc.have = enc.Key, true
 	case tried:
 		pf.SealedFor, pf.Reason = "the client", "decrypts neither with the subkey (usage 9) nor with the session key (usage 8)"
 	default:
