@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
@@ -153,7 +152,7 @@ func (k *KDC) checkPreauth(_ context.Context, as *asRequest) error {
 	if !ok {
 		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", fmt.Errorf("no %s key", principal.EnctypeName(ed.EType)))
 	}
-	plain, err := crypto.DecryptEncPart(ed, key.EncryptionKey(), keyusage.AS_REQ_PA_ENC_TIMESTAMP)
+	plain, err := k.keys.Decrypt(ed, key.EncryptionKey(), keyusage.AS_REQ_PA_ENC_TIMESTAMP)
 	if err != nil {
 		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", errors.New("encrypted timestamp does not decrypt (wrong password?)"))
 	}
@@ -247,7 +246,7 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 	if lt.renewable {
 		part.RenewTill = lt.renewTill
 	}
-	tkt, err := ticket.SealTicket(k.realm, b.SName, part, skey.EncryptionKey(), int(skey.KVNO))
+	tkt, err := k.keys.SealTicket(k.realm, b.SName, part, skey.EncryptionKey(), int(skey.KVNO))
 	if err != nil {
 		return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
@@ -283,6 +282,7 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 		Key:     as.replyKey.EncryptionKey(),
 		KVNO:    int(as.replyKey.KVNO),
 		Usage:   keyusage.AS_REP_ENCPART,
+		Keys:    k.keys, // the client's long-term key
 	}
 	out, err := rep.Marshal()
 	if err != nil {

@@ -62,6 +62,9 @@ type KDC struct {
 	minLife   time.Duration
 	maxUDP    int
 	lookaside *lookaside
+	// keys caches keys derived from long-term keys (krbtgt, services,
+	// clients) per usage; session keys and subkeys are never put in it.
+	keys *ticket.KeyCache
 
 	// Panics counts requests that panicked and were answered with KRB_ERR_GENERIC.
 	panics atomic.Int64
@@ -80,6 +83,7 @@ func New(cfg Config) (*KDC, error) {
 		skew:    cfg.ClockSkew,
 		minLife: cfg.MinLife,
 		maxUDP:  cfg.MaxUDPReply,
+		keys:    ticket.NewKeyCache(0),
 	}
 	if k.log == nil {
 		k.log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -20,6 +20,11 @@ import (
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
+// sessionKeys is the KeyCache for session keys and subkeys: nil, as each is used
+// for a request or two and caching its derived keys would only evict the
+// long-term keys' (KDC.keys).
+var sessionKeys *ticket.KeyCache
+
 // tgsCopiedFlags are always carried from the TGT to tickets issued with it (RFC
 // 4120 §2.1, §2.6; MIT TGS_COPIED_FLAGS_MASK).
 var tgsCopiedFlags = []int{flags.Forwarded, flags.Proxy, flags.PreAuthent, flags.HWAuthent}
@@ -108,7 +113,7 @@ func (k *KDC) openTGT(ctx context.Context, tr *tgsRequest) error {
 	if !ok {
 		return kerr(errorcode.KRB_AP_ERR_NOKEY, "TGT_ETYPE_UNKNOWN", fmt.Errorf("no %s key", principal.EnctypeName(t.EncPart.EType)))
 	}
-	if tr.tgt, err = ticket.OpenTicket(t, key.EncryptionKey()); err != nil {
+	if tr.tgt, err = k.keys.OpenTicket(t, key.EncryptionKey()); err != nil {
 		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "TGT_DECRYPT_FAILED", err)
 	}
 	tr.client = principal.FromPrincipalName(tr.tgt.CName, tr.tgt.CRealm)
@@ -119,7 +124,7 @@ func (k *KDC) openTGT(ctx context.Context, tr *tgsRequest) error {
 // and applies RFC 4120 §3.2.3 / §3.3.2: names, skew, ticket times, and the keyed
 // checksum over the req-body bytes as received (usage 6).
 func (k *KDC) checkAuthenticator(_ context.Context, tr *tgsRequest) error {
-	plain, err := crypto.DecryptEncPart(tr.apreq.EncryptedAuthenticator, tr.tgt.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR)
+	plain, err := sessionKeys.Decrypt(tr.apreq.EncryptedAuthenticator, tr.tgt.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR)
 	if err != nil {
 		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR_DECRYPT_FAILED", err)
 	}
@@ -174,7 +179,8 @@ func (k *KDC) checkTGSChecksum(tr *tgsRequest) error {
 		return kerr(errorcode.KRB_AP_ERR_INAPP_CKSUM, "CHECKSUM_ENCTYPE_MISMATCH",
 			fmt.Errorf("checksum type %d with a %s session key", ck.CksumType, principal.EnctypeName(tr.tgt.Key.KeyType)))
 	}
-	if !et.VerifyChecksum(tr.tgt.Key.KeyValue, tr.req.RawBody, ck.Checksum, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM) {
+	// The session key (of et's enctype, checked above) picks the keyed checksum.
+	if !sessionKeys.VerifyChecksum(tr.tgt.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM, tr.req.RawBody, ck.Checksum) {
 		return kerr(errorcode.KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", errors.New("req-body checksum does not verify"))
 	}
 	return nil
@@ -310,7 +316,7 @@ func (k *KDC) issueTGS(tr *tgsRequest) ([]byte, string, error) {
 	if isSet(b.KDCOptions, flags.Forwarded) || isSet(b.KDCOptions, flags.Proxy) {
 		part.CAddr = b.Addresses
 	}
-	tkt, err := ticket.SealTicket(k.realm, b.SName, part, skey.EncryptionKey(), int(skey.KVNO))
+	tkt, err := k.keys.SealTicket(k.realm, b.SName, part, skey.EncryptionKey(), int(skey.KVNO))
 	if err != nil {
 		return nil, "", kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
@@ -422,7 +428,7 @@ func (k *KDC) tgsAuthData(tr *tgsRequest) (types.AuthorizationData, error) {
 	if len(tr.auth.SubKey.KeyValue) > 0 {
 		key, usage = tr.auth.SubKey, keyusage.TGS_REQ_KDC_REQ_BODY_AUTHDATA_SUB_KEY
 	}
-	plain, err := crypto.DecryptEncPart(ed, key, usage)
+	plain, err := sessionKeys.Decrypt(ed, key, usage)
 	if err != nil {
 		return nil, kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "AUTHDATA_DECRYPT_FAILED", err)
 	}

@@ -31,8 +31,16 @@ func KerberosTime(t time.Time) time.Time {
 
 // SealTicket encrypts part with the service key (key usage 2, RFC 4120 §5.3) and
 // returns a fresh Ticket: never one that carries a decrypted part, since gokrb5's
-// Ticket.Marshal would leak it onto the wire.
+// Ticket.Marshal would leak it onto the wire. Nothing is cached: a KDC sealing
+// with long-term keys uses KeyCache.SealTicket.
 func SealTicket(realm string, sname types.PrincipalName, part messages.EncTicketPart, key types.EncryptionKey, kvno int) (messages.Ticket, error) {
+	var c *KeyCache
+	return c.SealTicket(realm, sname, part, key, kvno)
+}
+
+// SealTicket is the package's SealTicket with the service key's derived keys
+// taken from, or added to, c.
+func (c *KeyCache) SealTicket(realm string, sname types.PrincipalName, part messages.EncTicketPart, key types.EncryptionKey, kvno int) (messages.Ticket, error) {
 	part.AuthTime = KerberosTime(part.AuthTime)
 	part.StartTime = KerberosTime(part.StartTime)
 	part.EndTime = KerberosTime(part.EndTime)
@@ -42,7 +50,7 @@ func SealTicket(realm string, sname types.PrincipalName, part messages.EncTicket
 		return messages.Ticket{}, fmt.Errorf("ticket: encoding EncTicketPart: %w", err)
 	}
 	b = asn1tools.AddASNAppTag(b, asnAppTag.EncTicketPart)
-	ed, err := crypto.GetEncryptedData(b, key, keyusage.KDC_REP_TICKET, kvno)
+	ed, err := c.Encrypt(key, keyusage.KDC_REP_TICKET, b, kvno)
 	if err != nil {
 		return messages.Ticket{}, fmt.Errorf("ticket: sealing ticket: %w", err)
 	}
@@ -50,9 +58,17 @@ func SealTicket(realm string, sname types.PrincipalName, part messages.EncTicket
 }
 
 // OpenTicket decrypts a ticket's enc-part with the service key (usage 2) and
-// returns the EncTicketPart; t itself is not modified.
+// returns the EncTicketPart; t itself is not modified. Nothing is cached: a KDC
+// opening TGTs with the krbtgt key uses KeyCache.OpenTicket.
 func OpenTicket(t messages.Ticket, key types.EncryptionKey) (messages.EncTicketPart, error) {
-	b, err := crypto.DecryptEncPart(t.EncPart, key, keyusage.KDC_REP_TICKET)
+	var c *KeyCache
+	return c.OpenTicket(t, key)
+}
+
+// OpenTicket is the package's OpenTicket with the service key's derived keys
+// taken from, or added to, c.
+func (c *KeyCache) OpenTicket(t messages.Ticket, key types.EncryptionKey) (messages.EncTicketPart, error) {
+	b, err := c.Decrypt(t.EncPart, key, keyusage.KDC_REP_TICKET)
 	if err != nil {
 		return messages.EncTicketPart{}, fmt.Errorf("ticket: decrypting ticket: %w", err)
 	}
@@ -86,6 +102,10 @@ type Reply struct {
 	Key   types.EncryptionKey
 	KVNO  int
 	Usage uint32
+	// Keys, when not nil, caches the derived keys of Key: set it for a
+	// long-term key (the client key of an AS-REP), leave it nil for session
+	// keys and subkeys, which are used once.
+	Keys *KeyCache
 }
 
 // Marshal encrypts the reply part and encodes the whole reply. The part is tagged
@@ -110,7 +130,7 @@ func (r Reply) Marshal() ([]byte, error) {
 		tag = asnAppTag.EncTGSRepPart
 	}
 	b = asn1tools.AddASNAppTag(b, tag)
-	ed, err := crypto.GetEncryptedData(b, r.Key, r.Usage, r.KVNO)
+	ed, err := r.Keys.Encrypt(r.Key, r.Usage, b, r.KVNO)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: sealing reply part: %w", err)
 	}
