@@ -18,6 +18,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -157,9 +158,9 @@ func NewAPRequest(cred ticket.Credential, o APOptions) (*APContext, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: session key of the ticket for %s: %w", cred.Server, err)
 	}
-	if len(cred.Key.KeyValue) != et.GetKeyByteSize() {
+	if len(cred.Key.KeyValue) != principal.KeySize(et) {
 		return nil, fmt.Errorf("client: session key of the ticket for %s has %d bytes, want %d for %s",
-			cred.Server, len(cred.Key.KeyValue), et.GetKeyByteSize(), EtypeName(cred.Key.KeyType))
+			cred.Server, len(cred.Key.KeyValue), principal.KeySize(et), EtypeName(cred.Key.KeyType))
 	}
 	now := time.Now
 	if o.Now != nil {
@@ -179,8 +180,8 @@ func NewAPRequest(cred ticket.Credential, o APOptions) (*APContext, error) {
 	}
 	mutual := gssFlags&ticket.GSSFlagMutual != 0
 
-	subkey := make([]byte, et.GetKeyByteSize())
-	if _, err := rand.Read(subkey); err != nil {
+	subkey, err := principal.RandomKey(cred.Key.KeyType)
+	if err != nil {
 		return nil, fmt.Errorf("client: random subkey: %w", err)
 	}
 	seq, err := randomSeq()
@@ -191,7 +192,7 @@ func NewAPRequest(cred ticket.Credential, o APOptions) (*APContext, error) {
 		Client:     cred.Client,
 		Server:     cred.Server,
 		SessionKey: cred.Key,
-		Subkey:     types.EncryptionKey{KeyType: cred.Key.KeyType, KeyValue: subkey},
+		Subkey:     subkey,
 		Seq:        seq,
 		CTime:      ticket.KerberosTime(t),
 		Cusec:      t.Nanosecond() / 1000,
@@ -286,8 +287,8 @@ func (a *APContext) VerifyAPRep(b []byte) error {
 		if err != nil {
 			return &mutualError{reason: "AP-REP acceptor subkey has an unsupported enctype", err: err}
 		}
-		if len(part.SubKey.KeyValue) != et.GetKeyByteSize() {
-			return &mutualError{reason: fmt.Sprintf("AP-REP acceptor subkey has %d bytes, want %d", len(part.SubKey.KeyValue), et.GetKeyByteSize())}
+		if len(part.SubKey.KeyValue) != principal.KeySize(et) {
+			return &mutualError{reason: fmt.Sprintf("AP-REP acceptor subkey has %d bytes, want %d", len(part.SubKey.KeyValue), principal.KeySize(et))}
 		}
 		a.AcceptorSubkey = part.SubKey
 	}
