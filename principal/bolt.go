@@ -127,7 +127,7 @@ func Init(ctx context.Context, path, realm string, policy RealmPolicy, now time.
 func Open(path string, opts OpenOptions) (*BoltStore, error) {
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("principal: no database at %s (create one with `kdc init`): %w", path, ErrNotFound)
+			return nil, fmt.Errorf("%w at %s (create one with `kdc init`)", ErrNoDatabase, path)
 		}
 		return nil, fmt.Errorf("principal: %w", err)
 	}

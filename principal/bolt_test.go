@@ -183,7 +183,7 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatalf("future schema: %v", err)
 	}
 
-	if _, err := Open(filepath.Join(t.TempDir(), "missing.db"), OpenOptions{}); !errors.Is(err, ErrNotFound) {
+	if _, err := Open(filepath.Join(t.TempDir(), "missing.db"), OpenOptions{}); !errors.Is(err, ErrNoDatabase) {
 		t.Fatalf("missing db: %v", err)
 	}
 }

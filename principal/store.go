@@ -55,8 +55,10 @@ func (p RealmPolicy) withDefaults() RealmPolicy {
 // Errors returned by stores; test with errors.Is.
 var (
 	ErrNotFound = errors.New("principal: not found")
-	ErrExists   = errors.New("principal: already exists")
-	ErrInUse    = errors.New("principal: database in use by another process")
-	ErrSchema   = errors.New("principal: unsupported database schema")
-	ErrCorrupt  = errors.New("principal: corrupt record")
+	// ErrNoDatabase is returned by Open when there is no database file.
+	ErrNoDatabase = errors.New("principal: no database")
+	ErrExists     = errors.New("principal: already exists")
+	ErrInUse      = errors.New("principal: database in use by another process")
+	ErrSchema     = errors.New("principal: unsupported database schema")
+	ErrCorrupt    = errors.New("principal: corrupt record")
 )
