@@ -195,3 +195,47 @@ func FuzzHandle(f *testing.F) {
 		}
 	})
 }
+
+func TestTCPConnectionCap(t *testing.T) {
+	r := newTestRealm(t)
+	r.serve()
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := 0; i < MaxTCPConns; i++ {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for r.serverConns() < MaxTCPConns && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := r.serverConns(); n != MaxTCPConns {
+		t.Fatalf("server holds %d connections, want %d", n, MaxTCPConns)
+	}
+	// One more is accepted by the kernel and closed by the server at once.
+	extra, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetDeadline(time.Now().Add(3 * time.Second))
+	writeFrame(t, extra, marshalAS(t, asReq("alice")))
+	if n, err := extra.Read(make([]byte, 1)); err == nil || n != 0 {
+		t.Fatal("a connection over the cap was served")
+	}
+	// Freeing a slot lets the next client in.
+	held[0].Close()
+	held = held[1:]
+	deadline = time.Now().Add(3 * time.Second)
+	for r.serverConns() >= MaxTCPConns && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	expectError(t, tcpExchange(t, r.addr, marshalAS(t, asReq("alice"))), 25)
+}
