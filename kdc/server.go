@@ -42,6 +42,10 @@ const (
 
 // Server serves a KDC over UDP and TCP on the same address.
 type Server struct {
+	// IdleTimeout bounds the wait for (the rest of) a TCP request; set it
+	// before Serve. NewServer sets TCPIdleTimeout.
+	IdleTimeout time.Duration
+
 	kdc *KDC
 	log *slog.Logger
 
@@ -61,7 +65,7 @@ func NewServer(k *KDC, log *slog.Logger) *Server {
 	if log == nil {
 		log = k.log
 	}
-	return &Server{kdc: k, log: log, open: make(map[net.Conn]struct{})}
+	return &Server{IdleTimeout: TCPIdleTimeout, kdc: k, log: log, open: make(map[net.Conn]struct{})}
 }
 
 // Listen binds TCP and UDP on addr (host:port; port 0 picks one port free for
@@ -228,7 +232,7 @@ func (s *Server) acceptTCP(ctx context.Context) {
 // big-endian length, then the message. It keeps the connection for further
 // requests until the client closes it, so TIME_WAIT lands on the client, but
 // closes on EOF at once (no CLOSE_WAIT), on a bad length (after KRB-ERROR 61),
-// on undecodable input and when a request does not arrive within TCPIdleTimeout.
+// on undecodable input and when a request does not arrive within s.IdleTimeout.
 func (s *Server) serveTCP(ctx context.Context, c net.Conn) {
 	defer func() {
 		s.mu.Lock()
@@ -240,7 +244,7 @@ func (s *Server) serveTCP(ctx context.Context, c net.Conn) {
 	}()
 	var hdr [4]byte
 	for {
-		c.SetReadDeadline(time.Now().Add(TCPIdleTimeout))
+		c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
 		if _, err := io.ReadFull(c, hdr[:]); err != nil {
 			return // EOF, timeout or shutdown: close our side now
 		}

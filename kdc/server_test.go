@@ -239,3 +239,33 @@ func TestTCPConnectionCap(t *testing.T) {
 	}
 	expectError(t, tcpExchange(t, r.addr, marshalAS(t, asReq("alice"))), 25)
 }
+
+func TestTCPIdleConnectionClosed(t *testing.T) {
+	r := newTestRealm(t)
+	srv := NewServer(r.kdc, nil)
+	srv.IdleTimeout = 200 * time.Millisecond
+	if err := srv.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	for name, send := range map[string][]byte{
+		"idle":          nil,
+		"half a header": {0, 0},
+		"half a body":   {0, 0, 0, 100, 0x6a},
+	} {
+		c, err := net.Dial("tcp", srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(send)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("%s connection: read gave %v, want EOF from the server closing it", name, err)
+		}
+		c.Close()
+	}
+}
