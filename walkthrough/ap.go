@@ -169,11 +169,7 @@ func (r *Recorder) apRep(w Wire) {
 		r.unknown(w)
 		return
 	}
-	req := r.takePending(pendAP, w)
-	if req != nil {
-		r.requestOutcome(req, pendAP, nil)
-		r.emit(*req)
-	}
+	r.finishRequest(r.takePending(pendAP, w), pendAP, nil)
 	s := Step{
 		ID: "ap-rep", Title: "AP-REP: message H, the service proves it is the real one",
 		Letters: []string{"H"}, Message: "AP-REP", From: ActorService, To: ActorClient, Time: w.Time,

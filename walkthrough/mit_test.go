@@ -32,20 +32,7 @@ func TestExplainMIT(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	ex := NewExplainer(&out, ExplainOptions{Password: testenv.UserPassword, HasPassword: true})
-	c.Trace = ex.Trace
-	as, err := c.Login(ctx, client.ASRequest{Client: user, Secret: client.PasswordSecret(testenv.UserPassword)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ex.Close(); err != nil {
-		t.Fatal(err)
-	}
-	login := ex.Story()
-	wantSteps(t, login, "as-req-1", "preauth-required", "s2k", "as-req-2", "as-rep")
-	wantPart(t, login, "as-req-2", "pre", true)
-	wantPart(t, login, "as-rep", "A", true)
-	wantPart(t, login, "as-rep", "B", false)
+	as, login := explainLogin(ctx, t, c, user, testenv.UserPassword, &out)
 	for _, s := range login.Steps {
 		for _, c := range s.Checks {
 			if c.Result == CheckFail && s.ID != "as-req-1" {
@@ -66,18 +53,7 @@ func TestExplainMIT(t *testing.T) {
 	}
 
 	out.Reset()
-	ex = NewExplainer(&out, ExplainOptions{Credentials: []ticket.Credential{as.Credential}})
-	c.Trace = ex.Trace
-	tgs, err := c.TGS(ctx, client.TGSRequest{TGT: as.Credential, Server: svc, KDCOffset: as.KDCOffset})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex.Close()
-	tk := ex.Story()
-	wantSteps(t, tk, "tgs-req", "tgs-rep")
-	wantPart(t, tk, "tgs-req", "D", true)
-	wantPart(t, tk, "tgs-rep", "E", false)
-	wantPart(t, tk, "tgs-rep", "F", true)
+	tgs, _ := explainTGS(ctx, t, c, as, svc, &out)
 
 	// The service: our acceptor with the keytab MIT's kadmin extracted.
 	if m.Keytab == "" {
@@ -102,7 +78,7 @@ func TestExplainMIT(t *testing.T) {
 	defer func() { stop(); <-done }()
 
 	out.Reset()
-	ex = NewExplainer(&out, ExplainOptions{Credentials: []ticket.Credential{as.Credential, tgs.Credential}})
+	ex := NewExplainer(&out, ExplainOptions{Credentials: []ticket.Credential{as.Credential, tgs.Credential}})
 	ap, err := client.NewAPRequest(tgs.Credential, client.APOptions{}) // one clock: see run.go on KDCOffset
 	if err != nil {
 		t.Fatal(err)

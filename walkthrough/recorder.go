@@ -579,10 +579,7 @@ func (r *Recorder) krbError(w Wire) {
 		}
 	}
 
-	if req != nil {
-		r.requestOutcome(req, reqKind, &e.ErrorCode)
-		r.emit(*req)
-	}
+	r.finishRequest(req, reqKind, &e.ErrorCode)
 	if preauth {
 		r.preauthChecks(&s, e.STime.Add(time.Duration(e.Susec)*time.Microsecond), w.Time, md)
 	} else {
@@ -650,6 +647,17 @@ func (r *Recorder) preauthChecks(s *Step, kdcNow, received time.Time, md types.P
 		s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckInfo, Text: "stime/susec tell the KDC's clock; the client " +
 			"stamps its encrypted timestamp on that clock (MIT and Heimdal do), here off from the local clock by " + skewText(r.st.kdcOffset)})
 	}
+}
+
+// finishRequest settles a pending request once its answer (a reply, or the
+// KRB-ERROR code) is known, and emits it. A nil req (no request pending) is a
+// no-op.
+func (r *Recorder) finishRequest(req *Step, k pendingKind, code *int32) {
+	if req == nil {
+		return
+	}
+	r.requestOutcome(req, k, code)
+	r.emit(*req)
 }
 
 // requestOutcome adds the receiver's checks to a request once its reply is known: code is the KRB-ERROR code,
@@ -785,10 +793,7 @@ func (r *Recorder) asRep(w Wire) {
 	}
 	s.Parts = append(s.Parts, pa)
 
-	if req != nil {
-		r.requestOutcome(req, pendAS, nil)
-		r.emit(*req)
-	}
+	r.finishRequest(req, pendAS, nil)
 	r.asRepChecks(&s, rep, tkt, terr == nil, enc, etp, src)
 	s.Notes = []Note{
 		{NoteClassic, "\"Message A: Client/TGS Session Key encrypted using the secret key of the client. " +
@@ -1096,11 +1101,7 @@ func (r *Recorder) tgsRep(w Wire) {
 		r.unknown(w)
 		return
 	}
-	req := r.takePending(pendTGS, w)
-	if req != nil {
-		r.requestOutcome(req, pendTGS, nil)
-		r.emit(*req)
-	}
+	r.finishRequest(r.takePending(pendTGS, w), pendTGS, nil)
 	s := Step{
 		ID: "tgs-rep", Title: "TGS-REP: message E (the service ticket) and message F (the client/server session key)",
 		Letters: []string{"E", "F"}, Message: "TGS-REP", From: ActorTGS, To: ActorClient, Time: w.Time,

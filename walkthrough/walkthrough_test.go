@@ -313,20 +313,7 @@ func TestExplainerClientView(t *testing.T) {
 
 	// kclient login --explain: A opened with the password's key, B sealed.
 	var out bytes.Buffer
-	ex := NewExplainer(&out, ExplainOptions{Password: o.Password, HasPassword: true})
-	c.Trace = ex.Trace
-	as, err := c.Login(ctx, client.ASRequest{Client: user, Secret: client.PasswordSecret(o.Password)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ex.Close(); err != nil {
-		t.Fatal(err)
-	}
-	login := ex.Story()
-	wantSteps(t, login, "as-req-1", "preauth-required", "s2k", "as-req-2", "as-rep")
-	wantPart(t, login, "as-rep", "A", true)
-	wantPart(t, login, "as-rep", "B", false)
-	wantPart(t, login, "as-req-2", "pre", true)
+	as, _ := explainLogin(ctx, t, c, user, o.Password, &out)
 	if flat := strings.Join(strings.Fields(out.String()), " "); !strings.Contains(flat, "sealed for krbtgt/KERBKIT.TEST@KERBKIT.TEST: the client cannot read this") {
 		t.Errorf("login explanation does not say B is sealed:\n%s", out.String())
 	}
@@ -334,24 +321,13 @@ func TestExplainerClientView(t *testing.T) {
 
 	// kclient ticket --explain: D and F opened with the TGT session key from the cache, C and E sealed.
 	out.Reset()
-	ex = NewExplainer(&out, ExplainOptions{Credentials: []ticket.Credential{as.Credential}})
-	c.Trace = ex.Trace
-	tgs, err := c.TGS(ctx, client.TGSRequest{TGT: as.Credential, Server: svc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex.Close()
-	tk := ex.Story()
-	wantSteps(t, tk, "tgs-req", "tgs-rep")
+	tgs, tk := explainTGS(ctx, t, c, as, svc, &out)
 	wantPart(t, tk, "tgs-req", "C", false)
-	wantPart(t, tk, "tgs-req", "D", true)
-	wantPart(t, tk, "tgs-rep", "E", false)
-	wantPart(t, tk, "tgs-rep", "F", true)
 	noSecrets(t, out.String(), o.Password, as.Credential.Key.KeyValue, tgs.Credential.Key.KeyValue)
 
 	// kclient request --explain: G and H opened with the service session key, E sealed.
 	out.Reset()
-	ex = NewExplainer(&out, ExplainOptions{Credentials: []ticket.Credential{as.Credential, tgs.Credential}})
+	ex := NewExplainer(&out, ExplainOptions{Credentials: []ticket.Credential{as.Credential, tgs.Credential}})
 	ap2, err := client.NewAPRequest(tgs.Credential, client.APOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -504,4 +480,48 @@ func TestExplainHTTPNegotiate(t *testing.T) {
 	if s := st.Step("ap-rep"); s == nil || !strings.Contains(s.Framing, "WWW-Authenticate: Negotiate") || !hasCheck(s, CheckPass, "ctime and cusec") {
 		t.Errorf("ap-rep: %+v", s)
 	}
+}
+
+// explainLogin runs a password login with an Explainer writing to out (the
+// kclient login --explain view) and checks what every login must show: the
+// pre-authentication round, A opened with the password's key, B sealed.
+func explainLogin(ctx context.Context, t *testing.T, c *client.Client, user ticket.Principal, password string, out *bytes.Buffer) (*client.ASResult, *Story) {
+	t.Helper()
+	ex := NewExplainer(out, ExplainOptions{Password: password, HasPassword: true})
+	c.Trace = ex.Trace
+	as, err := c.Login(ctx, client.ASRequest{Client: user, Secret: client.PasswordSecret(password)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Close(); err != nil {
+		t.Fatal(err)
+	}
+	login := ex.Story()
+	wantSteps(t, login, "as-req-1", "preauth-required", "s2k", "as-req-2", "as-rep")
+	wantPart(t, login, "as-req-2", "pre", true)
+	wantPart(t, login, "as-rep", "A", true)
+	wantPart(t, login, "as-rep", "B", false)
+	return as, login
+}
+
+// explainTGS gets a service ticket with the TGT from as, explained the way
+// kclient ticket --explain does (the TGT's session key known from the cache):
+// D and F opened, E sealed.
+func explainTGS(ctx context.Context, t *testing.T, c *client.Client, as *client.ASResult, svc ticket.Principal, out *bytes.Buffer) (*client.TGSResult, *Story) {
+	t.Helper()
+	ex := NewExplainer(out, ExplainOptions{Credentials: []ticket.Credential{as.Credential}})
+	c.Trace = ex.Trace
+	tgs, err := c.TGS(ctx, client.TGSRequest{TGT: as.Credential, Server: svc, KDCOffset: as.KDCOffset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tk := ex.Story()
+	wantSteps(t, tk, "tgs-req", "tgs-rep")
+	wantPart(t, tk, "tgs-req", "D", true)
+	wantPart(t, tk, "tgs-rep", "E", false)
+	wantPart(t, tk, "tgs-rep", "F", true)
+	return tgs, tk
 }
