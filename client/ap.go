@@ -125,16 +125,6 @@ func (e *RejectedError) Error() string {
 // Unwrap returns the KRB-ERROR as a *KDCError.
 func (e *RejectedError) Unwrap() error { return e.KDCError }
 
-// apReqWire is the AP-REQ [RFC 4120 §5.5.1] with the ticket kept as the DER received from the KDC, so that it
-// travels byte for byte as issued.
-type apReqWire struct {
-	PVNO          int                 `asn1:"explicit,tag:0"`
-	MsgType       int                 `asn1:"explicit,tag:1"`
-	APOptions     asn1.BitString      `asn1:"explicit,tag:2"`
-	Ticket        asn1.RawValue       // [3] Ticket, built by hand around the DER ticket
-	Authenticator types.EncryptedData `asn1:"explicit,tag:4"`
-}
-
 // NewAPRequest builds an AP-REQ (message G) for the service ticket in cred: an authenticator with the client
 // name and realm, ctime/cusec, a fresh initiator subkey of the session key's enctype, a random sequence number
 // and the GSS checksum 0x8003 (zero channel bindings, o.GSSFlags), encrypted with the ticket session key under
@@ -226,7 +216,7 @@ func NewAPRequest(cred ticket.Credential, o APOptions) (*APContext, error) {
 	} else {
 		opts = ticket.Flags()
 	}
-	der, err := asn1.Marshal(apReqWire{
+	der, err := asn1.Marshal(ticket.APReqWire{
 		PVNO:          iana.PVNO,
 		MsgType:       msgtype.KRB_AP_REQ,
 		APOptions:     opts,

@@ -10,7 +10,6 @@ import (
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/messages"
-	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -40,22 +39,10 @@ func (c *Client) kdcExchange(ctx context.Context, realm, reqName, repName string
 	return nil, time.Time{}, nil, fmt.Errorf("client: KDC %s answered the %s with %s", rep.KDC, reqName, messageName(rep.Data))
 }
 
-// kdcRepWire is KDC-REP [RFC 4120 §5.4.2] with the ticket kept as raw DER, so the credential carries the ticket
-// exactly as the KDC encoded it.
-type kdcRepWire struct {
-	PVNO    int                  `asn1:"explicit,tag:0"`
-	MsgType int                  `asn1:"explicit,tag:1"`
-	PAData  types.PADataSequence `asn1:"explicit,optional,tag:2"`
-	CRealm  string               `asn1:"generalstring,explicit,tag:3"`
-	CName   types.PrincipalName  `asn1:"explicit,tag:4"`
-	Ticket  asn1.RawValue        `asn1:"explicit,tag:5"`
-	EncPart types.EncryptedData  `asn1:"explicit,tag:6"`
-}
-
 // decodeKDCRep decodes the reply named name ("AS-REP" under APPLICATION tag 11, "TGS-REP" under 13) and its
 // ticket, and checks pvno, msg-type and that the reply's cname/crealm are client's.
-func decodeKDCRep(b []byte, name string, tag, msgType int, client ticket.Principal) (*kdcRepWire, *messages.Ticket, error) {
-	var rep kdcRepWire
+func decodeKDCRep(b []byte, name string, tag, msgType int, client ticket.Principal) (*ticket.KDCRepWire, *messages.Ticket, error) {
+	var rep ticket.KDCRepWire
 	if err := unmarshalSafe(func() error {
 		rest, err := asn1.UnmarshalWithParams(b, &rep, fmt.Sprintf("application,explicit,tag:%d", tag))
 		if err == nil && len(rest) > 0 {

@@ -197,25 +197,6 @@ func (c *Client) newTGSState(r TGSRequest) (*tgsState, error) {
 	return st, nil
 }
 
-// kdcReqWire is KDC-REQ [RFC 4120 §5.4.1] with the body held as raw DER, so the bytes sent are exactly the bytes
-// the authenticator checksum covers. The RawValue is the [4] wrapper itself (gofork writes a RawValue as is).
-type kdcReqWire struct {
-	PVNO    int                  `asn1:"explicit,tag:1"`
-	MsgType int                  `asn1:"explicit,tag:2"`
-	PAData  types.PADataSequence `asn1:"explicit,optional,tag:3"`
-	ReqBody asn1.RawValue        `asn1:"explicit,tag:4"`
-}
-
-// tgsAPReqWire is the AP-REQ inside PA-TGS-REQ [RFC 4120 §5.5.1] with the ticket held as raw DER: the TGT goes
-// out exactly as the KDC issued it (gokrb5's APReq.Marshal would re-encode it). The RawValue is the [3] wrapper.
-type tgsAPReqWire struct {
-	PVNO          int                 `asn1:"explicit,tag:0"`
-	MsgType       int                 `asn1:"explicit,tag:1"`
-	APOptions     asn1.BitString      `asn1:"explicit,tag:2"`
-	Ticket        asn1.RawValue       `asn1:"explicit,tag:3"`
-	Authenticator types.EncryptedData `asn1:"explicit,tag:4"`
-}
-
 // buildTGSReq builds the DER TGS-REQ [RFC 4120 §3.3.1, §5.4.1]:
 //
 //   - req-body: kdc-options (forwardable if asked and the TGT is forwardable, renewable if the TGT is, renew or
@@ -299,7 +280,7 @@ func (c *Client) buildTGSReq(st *tgsState) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: encrypt authenticator: %w", err)
 	}
-	ap, err := asn1.Marshal(tgsAPReqWire{
+	ap, err := asn1.Marshal(ticket.APReqWire{
 		PVNO:          iana.PVNO,
 		MsgType:       msgtype.KRB_AP_REQ,
 		APOptions:     types.NewKrbFlags(),
@@ -315,7 +296,7 @@ func (c *Client) buildTGSReq(st *tgsState) ([]byte, error) {
 	if c.tgsBodyHook != nil {
 		sent = c.tgsBodyHook(slices.Clone(bodyDER))
 	}
-	req, err := asn1.Marshal(kdcReqWire{
+	req, err := asn1.Marshal(ticket.KDCReqWire{
 		PVNO:    iana.PVNO,
 		MsgType: msgtype.KRB_TGS_REQ,
 		PAData:  types.PADataSequence{{PADataType: patype.PA_TGS_REQ, PADataValue: ap}},

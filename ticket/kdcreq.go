@@ -30,16 +30,6 @@ type KDCRequest struct {
 	RawBody []byte
 }
 
-// kdcReqOuter mirrors KDC-REQ with the body left raw: the RawValue captures the
-// [4] wrapper, so its Bytes are exactly the KDC-REQ-BODY SEQUENCE. Its first tag is [1]: KDC-REQ
-// has no field [0] (RFC 4120 §5.4.1).
-type kdcReqOuter struct {
-	PVNO    int                  `asn1:"explicit,tag:1"`
-	MsgType int                  `asn1:"explicit,tag:2"`
-	PAData  types.PADataSequence `asn1:"explicit,optional,tag:3"`
-	ReqBody asn1.RawValue        `asn1:"explicit,tag:4"`
-}
-
 // MessageType returns the Kerberos message type of an encoded message from its
 // APPLICATION tag, or 0 if b does not start like one.
 func MessageType(b []byte) int {
@@ -62,7 +52,7 @@ func ParseKDCRequest(b []byte) (req *KDCRequest, err error) {
 	if mt != asnAppTag.ASREQ && mt != asnAppTag.TGSREQ {
 		return nil, fmt.Errorf("%w: not a KDC request (tag %d)", ErrDecode, mt)
 	}
-	var outer kdcReqOuter
+	var outer KDCReqWire
 	rest, err := asn1.UnmarshalWithParams(b, &outer, fmt.Sprintf("application,explicit,tag:%d", mt))
 	if err != nil {
 		return nil, fmt.Errorf("%w: KDC-REQ: %w", ErrDecode, err)

@@ -29,7 +29,7 @@ type apPending struct {
 
 // apReq records the AP-REQ: message G (a new authenticator) with message E again.
 func (r *Recorder) apReq(w Wire) {
-	var ap apReqWire
+	var ap ticket.APReqWire
 	if err := unmarshalApp(w.Data, &ap, 14); err != nil {
 		r.unknown(w)
 		return

@@ -13,27 +13,6 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
-// kdcRepWire is KDC-REP [RFC 4120 §5.4.2] with the ticket kept as raw DER, so the ticket can be compared byte for
-// byte when the client hands it back.
-type kdcRepWire struct {
-	PVNO    int                  `asn1:"explicit,tag:0"`
-	MsgType int                  `asn1:"explicit,tag:1"`
-	PAData  types.PADataSequence `asn1:"explicit,optional,tag:2"`
-	CRealm  string               `asn1:"generalstring,explicit,tag:3"`
-	CName   types.PrincipalName  `asn1:"explicit,tag:4"`
-	Ticket  asn1.RawValue        `asn1:"explicit,tag:5"`
-	EncPart types.EncryptedData  `asn1:"explicit,tag:6"`
-}
-
-// apReqWire is AP-REQ [RFC 4120 §5.5.1] with the ticket kept as raw DER.
-type apReqWire struct {
-	PVNO          int                 `asn1:"explicit,tag:0"`
-	MsgType       int                 `asn1:"explicit,tag:1"`
-	APOptions     asn1.BitString      `asn1:"explicit,tag:2"`
-	Ticket        asn1.RawValue       `asn1:"explicit,tag:3"`
-	Authenticator types.EncryptedData `asn1:"explicit,tag:4"`
-}
-
 // decodeSafe runs a gokrb5/gofork decoder and turns a panic on odd input into an error.
 func decodeSafe(f func() error) (err error) {
 	defer func() {

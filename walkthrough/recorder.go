@@ -721,7 +721,7 @@ func (r *Recorder) asChecks(s *Step, code *int32) {
 
 // asRep records the AS-REP: messages A (enc-part) and B (the TGT).
 func (r *Recorder) asRep(w Wire) {
-	var rep kdcRepWire
+	var rep ticket.KDCRepWire
 	if err := unmarshalApp(w.Data, &rep, 11); err != nil {
 		r.unknown(w)
 		return
@@ -859,7 +859,7 @@ func (r *Recorder) ticketPartOf(letter string, t messages.Ticket, what, holder s
 }
 
 // asRepChecks adds what the client checks before it believes the AS-REP [RFC 4120 §3.1.5].
-func (r *Recorder) asRepChecks(s *Step, rep kdcRepWire, tkt messages.Ticket, haveTkt bool, enc *encPartResult, etp *ticketPart, src string) {
+func (r *Recorder) asRepChecks(s *Step, rep ticket.KDCRepWire, tkt messages.Ticket, haveTkt bool, enc *encPartResult, etp *ticketPart, src string) {
 	add := func(res, text string) { s.Checks = append(s.Checks, Check{By: ActorClient, Result: res, Text: text}) }
 	pass := func(ok bool) string {
 		if ok {
@@ -916,7 +916,7 @@ func (r *Recorder) tgsReq(w Wire) {
 		field("pvno", strconv.Itoa(req.PVNO)),
 		field("msg-type", fmt.Sprintf("%d (KRB_TGS_REQ)", req.MsgType)),
 	}
-	var ap apReqWire
+	var ap ticket.APReqWire
 	var tgt messages.Ticket
 	haveAP := false
 	if v, ok := req.PA(1); ok && unmarshalApp(v, &ap, 14) == nil {
@@ -1031,7 +1031,7 @@ func (r *Recorder) sessionKey(slot *sessionSlot, raw []byte, etp *ticketPart) (t
 }
 
 // apReqFields shows the cleartext of an AP-REQ.
-func apReqFields(ap apReqWire, t messages.Ticket, ticketLetter, authLetter string) []Field {
+func apReqFields(ap ticket.APReqWire, t messages.Ticket, ticketLetter, authLetter string) []Field {
 	return []Field{
 		field("pvno", strconv.Itoa(ap.PVNO)),
 		field("msg-type", fmt.Sprintf("%d (KRB_AP_REQ)", ap.MsgType)),
@@ -1096,7 +1096,7 @@ func (r *Recorder) tgsChecks(s *Step, code *int32) {
 
 // tgsRep records the TGS-REP: messages E (the service ticket) and F (the client/server session key).
 func (r *Recorder) tgsRep(w Wire) {
-	var rep kdcRepWire
+	var rep ticket.KDCRepWire
 	if err := unmarshalApp(w.Data, &rep, 13); err != nil {
 		r.unknown(w)
 		return
