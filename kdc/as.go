@@ -122,7 +122,7 @@ func isChangePW(n principal.Name) bool {
 // the request that the client has a key for (RFC 4120 §3.1.3, MIT
 // select_session_keytype); none gives KDC_ERR_ETYPE_NOSUPP.
 func (k *KDC) selectReplyKey(_ context.Context, as *asRequest) error {
-	e, ok := selectEtype(as.req.Body.EType, supportedSessionEtype(as.client))
+	e, ok := selectEtype(as.req.Body.EType, hasKeyOf(as.client))
 	if !ok {
 		return kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE",
 			fmt.Errorf("client asked for %v, has %v", as.req.Body.EType, as.client.Enctypes()))
@@ -202,7 +202,7 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 	}
 	as.times = lt
 
-	sessEtype, ok := selectEtype(b.EType, supportedSessionEtype(as.server))
+	sessEtype, ok := selectEtype(b.EType, hasKeyOf(as.server))
 	if !ok {
 		return nil, kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE",
 			fmt.Errorf("no requested enctype is supported by %s", as.sname))

@@ -162,9 +162,10 @@ func serviceKey(rec *principal.Record) (principal.Key, error) {
 	return keys[0], nil
 }
 
-// supportedSessionEtype reports whether the KDC can make session keys of etype e
-// for a service holding the given keys: the service must have a key of that type.
-func supportedSessionEtype(rec *principal.Record) func(int32) bool {
+// hasKeyOf returns a test for "rec holds a current key of this enctype": the
+// client's reply key must be one, and session keys are made only in enctypes
+// the service has a key of (protocol-notes §3.4).
+func hasKeyOf(rec *principal.Record) func(int32) bool {
 	return func(e int32) bool {
 		_, ok := rec.FindKey(e, 0)
 		return ok

@@ -280,7 +280,7 @@ func (k *KDC) issueTGS(tr *tgsRequest) ([]byte, string, error) {
 		}
 	}
 
-	sessEtype, ok := selectEtype(b.EType, supportedSessionEtype(tr.server))
+	sessEtype, ok := selectEtype(b.EType, hasKeyOf(tr.server))
 	if !ok {
 		return nil, "", kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE", fmt.Errorf("no requested enctype is supported by %s", tr.sname))
 	}
