@@ -19,6 +19,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/store"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -49,7 +50,7 @@ func (c *testClock) Advance(d time.Duration) {
 // optionally a real server on 127.0.0.1:0.
 type testRealmEnv struct {
 	t     testing.TB
-	store *principal.BoltStore
+	store *store.BoltStore
 	kdc   *KDC
 	clock *testClock
 	admin *LocalAdmin
@@ -59,7 +60,7 @@ type testRealmEnv struct {
 
 func newTestRealm(t testing.TB, mutate ...func(*Config)) *testRealmEnv {
 	t.Helper()
-	store, err := principal.Init(context.Background(), filepath.Join(t.TempDir(), "kdc.db"), testRealm,
+	store, err := store.Init(context.Background(), filepath.Join(t.TempDir(), "kdc.db"), testRealm,
 		principal.RealmPolicy{MaxLife: 10 * time.Hour, MaxRenew: 7 * 24 * time.Hour}, time.Now())
 	if err != nil {
 		t.Fatal(err)

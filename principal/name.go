@@ -1,6 +1,7 @@
 // Package principal holds Kerberos principal names, principal records with their
-// long-term keys, and the Store that keeps them (bbolt by default), with keys sealed
-// at rest under a master key.
+// long-term keys, and the Store interface that keeps them. The stores themselves
+// (bbolt, with keys sealed at rest under a master key) live in package store, so
+// that code needing only names and keys (ticket, client, service) links no database.
 package principal
 
 import (

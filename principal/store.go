@@ -41,8 +41,8 @@ type RealmPolicy struct {
 // DefaultPolicy is what a realm gets unless told otherwise.
 var DefaultPolicy = RealmPolicy{MaxLife: 24 * time.Hour, MaxRenew: 7 * 24 * time.Hour}
 
-// withDefaults fills zero fields from DefaultPolicy.
-func (p RealmPolicy) withDefaults() RealmPolicy {
+// WithDefaults fills zero fields from DefaultPolicy.
+func (p RealmPolicy) WithDefaults() RealmPolicy {
 	if p.MaxLife <= 0 {
 		p.MaxLife = DefaultPolicy.MaxLife
 	}
@@ -55,10 +55,7 @@ func (p RealmPolicy) withDefaults() RealmPolicy {
 // Errors returned by stores; test with errors.Is.
 var (
 	ErrNotFound = errors.New("principal: not found")
-	// ErrNoDatabase is returned by Open when there is no database file.
-	ErrNoDatabase = errors.New("principal: no database")
-	ErrExists     = errors.New("principal: already exists")
-	ErrInUse      = errors.New("principal: database in use by another process")
-	ErrSchema     = errors.New("principal: unsupported database schema")
-	ErrCorrupt    = errors.New("principal: corrupt record")
+	ErrExists   = errors.New("principal: already exists")
+	// ErrCorrupt reports a stored record that does not decode.
+	ErrCorrupt = errors.New("principal: corrupt record")
 )

@@ -17,6 +17,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/store"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -24,7 +25,7 @@ import (
 // the AS exchange short) and host/localhost, and the keytab it exports.
 type kdcRealm struct {
 	t      *testing.T
-	store  *principal.BoltStore
+	store  *store.BoltStore
 	kdc    *kdc.KDC
 	admin  *kdc.LocalAdmin
 	keytab string
@@ -34,7 +35,7 @@ type kdcRealm struct {
 func newKDCRealm(t *testing.T) *kdcRealm {
 	t.Helper()
 	dir := t.TempDir()
-	store, err := principal.Init(context.Background(), filepath.Join(dir, "kdc.db"), testRealm,
+	store, err := store.Init(context.Background(), filepath.Join(dir, "kdc.db"), testRealm,
 		principal.RealmPolicy{MaxLife: 10 * time.Hour, MaxRenew: 24 * time.Hour}, time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/store"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -76,7 +77,7 @@ type InProcRealm struct {
 	Keytab string // service keytab, "" if none exported
 	Clock  *Clock // the KDC's clock
 
-	Store *principal.BoltStore
+	Store *store.BoltStore
 	Admin *kdc.LocalAdmin
 	KDC   *kdc.KDC
 
@@ -84,7 +85,7 @@ type InProcRealm struct {
 	client *clientSide
 }
 
-// NewInProcRealm initialises a database in t.TempDir() with principal.Init,
+// NewInProcRealm initialises a database in t.TempDir() with store.Init,
 // adds the principals with kdc.LocalAdmin, exports the service keytab and serves
 // the KDC in a goroutine. Everything uses r.Clock. The server is stopped and
 // the store closed in t.Cleanup; on failure the KDC log (one line per request)
@@ -108,19 +109,19 @@ func NewInProcRealm(t testing.TB, o InProcOptions) *InProcRealm {
 	r.client = &clientSide{realm: r.Name, addr: func() string { return r.Addr }, dir: dir}
 	ctx := context.Background()
 
-	store, err := principal.Init(ctx, r.DB, r.Name, o.Policy, r.Clock.Now())
+	db, err := store.Init(ctx, r.DB, r.Name, o.Policy, r.Clock.Now())
 	if err != nil {
-		t.Fatalf("principal.Init: %v", err)
+		t.Fatalf("store.Init: %v", err)
 	}
-	r.Store = store
-	r.Admin = &kdc.LocalAdmin{Store: store, Now: r.Clock.Now}
+	r.Store = db
+	r.Admin = &kdc.LocalAdmin{Store: db, Now: r.Clock.Now}
 	for _, p := range o.Principals {
 		if len(p.Args) > 0 {
-			store.Close()
+			db.Close()
 			t.Fatalf("NewInProcRealm: Principal.Args %q are not supported in process", p.Args)
 		}
 		if _, err := r.Admin.Add(ctx, kdc.AddRequest{Name: p.Name, Password: p.Password, RandomKey: p.RandomKey}); err != nil {
-			store.Close()
+			db.Close()
 			t.Fatalf("add %s: %v", p.Name, err)
 		}
 	}
@@ -128,21 +129,21 @@ func NewInProcRealm(t testing.TB, o InProcOptions) *InProcRealm {
 	if len(kt) > 0 {
 		r.Keytab = filepath.Join(dir, "service.keytab")
 		if err := r.ExportKeytab(r.Keytab, kt...); err != nil {
-			store.Close()
+			db.Close()
 			t.Fatal(err)
 		}
 	}
 
 	logger := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	k, err := kdc.New(kdc.Config{Store: store, Now: r.Clock.Now, Logger: logger})
+	k, err := kdc.New(kdc.Config{Store: db, Now: r.Clock.Now, Logger: logger})
 	if err != nil {
-		store.Close()
+		db.Close()
 		t.Fatalf("kdc.New: %v", err)
 	}
 	r.KDC = k
 	srv := kdc.NewServer(k, logger)
 	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		store.Close()
+		db.Close()
 		t.Fatalf("kdc listen: %v", err)
 	}
 	r.Addr = srv.Addr()
@@ -159,7 +160,7 @@ func NewInProcRealm(t testing.TB, o InProcOptions) *InProcRealm {
 		case <-time.After(kdc.ShutdownGrace + StopGrace):
 			t.Errorf("in-process KDC on %s did not stop within %v", r.Addr, kdc.ShutdownGrace+StopGrace)
 		}
-		if err := store.Close(); err != nil {
+		if err := db.Close(); err != nil {
 			t.Logf("closing %s: %v", r.DB, err)
 		}
 		if t.Failed() {

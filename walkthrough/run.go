@@ -17,6 +17,7 @@ import (
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/service"
+	"github.com/kerbkit/kerbkit/store"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -78,11 +79,11 @@ func Run(ctx context.Context, o RunOptions) (*Story, error) {
 		return nil, err
 	}
 	defer env.Close()
-	store := env.store
+	db := env.store
 
 	// The recorder knows every key of the realm.
 	rec := NewRecorder(Options{
-		View: ViewRealm, RealmKey: storeKeys(store), Password: o.Password, HasPassword: true,
+		View: ViewRealm, RealmKey: storeKeys(db), Password: o.Password, HasPassword: true,
 		ShowPassword: true, ShowKeys: true,
 	})
 	user, err := client.ParsePrincipal(o.User, o.Realm)
@@ -95,7 +96,7 @@ func Run(ctx context.Context, o RunOptions) (*Story, error) {
 	}
 	// The first thing that happens: the user types the password. The salt and enctype are those the realm keeps
 	// for the user, which the KDC will announce in PA-ETYPE-INFO2.
-	if rec2, err := store.Get(ctx, principal.FromPrincipalName(user.Name, user.Realm)); err == nil {
+	if rec2, err := db.Get(ctx, principal.FromPrincipalName(user.Name, user.Realm)); err == nil {
 		if ks := rec2.CurrentKeys(); len(ks) > 0 {
 			rec.StringToKey(user, ks[0].Etype, ks[0].Salt, nil,
 				"the realm's record of "+user.String()+"; the KDC announces the same in PA-ETYPE-INFO2")
@@ -165,7 +166,7 @@ func Run(ctx context.Context, o RunOptions) (*Story, error) {
 // realmEnv is a running throw-away realm: the store, the KDC and the service.
 type realmEnv struct {
 	dir              string
-	store            *principal.BoltStore
+	store            *store.BoltStore
 	admin            *kdc.LocalAdmin
 	kdcAddr, svcAddr string
 	closers          []func()
@@ -196,14 +197,14 @@ func startRealm(ctx context.Context, o RunOptions) (_ *realmEnv, err error) {
 	e.dir = dir
 	e.closers = append(e.closers, func() { os.RemoveAll(dir) })
 
-	store, err := principal.Init(ctx, filepath.Join(dir, "kdc.db"), o.Realm,
+	db, err := store.Init(ctx, filepath.Join(dir, "kdc.db"), o.Realm,
 		principal.RealmPolicy{MaxLife: realmMaxLife}, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("walkthrough: create realm: %w", err)
 	}
-	e.store = store
-	e.closers = append(e.closers, func() { store.Close() })
-	e.admin = &kdc.LocalAdmin{Store: store}
+	e.store = db
+	e.closers = append(e.closers, func() { db.Close() })
+	e.admin = &kdc.LocalAdmin{Store: db}
 	if _, err := e.admin.Add(ctx, kdc.AddRequest{Name: o.User, Password: o.Password}); err != nil {
 		return nil, fmt.Errorf("walkthrough: add %s: %w", o.User, err)
 	}
@@ -212,7 +213,7 @@ func startRealm(ctx context.Context, o RunOptions) (_ *realmEnv, err error) {
 	}
 
 	// The KDC, over real UDP and TCP.
-	k, err := kdc.New(kdc.Config{Store: store, Logger: o.Logger})
+	k, err := kdc.New(kdc.Config{Store: db, Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("walkthrough: %w", err)
 	}
@@ -271,9 +272,9 @@ func startService(ctx context.Context, admin *kdc.LocalAdmin, dir string, o RunO
 }
 
 // storeKeys looks long-term keys up in the realm's database.
-func storeKeys(store principal.Store) func(p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, int, bool) {
+func storeKeys(db principal.Store) func(p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, int, bool) {
 	return func(p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, int, bool) {
-		rec, err := store.Get(context.Background(), principal.FromPrincipalName(p.Name, p.Realm))
+		rec, err := db.Get(context.Background(), principal.FromPrincipalName(p.Name, p.Realm))
 		if err != nil {
 			return types.EncryptionKey{}, 0, false
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/store"
 	"github.com/kerbkit/kerbkit/ticket"
 	"github.com/spf13/cobra"
 )
@@ -98,18 +99,18 @@ Press Ctrl-C to stop.
 // setupDevRealm creates the realm, or reuses the one in the directory, and makes
 // sure the user, the services and the keytab exist.
 func setupDevRealm(ctx context.Context, e *env, o *devOptions, keytab string) error {
-	var store *principal.BoltStore
+	var db *store.BoltStore
 	var err error
 	if _, statErr := os.Stat(e.db); statErr == nil {
-		store, err = principal.Open(e.db, principal.OpenOptions{})
+		db, err = store.Open(e.db, store.OpenOptions{})
 	} else {
-		store, err = principal.Init(ctx, e.db, o.realm, principal.RealmPolicy{}, time.Now())
+		db, err = store.Init(ctx, e.db, o.realm, principal.RealmPolicy{}, time.Now())
 	}
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	a := &kdc.LocalAdmin{Store: store}
+	defer db.Close()
+	a := &kdc.LocalAdmin{Store: db}
 	adds := []kdc.AddRequest{{Name: o.user, Password: o.password}}
 	for _, s := range devServices {
 		adds = append(adds, kdc.AddRequest{Name: s, RandomKey: true})

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/store"
 	"github.com/spf13/cobra"
 )
 
@@ -23,13 +24,13 @@ func newInitCmd(e *env) *cobra.Command {
 			if o.realm == "" {
 				return fmt.Errorf("kdc: --realm is required")
 			}
-			s, err := principal.Init(cmd.Context(), e.db, o.realm,
+			s, err := store.Init(cmd.Context(), e.db, o.realm,
 				principal.RealmPolicy{MaxLife: o.maxLife, MaxRenew: o.maxRenew}, time.Now())
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			fmt.Fprintf(e.stdout, "created realm %s in %s (master key %s)\n", o.realm, e.db, principal.MasterKeyPath(e.db))
+			fmt.Fprintf(e.stdout, "created realm %s in %s (master key %s)\n", o.realm, e.db, store.MasterKeyPath(e.db))
 			return nil
 		},
 	}

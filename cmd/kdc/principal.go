@@ -10,6 +10,7 @@ import (
 
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/store"
 	"github.com/spf13/cobra"
 )
 
@@ -19,15 +20,15 @@ func withAdmin(ctx context.Context, e *env, fn func(kdc.Admin) error) error {
 	if c, ok := kdc.DialAdmin(kdc.AdminSocketPath(e.db)); ok {
 		return fn(c)
 	}
-	store, err := principal.Open(e.db, principal.OpenOptions{})
+	db, err := store.Open(e.db, store.OpenOptions{})
 	if err != nil {
-		if errors.Is(err, principal.ErrInUse) {
+		if errors.Is(err, store.ErrInUse) {
 			return fmt.Errorf("kdc: %w, and its admin socket %s does not answer", err, kdc.AdminSocketPath(e.db))
 		}
 		return err
 	}
-	defer store.Close()
-	return fn(&kdc.LocalAdmin{Store: store})
+	defer db.Close()
+	return fn(&kdc.LocalAdmin{Store: db})
 }
 
 type addOptions struct {

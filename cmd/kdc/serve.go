@@ -9,7 +9,7 @@ import (
 	"syscall"
 
 	"github.com/kerbkit/kerbkit/kdc"
-	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/store"
 	"github.com/spf13/cobra"
 )
 
@@ -45,16 +45,16 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	store, err := principal.Open(e.db, principal.OpenOptions{})
+	db, err := store.Open(e.db, store.OpenOptions{})
 	if err != nil {
-		if errors.Is(err, principal.ErrInUse) {
+		if errors.Is(err, store.ErrInUse) {
 			return fmt.Errorf("kdc: %w; only one kdc serve may use a database", err)
 		}
 		return err
 	}
-	defer store.Close()
+	defer db.Close()
 
-	k, err := kdc.New(kdc.Config{Store: store, Logger: log})
+	k, err := kdc.New(kdc.Config{Store: db, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -70,13 +70,13 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 	defer cancel()
 	admDone := make(chan struct{})
 	go func() {
-		adm.Serve(ctx, &kdc.LocalAdmin{Store: store}, log)
+		adm.Serve(ctx, &kdc.LocalAdmin{Store: db}, log)
 		close(admDone)
 	}()
 
-	fmt.Fprintf(e.stderr, "kdc: realm %s, listening on %s (udp, tcp); admin socket %s\n", store.Realm(), srv.Addr(), kdc.AdminSocketPath(e.db))
+	fmt.Fprintf(e.stderr, "kdc: realm %s, listening on %s (udp, tcp); admin socket %s\n", db.Realm(), srv.Addr(), kdc.AdminSocketPath(e.db))
 	if ready != nil {
-		ready(srv.Addr(), store.Realm())
+		ready(srv.Addr(), db.Realm())
 	}
 	err = srv.Serve(ctx)
 	cancel()

@@ -1,4 +1,4 @@
-package principal
+package store
 
 import (
 	"crypto/aes"
@@ -21,7 +21,7 @@ const masterKeyHeader = "kerbkit master key v1"
 
 // ErrMasterKey reports a master key file that is missing, malformed or does not
 // match the database.
-var ErrMasterKey = errors.New("principal: master key")
+var ErrMasterKey = errors.New("store: master key")
 
 // NewMasterKey makes a master key from 32 bytes.
 func NewMasterKey(raw []byte) (*MasterKey, error) {

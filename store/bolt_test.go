@@ -1,4 +1,4 @@
-package principal
+package store
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kerbkit/kerbkit/principal"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -18,7 +20,7 @@ var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 func newTestStore(t *testing.T) (*BoltStore, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "kdc.db")
-	s, err := Init(context.Background(), path, "KRB.TEST", RealmPolicy{}, testNow)
+	s, err := Init(context.Background(), path, "KRB.TEST", principal.RealmPolicy{}, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,17 +39,17 @@ func TestInitCreatesRealm(t *testing.T) {
 			t.Errorf("%s mode %v, want 0600", p, fi.Mode().Perm())
 		}
 	}
-	tgs, err := s.Get(context.Background(), Krbtgt("KRB.TEST"))
+	tgs, err := s.Get(context.Background(), principal.Krbtgt("KRB.TEST"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tgs.Keys) != len(DefaultEnctypes) || tgs.KVNO() != 1 {
+	if len(tgs.Keys) != len(principal.DefaultEnctypes) || tgs.KVNO() != 1 {
 		t.Fatalf("krbtgt keys = %d kvno %d", len(tgs.Keys), tgs.KVNO())
 	}
-	if s.Policy() != DefaultPolicy {
+	if s.Policy() != principal.DefaultPolicy {
 		t.Fatalf("policy = %+v", s.Policy())
 	}
-	if _, err := Init(context.Background(), path, "KRB.TEST", RealmPolicy{}, testNow); err == nil {
+	if _, err := Init(context.Background(), path, "KRB.TEST", principal.RealmPolicy{}, testNow); err == nil {
 		t.Fatal("Init over an existing database must fail")
 	}
 }
@@ -55,18 +57,18 @@ func TestInitCreatesRealm(t *testing.T) {
 func TestCRUD(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t)
-	alice := MustParse("alice@KRB.TEST")
-	keys, err := KeysFromPassword(alice, "alicepw", DefaultEnctypes, 1)
+	alice := principal.MustParse("alice@KRB.TEST")
+	keys, err := principal.KeysFromPassword(alice, "alicepw", principal.DefaultEnctypes, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Create(ctx, NewRecord(alice, keys, testNow)); err != nil {
+	if err := s.Create(ctx, principal.NewRecord(alice, keys, testNow)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Create(ctx, NewRecord(alice, keys, testNow)); !errors.Is(err, ErrExists) {
+	if err := s.Create(ctx, principal.NewRecord(alice, keys, testNow)); !errors.Is(err, principal.ErrExists) {
 		t.Fatalf("second create: %v", err)
 	}
-	if err := s.Create(ctx, NewRecord(MustParse("bob@OTHER"), keys, testNow)); err == nil {
+	if err := s.Create(ctx, principal.NewRecord(principal.MustParse("bob@OTHER"), keys, testNow)); err == nil {
 		t.Fatal("foreign realm accepted")
 	}
 	typed := alice
@@ -80,14 +82,14 @@ func TestCRUD(t *testing.T) {
 	}
 
 	boom := errors.New("boom")
-	err = s.Update(ctx, alice, func(r *Record) error { r.Disabled = true; return boom })
+	err = s.Update(ctx, alice, func(r *principal.Record) error { r.Disabled = true; return boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("update error = %v", err)
 	}
 	if got, _ := s.Get(ctx, alice); got.Disabled {
 		t.Fatal("failed update was written")
 	}
-	if err := s.Update(ctx, alice, func(r *Record) error { r.Disabled = true; return nil }); err != nil {
+	if err := s.Update(ctx, alice, func(r *principal.Record) error { r.Disabled = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Get(ctx, alice); !got.Disabled {
@@ -101,10 +103,10 @@ func TestCRUD(t *testing.T) {
 	if err := s.Delete(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, alice); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, alice); !errors.Is(err, principal.ErrNotFound) {
 		t.Fatalf("get after delete: %v", err)
 	}
-	if err := s.Delete(ctx, Krbtgt("KRB.TEST")); err == nil {
+	if err := s.Delete(ctx, principal.Krbtgt("KRB.TEST")); err == nil {
 		t.Fatal("deleting krbtgt must be refused")
 	}
 }
@@ -112,9 +114,9 @@ func TestCRUD(t *testing.T) {
 func TestKeysSealedAtRest(t *testing.T) {
 	ctx := context.Background()
 	s, path := newTestStore(t)
-	alice := MustParse("alice@KRB.TEST")
-	keys, _ := KeysFromPassword(alice, "alicepw", DefaultEnctypes, 1)
-	if err := s.Create(ctx, NewRecord(alice, keys, testNow)); err != nil {
+	alice := principal.MustParse("alice@KRB.TEST")
+	keys, _ := principal.KeysFromPassword(alice, "alicepw", principal.DefaultEnctypes, 1)
+	if err := s.Create(ctx, principal.NewRecord(alice, keys, testNow)); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -124,7 +126,7 @@ func TestKeysSealedAtRest(t *testing.T) {
 	}
 	for _, k := range keys {
 		if bytes.Contains(raw, k.Value) {
-			t.Fatalf("%s key found in the clear in the database file", EnctypeName(k.Etype))
+			t.Fatalf("%s key found in the clear in the database file", principal.EnctypeName(k.Etype))
 		}
 	}
 	// A sealed blob moved to another principal does not open (name is the AD).
@@ -142,7 +144,7 @@ func TestKeysSealedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s2.Get(ctx, MustParse("mallory@KRB.TEST")); !errors.Is(err, ErrMasterKey) {
+	if _, err := s2.Get(ctx, principal.MustParse("mallory@KRB.TEST")); !errors.Is(err, ErrMasterKey) {
 		t.Fatalf("moved key blob: %v, want ErrMasterKey", err)
 	}
 }
@@ -156,7 +158,7 @@ func TestOpenErrors(t *testing.T) {
 	s.Close()
 
 	other := filepath.Join(t.TempDir(), "other.db")
-	o, err := Init(context.Background(), other, "OTHER.TEST", RealmPolicy{}, testNow)
+	o, err := Init(context.Background(), other, "OTHER.TEST", principal.RealmPolicy{}, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,18 +191,18 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestRekeyKeepsOldKeys(t *testing.T) {
-	n := MustParse("host/localhost@KRB.TEST")
-	k1, _ := RandomKeys(DefaultEnctypes, 1)
-	r := NewRecord(n, k1, testNow)
+	n := principal.MustParse("host/localhost@KRB.TEST")
+	k1, _ := principal.RandomKeys(principal.DefaultEnctypes, 1)
+	r := principal.NewRecord(n, k1, testNow)
 	for v := uint32(2); v <= 5; v++ {
-		kn, _ := RandomKeys(DefaultEnctypes[:1], v)
+		kn, _ := principal.RandomKeys(principal.DefaultEnctypes[:1], v)
 		r.Rekey(kn, testNow)
 	}
 	if r.KVNO() != 5 {
 		t.Fatalf("kvno = %d", r.KVNO())
 	}
 	for v := uint32(1); v <= 5; v++ {
-		want := v >= 5-KeepOldKeys
+		want := v >= 5-principal.KeepOldKeys
 		if r.HasKVNO(v) != want {
 			t.Errorf("kvno %d kept = %v, want %v", v, r.HasKVNO(v), want)
 		}
@@ -216,9 +218,9 @@ func TestRekeyKeepsOldKeys(t *testing.T) {
 func TestRecordCacheCoherent(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t)
-	bob := MustParse("bob@KRB.TEST")
-	keys, _ := RandomKeys(DefaultEnctypes[:1], 1)
-	if err := s.Create(ctx, NewRecord(bob, keys, testNow)); err != nil {
+	bob := principal.MustParse("bob@KRB.TEST")
+	keys, _ := principal.RandomKeys(principal.DefaultEnctypes[:1], 1)
+	if err := s.Create(ctx, principal.NewRecord(bob, keys, testNow)); err != nil {
 		t.Fatal(err)
 	}
 	first, err := s.Get(ctx, bob) // fills the cache
@@ -229,7 +231,7 @@ func TestRecordCacheCoherent(t *testing.T) {
 	if again, _ := s.Get(ctx, bob); again.Disabled {
 		t.Fatal("a caller's change reached the cache")
 	}
-	if err := s.Update(ctx, bob, func(r *Record) error { r.MaxLife = time.Hour; return nil }); err != nil {
+	if err := s.Update(ctx, bob, func(r *principal.Record) error { r.MaxLife = time.Hour; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Get(ctx, bob); got.MaxLife != time.Hour {
@@ -238,12 +240,12 @@ func TestRecordCacheCoherent(t *testing.T) {
 	if err := s.Delete(ctx, bob); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, bob); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, bob); !errors.Is(err, principal.ErrNotFound) {
 		t.Fatalf("Get after Delete: %v", err)
 	}
 
 	// Readers racing a writer must end up seeing the last write.
-	if err := s.Create(ctx, NewRecord(bob, keys, testNow)); err != nil {
+	if err := s.Create(ctx, principal.NewRecord(bob, keys, testNow)); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -267,7 +269,7 @@ func TestRecordCacheCoherent(t *testing.T) {
 	}
 	for i := 1; i <= 50; i++ {
 		life := time.Duration(i) * time.Minute
-		if err := s.Update(ctx, bob, func(r *Record) error { r.MaxLife = life; return nil }); err != nil {
+		if err := s.Update(ctx, bob, func(r *principal.Record) error { r.MaxLife = life; return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,9 +1,11 @@
-package principal
+package store
 
 import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/kerbkit/kerbkit/principal"
 )
 
 // The bbolt layout. Every bucket is created in one transaction at init.
@@ -71,14 +73,14 @@ func timeOrZero(s int64) time.Time {
 	return time.Unix(s, 0).UTC()
 }
 
-func encodeRecord(r *Record, mk *MasterKey) ([]byte, error) {
+func encodeRecord(r *principal.Record, mk *MasterKey) ([]byte, error) {
 	keys := make([]dbKey, len(r.Keys))
 	for i, k := range r.Keys {
 		keys[i] = dbKey(k)
 	}
 	plain, err := json.Marshal(keys)
 	if err != nil {
-		return nil, fmt.Errorf("principal: encoding keys: %w", err)
+		return nil, fmt.Errorf("store: encoding keys: %w", err)
 	}
 	sealed, err := mk.Seal(plain, r.Name.Key())
 	clear(plain)
@@ -102,17 +104,17 @@ func encodeRecord(r *Record, mk *MasterKey) ([]byte, error) {
 	return json.Marshal(d)
 }
 
-func decodeRecord(b []byte, mk *MasterKey) (*Record, error) {
+func decodeRecord(b []byte, mk *MasterKey) (*principal.Record, error) {
 	var d dbRecord
 	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %w", principal.ErrCorrupt, err)
 	}
 	if d.V != 1 {
-		return nil, fmt.Errorf("%w: record version %d", ErrCorrupt, d.V)
+		return nil, fmt.Errorf("%w: record version %d", principal.ErrCorrupt, d.V)
 	}
-	name, err := Parse(d.Name, "")
+	name, err := principal.Parse(d.Name, "")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %w", principal.ErrCorrupt, err)
 	}
 	name.Type = d.NameType
 	plain, err := mk.Open(d.SealedKeys, d.Name)
@@ -123,11 +125,11 @@ func decodeRecord(b []byte, mk *MasterKey) (*Record, error) {
 	err = json.Unmarshal(plain, &keys)
 	clear(plain)
 	if err != nil {
-		return nil, fmt.Errorf("%w: keys of %s: %w", ErrCorrupt, d.Name, err)
+		return nil, fmt.Errorf("%w: keys of %s: %w", principal.ErrCorrupt, d.Name, err)
 	}
-	r := &Record{
+	r := &principal.Record{
 		Name:            name,
-		Keys:            make([]Key, len(keys)),
+		Keys:            make([]principal.Key, len(keys)),
 		RequiresPreauth: d.RequiresPreauth,
 		Disabled:        d.Disabled,
 		MaxLife:         time.Duration(d.MaxLife) * time.Second,
@@ -138,7 +140,7 @@ func decodeRecord(b []byte, mk *MasterKey) (*Record, error) {
 		Modified:        timeOrZero(d.Modified),
 	}
 	for i, k := range keys {
-		r.Keys[i] = Key(k)
+		r.Keys[i] = principal.Key(k)
 	}
 	return r, nil
 }

@@ -1,4 +1,7 @@
-package principal
+// Package store holds the implementations of principal.Store: the embedded bbolt
+// database, with long-term keys sealed at rest under a master key kept in a file of
+// its own.
+package store
 
 import (
 	"context"
@@ -11,8 +14,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kerbkit/kerbkit/principal"
+
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors of opening a database; test with errors.Is.
+var (
+	// ErrNoDatabase is returned by Open when there is no database file.
+	ErrNoDatabase = errors.New("store: no database")
+	// ErrInUse is returned by Open when another process holds the database.
+	ErrInUse = errors.New("store: database in use by another process")
+	// ErrSchema is returned by Open for a file of another layout or version.
+	ErrSchema = errors.New("store: unsupported database schema")
 )
 
 // DefaultLockTimeout is how long Open waits for another process to release the
@@ -37,15 +52,15 @@ type BoltStore struct {
 	db     *bolt.DB
 	mk     *MasterKey
 	realm  string
-	policy RealmPolicy
+	policy principal.RealmPolicy
 
-	cache  sync.Map // name key → *Record, never modified once stored
+	cache  sync.Map // name key → *principal.Record, never modified once stored
 	cached atomic.Int64
 	mu     sync.Mutex    // orders cache fills against invalidations
 	gen    atomic.Uint64 // bumped by every write, under mu
 }
 
-var _ Store = (*BoltStore)(nil)
+var _ principal.Store = (*BoltStore)(nil)
 
 // OpenOptions tune Open; the zero value is the default.
 type OpenOptions struct {
@@ -58,17 +73,17 @@ type OpenOptions struct {
 // Init creates a new database at path for realm, with its master key in a new 0600
 // file next to it and krbtgt/REALM@REALM with random keys. It refuses to touch
 // existing files. On any failure it removes what it created.
-func Init(ctx context.Context, path, realm string, policy RealmPolicy, now time.Time) (_ *BoltStore, err error) {
+func Init(ctx context.Context, path, realm string, policy principal.RealmPolicy, now time.Time) (_ *BoltStore, err error) {
 	if realm == "" {
-		return nil, fmt.Errorf("principal: init: empty realm")
+		return nil, fmt.Errorf("store: init: empty realm")
 	}
 	if _, err := os.Stat(path); err == nil {
-		return nil, fmt.Errorf("principal: init: %s already exists", path)
+		return nil, fmt.Errorf("store: init: %s already exists", path)
 	}
 	mkPath := MasterKeyPath(path)
 	mk, err := CreateMasterKeyFile(mkPath)
 	if err != nil {
-		return nil, fmt.Errorf("principal: init: %w", err)
+		return nil, fmt.Errorf("store: init: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -78,16 +93,16 @@ func Init(ctx context.Context, path, realm string, policy RealmPolicy, now time.
 	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: DefaultLockTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("principal: init: %w", err)
+		return nil, fmt.Errorf("store: init: %w", err)
 	}
-	policy = policy.withDefaults()
+	policy = policy.WithDefaults()
 	s := &BoltStore{db: db, mk: mk, realm: realm, policy: policy}
-	keys, err := RandomKeys(DefaultEnctypes, 1)
+	keys, err := principal.RandomKeys(principal.DefaultEnctypes, 1)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	tgs := NewRecord(Krbtgt(realm), keys, now)
+	tgs := principal.NewRecord(principal.Krbtgt(realm), keys, now)
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucket(bucketMeta)
 		if err != nil {
@@ -116,7 +131,7 @@ func Init(ctx context.Context, path, realm string, policy RealmPolicy, now time.
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("principal: init: %w", err)
+		return nil, fmt.Errorf("store: init: %w", err)
 	}
 	return s, nil
 }
@@ -129,7 +144,7 @@ func Open(path string, opts OpenOptions) (*BoltStore, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w at %s (create one with `kdc init`)", ErrNoDatabase, path)
 		}
-		return nil, fmt.Errorf("principal: %w", err)
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	if opts.MasterKeyPath == "" {
 		opts.MasterKeyPath = MasterKeyPath(path)
@@ -146,7 +161,7 @@ func Open(path string, opts OpenOptions) (*BoltStore, error) {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w: %s is locked (is `kdc serve` running on it?)", ErrInUse, path)
 		}
-		return nil, fmt.Errorf("principal: opening %s: %w", path, err)
+		return nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
 	s := &BoltStore{db: db, mk: mk}
 	if err := db.View(s.unsafeLoadMeta); err != nil {
@@ -170,9 +185,9 @@ func (s *BoltStore) unsafeLoadMeta(tx *bolt.Tx) error {
 	s.realm = string(meta.Get(metaRealm))
 	var p dbPolicy
 	if err := json.Unmarshal(meta.Get(metaPolicy), &p); err != nil {
-		return fmt.Errorf("%w: realm policy: %w", ErrCorrupt, err)
+		return fmt.Errorf("%w: realm policy: %w", principal.ErrCorrupt, err)
 	}
-	s.policy = RealmPolicy{MaxLife: time.Duration(p.MaxLife) * time.Second, MaxRenew: time.Duration(p.MaxRenew) * time.Second}.withDefaults()
+	s.policy = principal.RealmPolicy{MaxLife: time.Duration(p.MaxLife) * time.Second, MaxRenew: time.Duration(p.MaxRenew) * time.Second}.WithDefaults()
 	return nil
 }
 
@@ -180,25 +195,25 @@ func (s *BoltStore) unsafeLoadMeta(tx *bolt.Tx) error {
 func (s *BoltStore) Realm() string { return s.realm }
 
 // Policy implements Store.
-func (s *BoltStore) Policy() RealmPolicy { return s.policy }
+func (s *BoltStore) Policy() principal.RealmPolicy { return s.policy }
 
 // Path is the database file.
 func (s *BoltStore) Path() string { return s.db.Path() }
 
 // Get implements Store. The record returned is the caller's to modify, but
 // its Keys slice is shared with the cache and must not be written to.
-func (s *BoltStore) Get(ctx context.Context, name Name) (*Record, error) {
+func (s *BoltStore) Get(ctx context.Context, name principal.Name) (*principal.Record, error) {
 	key := name.Key()
 	if v, ok := s.cache.Load(key); ok {
-		r := *v.(*Record)
+		r := *v.(*principal.Record)
 		return &r, nil
 	}
 	gen := s.gen.Load()
-	var rec *Record
+	var rec *principal.Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPrincipals).Get([]byte(key))
 		if v == nil {
-			return fmt.Errorf("%w: %s", ErrNotFound, name)
+			return fmt.Errorf("%w: %s", principal.ErrNotFound, name)
 		}
 		// decodeRecord copies out of v, which is only valid inside the transaction.
 		r, err := decodeRecord(v, s.mk)
@@ -215,7 +230,7 @@ func (s *BoltStore) Get(ctx context.Context, name Name) (*Record, error) {
 
 // fill caches rec unless a write happened since gen was read: the record may
 // then be older than what the write left behind.
-func (s *BoltStore) fill(key string, gen uint64, rec *Record) {
+func (s *BoltStore) fill(key string, gen uint64, rec *principal.Record) {
 	if s.cached.Load() >= MaxCachedRecords {
 		return
 	}
@@ -240,9 +255,9 @@ func (s *BoltStore) invalidate(key string) {
 }
 
 // Create implements Store.
-func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
+func (s *BoltStore) Create(ctx context.Context, rec *principal.Record) error {
 	if rec.Name.Realm != s.realm {
-		return fmt.Errorf("principal: %s is not in realm %s", rec.Name, s.realm)
+		return fmt.Errorf("store: %s is not in realm %s", rec.Name, s.realm)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error { return s.unsafePut(tx, rec, true) })
 	s.invalidate(rec.Name.Key())
@@ -250,12 +265,12 @@ func (s *BoltStore) Create(ctx context.Context, rec *Record) error {
 }
 
 // Update implements Store.
-func (s *BoltStore) Update(ctx context.Context, name Name, fn func(*Record) error) error {
+func (s *BoltStore) Update(ctx context.Context, name principal.Name, fn func(*principal.Record) error) error {
 	defer s.invalidate(name.Key())
 	return s.db.Update(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPrincipals).Get([]byte(name.Key()))
 		if v == nil {
-			return fmt.Errorf("%w: %s", ErrNotFound, name)
+			return fmt.Errorf("%w: %s", principal.ErrNotFound, name)
 		}
 		rec, err := decodeRecord(v, s.mk)
 		if err != nil {
@@ -265,35 +280,35 @@ func (s *BoltStore) Update(ctx context.Context, name Name, fn func(*Record) erro
 			return err
 		}
 		if !rec.Name.Equal(name) {
-			return fmt.Errorf("principal: update may not rename %s", name)
+			return fmt.Errorf("store: update may not rename %s", name)
 		}
 		return s.unsafePut(tx, rec, false)
 	})
 }
 
 // Delete implements Store.
-func (s *BoltStore) Delete(ctx context.Context, name Name) error {
-	if name.Equal(Krbtgt(s.realm)) {
-		return fmt.Errorf("principal: refusing to delete %s: the realm cannot issue tickets without it", name)
+func (s *BoltStore) Delete(ctx context.Context, name principal.Name) error {
+	if name.Equal(principal.Krbtgt(s.realm)) {
+		return fmt.Errorf("store: refusing to delete %s: the realm cannot issue tickets without it", name)
 	}
 	defer s.invalidate(name.Key())
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPrincipals)
 		if b.Get([]byte(name.Key())) == nil {
-			return fmt.Errorf("%w: %s", ErrNotFound, name)
+			return fmt.Errorf("%w: %s", principal.ErrNotFound, name)
 		}
 		return b.Delete([]byte(name.Key()))
 	})
 }
 
 // List implements Store.
-func (s *BoltStore) List(ctx context.Context) ([]Name, error) {
-	var names []Name
+func (s *BoltStore) List(ctx context.Context) ([]principal.Name, error) {
+	var names []principal.Name
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketPrincipals).ForEach(func(k, _ []byte) error {
-			n, err := Parse(string(k), "")
+			n, err := principal.Parse(string(k), "")
 			if err != nil {
-				return fmt.Errorf("%w: key %q: %w", ErrCorrupt, k, err)
+				return fmt.Errorf("%w: key %q: %w", principal.ErrCorrupt, k, err)
 			}
 			names = append(names, n)
 			return nil
@@ -307,11 +322,11 @@ func (s *BoltStore) List(ctx context.Context) ([]Name, error) {
 func (s *BoltStore) Close() error { return s.db.Close() }
 
 // unsafePut writes rec inside tx; create refuses to replace an existing record.
-func (s *BoltStore) unsafePut(tx *bolt.Tx, rec *Record, create bool) error {
+func (s *BoltStore) unsafePut(tx *bolt.Tx, rec *principal.Record, create bool) error {
 	b := tx.Bucket(bucketPrincipals)
 	key := []byte(rec.Name.Key())
 	if create && b.Get(key) != nil {
-		return fmt.Errorf("%w: %s", ErrExists, rec.Name)
+		return fmt.Errorf("%w: %s", principal.ErrExists, rec.Name)
 	}
 	v, err := encodeRecord(rec, s.mk)
 	if err != nil {
