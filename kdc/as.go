@@ -64,8 +64,11 @@ func (k *KDC) decodeAS(as *asRequest) error {
 	if len(b.SName.NameString) == 0 {
 		return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "NO_SERVER_NAME", nil)
 	}
+	// A client of a realm we do not serve is an unknown client, as MIT answers:
+	// KDC_ERR_WRONG_REALM is the referral code of RFC 6806 §6 and would send a
+	// referral-following client chasing a referral we did not mean.
 	if b.Realm != k.realm {
-		return kerr(errorcode.KDC_ERR_WRONG_REALM, "WRONG_REALM", fmt.Errorf("request for realm %q", b.Realm))
+		return kerr(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_REALM_UNKNOWN", fmt.Errorf("request for realm %q", b.Realm))
 	}
 	as.cname = principal.FromPrincipalName(b.CName, b.Realm)
 	as.sname = principal.FromPrincipalName(b.SName, b.Realm)

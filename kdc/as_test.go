@@ -130,8 +130,9 @@ func TestASErrors(t *testing.T) {
 			errorcode.KDC_ERR_CANNOT_POSTDATE, "CANNOT_POSTDATE"},
 		{"till in the past", func(q *messages.ASReq) { q.ReqBody.Till = r.clock.Now().Add(-time.Hour).UTC() },
 			errorcode.KDC_ERR_NEVER_VALID, "NEVER_VALID"},
+		// Not WRONG_REALM: that is RFC 6806's referral code (issue 8).
 		{"wrong realm", func(q *messages.ASReq) { q.ReqBody.Realm = "OTHER.TEST" },
-			errorcode.KDC_ERR_WRONG_REALM, "WRONG_REALM"},
+			errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_REALM_UNKNOWN"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,6 +179,22 @@ func TestASLifetimes(t *testing.T) {
 			types.SetFlag(&q.ReqBody.KDCOptions, flags.Renewable)
 			q.ReqBody.RTime = r.clock.Now().Add(48 * time.Hour).UTC()
 		}, life: 10 * time.Hour, renewable: true, renew: 48 * time.Hour},
+		// Regression (issue 8): kinit -l 10h -r 10h, and a Python library that
+		// always sends rtime = till, got no RENEWABLE flag.
+		{name: "renewable with rtime equal to till", edit: func(q *messages.ASReq) {
+			types.SetFlag(&q.ReqBody.KDCOptions, flags.Renewable)
+			q.ReqBody.Till = r.clock.Now().Add(5 * time.Hour).UTC()
+			q.ReqBody.RTime = q.ReqBody.Till
+		}, life: 5 * time.Hour, renewable: true, renew: 5 * time.Hour},
+		{name: "renewable with rtime before till keeps that renew-till", edit: func(q *messages.ASReq) {
+			types.SetFlag(&q.ReqBody.KDCOptions, flags.Renewable)
+			q.ReqBody.Till = r.clock.Now().Add(5 * time.Hour).UTC()
+			q.ReqBody.RTime = r.clock.Now().Add(3 * time.Hour).UTC()
+		}, life: 5 * time.Hour, renewable: true, renew: 3 * time.Hour},
+		{name: "renewable-ok with a till that was not cut", edit: func(q *messages.ASReq) {
+			types.SetFlag(&q.ReqBody.KDCOptions, flags.RenewableOK)
+			q.ReqBody.Till = r.clock.Now().Add(10 * time.Hour).UTC()
+		}, life: 10 * time.Hour},
 		{name: "renewable-ok turns a cut till into renew-till", edit: func(q *messages.ASReq) {
 			types.SetFlag(&q.ReqBody.KDCOptions, flags.RenewableOK)
 			q.ReqBody.Till = r.clock.Now().Add(24 * time.Hour).UTC()

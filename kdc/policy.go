@@ -90,8 +90,17 @@ func (k *KDC) computeTimes(body requestTimes, now time.Time, lim timeLimits) (li
 			fmt.Errorf("ticket would live %s", lt.end.Sub(lt.start).Round(time.Second)))
 	}
 
-	// kdc_get_ticket_renewtime: RENEWABLE asks for rtime (absent = infinity, as MIT
-	// kvno sends it); RENEWABLE-OK turns a till we cut short into a renew-till.
+	// The renewable rule (RFC 4120 §3.1.3, §3.3.3; the rule of MIT's
+	// kdc_get_ticket_renewtime):
+	//   - RENEWABLE asks for rtime (absent or epoch = infinity, as MIT kvno sends
+	//     it). The ticket is renewable whenever renewable tickets are allowed, with
+	//     renew-till = min(rtime, start + max renewable life, the limits). That may
+	//     be no later than the end time when the client asked for that (a Python
+	//     library always sends rtime = till): the client gets what it asked for,
+	//     never a renew-till past its rtime, which MIT clients refuse.
+	//   - RENEWABLE-OK alone turns a till we cut short into a renew-till, and
+	//     gives a renewable ticket only when the capped renew-till is later than
+	//     the end time: otherwise renewing could not extend anything.
 	var rtime time.Time
 	switch {
 	case body.renewable:
@@ -105,7 +114,7 @@ func (k *KDC) computeTimes(body requestTimes, now time.Time, lim timeLimits) (li
 		return lt, nil
 	}
 	rtime = minTime(rtime, lt.start.Add(lim.maxRenew), unlimited(lim.renewLimit))
-	if rtime.After(lt.end) {
+	if body.renewable || rtime.After(lt.end) {
 		lt.renewable, lt.renewTill = true, rtime
 	}
 	return lt, nil

@@ -60,7 +60,7 @@ func (k *KDC) handleTGS(ctx context.Context, req *ticket.KDCRequest, out *outcom
 	}
 	out.client = tr.client.String()
 	out.cname, out.crealm = tr.tgt.CName, tr.tgt.CRealm
-	for _, step := range []func(context.Context, *tgsRequest) error{k.checkAuthenticator, k.checkTGSOptions, k.lookupServer} {
+	for _, step := range []func(context.Context, *tgsRequest) error{k.checkAuthenticator, k.lookupClient, k.checkTGSOptions, k.lookupServer} {
 		if err := step(ctx, tr); err != nil {
 			return nil, err
 		}
@@ -139,7 +139,11 @@ func (k *KDC) checkAuthenticator(_ context.Context, tr *tgsRequest) error {
 	if d := ctime.Sub(tr.now); d > k.skew || d < -k.skew {
 		return kerr(errorcode.KRB_AP_ERR_SKEW, "CLOCK_SKEW", fmt.Errorf("authenticator off by %s", d.Round(time.Second)))
 	}
-	if tr.now.After(tr.tgt.EndTime.Add(k.skew)) {
+	// A ticket issued with a TGT cannot outlive it (RFC 4120 §3.3.3), so a TGT
+	// at or past its end time can give nothing: KRB_AP_ERR_TKT_EXPIRED tells
+	// the client to log in again, as MIT and Heimdal answer (no skew grace,
+	// which would only lead to KDC_ERR_NEVER_VALID).
+	if !tr.now.Before(tr.tgt.EndTime) {
 		return kerr(errorcode.KRB_AP_ERR_TKT_EXPIRED, "TGT_EXPIRED", nil)
 	}
 	start := tr.tgt.StartTime
@@ -207,6 +211,11 @@ func (k *KDC) checkTGSOptions(_ context.Context, tr *tgsRequest) error {
 			return kerr(errorcode.KDC_ERR_BADOPTION, r.status, nil)
 		}
 	}
+	// PROXY gives a ticket for another service, never a TGT (RFC 4120 §2.5: "a
+	// new ticket (but not a ticket-granting ticket)"); MIT answers BADOPTION.
+	if isSet(opts, flags.Proxy) && isTGSName(principal.FromPrincipalName(tr.req.Body.SName, tr.req.Body.Realm)) {
+		return kerr(errorcode.KDC_ERR_BADOPTION, "PROXY_TGT_REFUSED", errors.New("PROXY may not ask for a ticket-granting ticket"))
+	}
 	if isSet(opts, flags.EncTktInSkey) {
 		return kerr(errorcode.KDC_ERR_BADOPTION, "USER_TO_USER_UNSUPPORTED", nil)
 	}
@@ -230,11 +239,19 @@ func (k *KDC) checkTGSOptions(_ context.Context, tr *tgsRequest) error {
 	return nil
 }
 
+// isTGSName reports whether n names a ticket-granting service (krbtgt/...).
+func isTGSName(n principal.Name) bool {
+	return len(n.Components) == 2 && n.Components[0] == "krbtgt"
+}
+
 // lookupServer finds the requested service, ignoring the name type (RFC 4120 §6.2).
 func (k *KDC) lookupServer(ctx context.Context, tr *tgsRequest) error {
 	b := tr.req.Body
+	// A realm we do not serve is an unknown server: KDC_ERR_WRONG_REALM is the
+	// referral code of RFC 6806 and would send referral-following clients
+	// chasing a referral we did not mean.
 	if b.Realm != k.realm {
-		return kerr(errorcode.KDC_ERR_WRONG_REALM, "WRONG_REALM", fmt.Errorf("request for realm %q", b.Realm))
+		return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_REALM_UNKNOWN", fmt.Errorf("request for realm %q", b.Realm))
 	}
 	tr.sname = principal.FromPrincipalName(b.SName, b.Realm)
 	rec, err := k.store.Get(ctx, tr.sname)
@@ -251,9 +268,27 @@ func (k *KDC) lookupServer(ctx context.Context, tr *tgsRequest) error {
 		return kerr(errorcode.KDC_ERR_SERVICE_EXP, "SERVER_EXPIRED", nil)
 	}
 	tr.server = rec
-	// The client may have been disabled since it got its TGT.
-	if c, err := k.store.Get(ctx, tr.client); err == nil && c.Disabled {
+	return nil
+}
+
+// lookupClient finds the TGT's client, for TGTs of our own realm: a principal
+// deleted, disabled or expired since it logged in gets no more tickets
+// (Heimdal: "Client no longer in database"; MIT refuses disabled and expired
+// clients the same way). It is a read of the store's in-memory record.
+func (k *KDC) lookupClient(ctx context.Context, tr *tgsRequest) error {
+	if tr.client.Realm != k.realm {
+		return nil
+	}
+	c, err := k.store.Get(ctx, tr.client)
+	switch {
+	case errors.Is(err, principal.ErrNotFound):
+		return kerr(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_NOT_FOUND", errors.New("client no longer in database"))
+	case err != nil:
+		return kerr(errorcode.KRB_ERR_GENERIC, "DB_ERROR", err)
+	case c.Disabled:
 		return kerr(errorcode.KDC_ERR_CLIENT_REVOKED, "CLIENT_DISABLED", nil)
+	case !c.Expires.IsZero() && !tr.now.Before(c.Expires):
+		return kerr(errorcode.KDC_ERR_NAME_EXP, "CLIENT_EXPIRED", nil)
 	}
 	return nil
 }

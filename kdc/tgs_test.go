@@ -354,6 +354,11 @@ func TestTGSErrors(t *testing.T) {
 		{name: "TGT expired", edit: func(_ *testing.T, e env, b *tgsBuilder) {
 			e.r.clock.Advance(e.tpart.EndTime.Sub(e.r.clock.Now()) + DefaultClockSkew + time.Minute)
 		}, code: errorcode.KRB_AP_ERR_TKT_EXPIRED, status: "TGT_EXPIRED"},
+		// Regression (issue 8): within the skew of its end an expired TGT got
+		// KDC_ERR_NEVER_VALID; MIT and Heimdal say "Ticket expired".
+		{name: "TGT expired a minute ago", edit: func(_ *testing.T, e env, b *tgsBuilder) {
+			e.r.clock.Advance(e.tpart.EndTime.Sub(e.r.clock.Now()) + time.Minute)
+		}, code: errorcode.KRB_AP_ERR_TKT_EXPIRED, status: "TGT_EXPIRED"},
 		{name: "authenticator 6 minutes fast", edit: func(_ *testing.T, e env, b *tgsBuilder) {
 			b.CTime = e.r.clock.Now().Add(6 * time.Minute)
 		}, code: errorcode.KRB_AP_ERR_SKEW, status: "CLOCK_SKEW"},
@@ -398,6 +403,31 @@ func TestTGSErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, code: errorcode.KDC_ERR_CLIENT_REVOKED, status: "CLIENT_DISABLED"},
+		// Regression (issue 8): a deleted client kept getting tickets until its
+		// TGT expired.
+		{name: "client deleted since login", edit: func(t *testing.T, e env, _ *tgsBuilder) {
+			if err := e.r.admin.Delete(context.Background(), "alice"); err != nil {
+				t.Fatal(err)
+			}
+		}, code: errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, status: "CLIENT_NOT_FOUND"},
+		{name: "client expired since login", edit: func(t *testing.T, e env, _ *tgsBuilder) {
+			err := e.r.store.Update(context.Background(), principal.MustParse("alice@"+testRealm), func(rec *principal.Record) error {
+				rec.Expires = e.r.clock.Now().Add(-time.Second)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}, code: errorcode.KDC_ERR_NAME_EXP, status: "CLIENT_EXPIRED"},
+		// Regression (issue 8): PROXY for krbtgt gave a proxy TGT (RFC 4120 §2.5).
+		{name: "PROXY for the TGS", login: func(q *messages.ASReq) { types.SetFlag(&q.ReqBody.KDCOptions, flags.Proxiable) },
+			edit: func(_ *testing.T, _ env, b *tgsBuilder) {
+				b.Body.SName = krbtgtName()
+				types.SetFlag(&b.Body.KDCOptions, flags.Proxy)
+			}, code: errorcode.KDC_ERR_BADOPTION, status: "PROXY_TGT_REFUSED"},
+		{name: "service in a realm we do not serve", edit: func(_ *testing.T, _ env, b *tgsBuilder) {
+			b.Body.Realm = "OTHER.TEST"
+		}, code: errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, status: "SERVER_REALM_UNKNOWN"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -571,16 +601,29 @@ func TestTGSRenewCappedByRenewTill(t *testing.T) {
 		t.Fatalf("renew-till moved to %v", part.RenewTill)
 	}
 
-	// Two minutes past renew-till: the ticket is within the skew of its end,
-	// but renew-till has passed.
+	// Two minutes past renew-till, which is also the ticket's end: expired,
+	// within the skew or not (RFC 4120 §3.3.3: nothing outlives it).
 	r.clock.Advance(tpart.RenewTill.Sub(r.clock.Now()) + 2*time.Minute)
 	e := expectError(t, renew(asASRep(rep), part), errorcode.KRB_AP_ERR_TKT_EXPIRED)
-	if e.EText != "RENEW_TILL_PASSED" {
+	if e.EText != "TGT_EXPIRED" {
 		t.Fatalf("e-text %q", e.EText)
 	}
 	// Well past it.
 	r.clock.Advance(10 * time.Minute)
 	expectError(t, renew(asASRep(rep), part), errorcode.KRB_AP_ERR_TKT_EXPIRED)
+
+	// A TGT whose renew-till comes before its end (RENEWABLE with rtime < till)
+	// can no longer be renewed once renew-till has passed, though it is valid.
+	tgt, tpart = r.login(func(q *messages.ASReq) {
+		types.SetFlag(&q.ReqBody.KDCOptions, flags.Renewable)
+		q.ReqBody.Till = r.clock.Now().Add(3 * time.Hour).UTC()
+		q.ReqBody.RTime = r.clock.Now().Add(time.Hour).UTC()
+	})
+	r.clock.Advance(90 * time.Minute)
+	e = expectError(t, renew(tgt, tpart), errorcode.KRB_AP_ERR_TKT_EXPIRED)
+	if e.EText != "RENEW_TILL_PASSED" {
+		t.Fatalf("e-text %q", e.EText)
+	}
 }
 
 // TestTGSValidatePostdated: a postdated TGT is invalid until VALIDATEd after its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -115,6 +116,12 @@ func ticketRun(ctx context.Context, o *TicketOptions) error {
 	s, err := openTGSSession(o.Env, o.CCache, o.Realm, o.KDCs, "while getting credentials")
 	if err != nil {
 		return err
+	}
+	// An expired TGT can get nothing (RFC 4120 §3.3.3): say so before asking the
+	// KDC, on the KDC's clock as the cache records the offset.
+	if now := time.Now().Add(s.cc.KDCOffset); !now.Before(s.tgt.EndTime) {
+		return &userError{msg: fmt.Sprintf("kclient: Ticket expired while getting credentials: the ticket-granting ticket of %s in FILE:%s expired at %s; log in again (kclient login)",
+			s.cc.DefaultPrincipal, s.path, s.tgt.EndTime.Local().Format(time.DateTime))}
 	}
 	if o.Explain {
 		ex := newExplainer(o.Env, walkthrough.ExplainOptions{Credentials: s.cc.Credentials})

@@ -248,6 +248,30 @@ func TestTicketOwnKDC(t *testing.T) {
 		})
 	})
 
+	// Regression (issue 8): an expired TGT in the cache is reported as such,
+	// before any request (the KDC would still honour these ticket bytes, so a
+	// request would succeed).
+	t.Run("expired TGT", func(t *testing.T) {
+		expired := filepath.Join(dir, "expired")
+		cc := readCache(t, ccPath)
+		for i := range cc.Credentials {
+			if cc.Credentials[i].Server.String() == "krbtgt/KRB.TEST@KRB.TEST" {
+				cc.Credentials[i].EndTime = time.Now().Add(-time.Minute)
+			}
+		}
+		if err := ticket.WriteCCacheFile(expired, cc); err != nil {
+			t.Fatal(err)
+		}
+		res := runKClient(t, env, "", "ticket", "-c", expired, "host/localhost")
+		if res.code == 0 || !strings.Contains(res.stderr, "kclient: Ticket expired while getting credentials") ||
+			!strings.Contains(res.stderr, "log in again") || strings.Count(res.stderr, "\n") != 1 {
+			t.Fatalf("ticket with an expired TGT: %+v", res)
+		}
+		if got := readCache(t, expired); len(got.Credentials) != len(cc.Credentials) {
+			t.Errorf("the cache changed: %d credentials", len(got.Credentials))
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		wantFailure(t, runKClient(t, env, "", "ticket", "host/nope"),
 			"kclient: Server 'host/nope@KRB.TEST' not found in Kerberos database while getting credentials for host/nope@KRB.TEST", false)
