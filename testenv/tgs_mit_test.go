@@ -160,6 +160,8 @@ func TestTGSMITKinitLifetimes(t *testing.T) {
 		{"r2d", []string{"-r", "2d"}, 10 * time.Hour, 48 * time.Hour},
 		{"l1h_r2d", []string{"-l", "1h", "-r", "2d"}, time.Hour, 48 * time.Hour},
 		{"capped", []string{"-l", "20h", "-r", "30d"}, 10 * time.Hour, 7 * 24 * time.Hour},
+		// Regression (issue 8): renew-till equal to the end time gave no R flag.
+		{"l5h_r5h", []string{"-l", "5h", "-r", "5h"}, 5 * time.Hour, 5 * time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := r.Env(EnvOptions{})
