@@ -4,10 +4,12 @@ package kdc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -28,8 +30,21 @@ const (
 	// DefaultLookasideTTL is how long a reply is kept for retransmissions of the
 	// identical request (RFC 4120 §3.1.2; MIT keeps 2 minutes).
 	DefaultLookasideTTL = 2 * time.Minute
-	// DefaultLookasideEntries caps the lookaside cache.
+	// DefaultLookasideEntries caps the number of replies in the lookaside cache.
 	DefaultLookasideEntries = 10000
+	// DefaultLookasideBytes caps the bytes of the replies in the lookaside cache.
+	DefaultLookasideBytes = 16 << 20
+)
+
+// Bounds on what the KDC copies into log lines: names and causes of failures can
+// carry what a client sent. (Names themselves are bounded by principal.InBounds:
+// a request over those bounds is refused like one for an unknown principal,
+// and the oversized field is neither echoed in the KRB-ERROR nor logged.)
+const (
+	// maxLogString bounds any string the KDC copies into a log line.
+	maxLogString = 256
+	// maxLogEtypes bounds the enctype list copied into a log line.
+	maxLogEtypes = 16
 )
 
 // Config configures a KDC. Only Store is required.
@@ -105,7 +120,7 @@ func New(cfg Config) (*KDC, error) {
 		ttl = DefaultLookasideTTL
 	}
 	if ttl > 0 {
-		k.lookaside = newLookaside(ttl, DefaultLookasideEntries, k.now)
+		k.lookaside = newLookaside(ttl, DefaultLookasideEntries, DefaultLookasideBytes, k.now)
 	}
 	return k, nil
 }
@@ -140,8 +155,10 @@ type outcome struct {
 // request: garbage gets no reply. Anything that decodes gets a reply, a KRB-ERROR
 // if need be, never a crash.
 func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Addr) (reply []byte, ok bool) {
+	var h requestHash
 	if k.lookaside != nil {
-		if r, hit := k.lookaside.get(pkt); hit {
+		h = hashRequest(pkt)
+		if r, hit := k.lookaside.get(h); hit {
 			k.log.Info("request", "transport", tr, "from", addrString(from), "result", "LOOKASIDE")
 			r = k.fitTransport(pkt, r, tr)
 			return r, r != nil
@@ -149,7 +166,7 @@ func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Add
 	}
 	req, err := ticket.ParseKDCRequest(pkt)
 	if err != nil {
-		k.log.Debug("dropped undecodable packet", "transport", tr, "from", addrString(from), "bytes", len(pkt), "err", err)
+		k.log.Debug("dropped undecodable packet", "transport", tr, "from", addrString(from), "bytes", len(pkt), "err", logString(err.Error()))
 		return nil, false
 	}
 	start := time.Now()
@@ -159,15 +176,15 @@ func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Add
 		ke := asError(err)
 		reply = k.errorReply(req, ke, &out)
 		attrs := []any{"transport", tr, "from", addrString(from),
-			"client", out.client, "service", out.service, "etypes", out.etypes,
+			"client", logString(out.client), "service", logString(out.service), "etypes", logEtypes(out.etypes),
 			"result", ke.Status, "code", ke.Code}
 		if ke.Cause != nil {
-			attrs = append(attrs, "reason", ke.Cause.Error())
+			attrs = append(attrs, "reason", logString(ke.Cause.Error()))
 		}
 		k.log.Info(msgName(req.MsgType), append(attrs, "took", time.Since(start))...)
 	} else {
 		k.log.Info(msgName(req.MsgType), "transport", tr, "from", addrString(from),
-			"client", out.client, "service", out.service, "etypes", out.etypes,
+			"client", logString(out.client), "service", logString(out.service), "etypes", logEtypes(out.etypes),
 			"result", "ISSUE", "issued", out.issued, "took", time.Since(start))
 	}
 	if reply == nil {
@@ -176,7 +193,7 @@ func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Add
 	if k.lookaside != nil {
 		// The full reply is kept, so the client's retry over TCP is answered
 		// from the cache.
-		k.lookaside.put(pkt, reply)
+		k.lookaside.put(h, reply)
 	}
 	reply = k.fitTransport(pkt, reply, tr)
 	return reply, reply != nil
@@ -213,6 +230,9 @@ func (k *KDC) process(ctx context.Context, req *ticket.KDCRequest, out *outcome)
 		return nil, kerr(errorcode.KDC_ERR_BAD_PVNO, "BAD_PVNO", fmt.Errorf("pvno %d", req.PVNO))
 	}
 	out.etypes = req.Body.EType
+	if err := checkNameBounds(req); err != nil {
+		return nil, err
+	}
 	switch req.MsgType {
 	case msgtype.KRB_AS_REQ:
 		return k.handleAS(ctx, req, out)
@@ -233,13 +253,15 @@ func (k *KDC) errorReply(req *ticket.KDCRequest, ke *Error, out *outcome) []byte
 		EText: ke.Status,
 		EData: ke.EData,
 	}
+	// Echo only names within bounds: an attacker's oversized field would
+	// otherwise come back in every error (and sit in the lookaside cache).
 	switch {
-	case len(req.Body.CName.NameString) > 0:
+	case len(req.Body.CName.NameString) > 0 && principal.InBounds(req.Body.CName, req.Body.Realm):
 		e.CName, e.CRealm = req.Body.CName, req.Body.Realm
 	case out != nil && len(out.cname.NameString) > 0:
 		e.CName, e.CRealm = out.cname, out.crealm
 	}
-	if len(e.SName.NameString) == 0 {
+	if len(e.SName.NameString) == 0 || !principal.InBounds(e.SName, "") {
 		e.SName = principal.Krbtgt(k.realm).PrincipalName()
 	}
 	b, err := e.Marshal()
@@ -248,6 +270,36 @@ func (k *KDC) errorReply(req *ticket.KDCRequest, ke *Error, out *outcome) []byte
 		return nil
 	}
 	return b
+}
+
+// checkNameBounds refuses a request whose realm or names exceed the bounds
+// above, as an unknown client or server (nothing that long is in the database).
+func checkNameBounds(req *ticket.KDCRequest) error {
+	b := &req.Body
+	if !principal.InBounds(b.CName, b.Realm) {
+		return kerr(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "NAME_TOO_LONG", errors.New("client name or realm over the length bounds"))
+	}
+	if !principal.InBounds(b.SName, "") {
+		return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "NAME_TOO_LONG", errors.New("server name over the length bounds"))
+	}
+	return nil
+}
+
+// logString bounds a string copied into a log line: the request's names and
+// the causes of failures can carry what a client sent.
+func logString(s string) string {
+	if len(s) <= maxLogString {
+		return s
+	}
+	return fmt.Sprintf("%s…(%d bytes)", strings.ToValidUTF8(s[:maxLogString], ""), len(s))
+}
+
+// logEtypes bounds the enctype list copied into a log line.
+func logEtypes(e []int32) any {
+	if len(e) <= maxLogEtypes {
+		return e
+	}
+	return fmt.Sprintf("%v…(%d enctypes)", e[:maxLogEtypes], len(e))
 }
 
 func msgName(t int) string {

@@ -26,13 +26,34 @@ const (
 	// longer length, or one with the reserved high bit set, gets
 	// KRB_ERR_FIELD_TOOLONG and the connection is closed (RFC 4120 §7.2.2).
 	MaxTCPMessage = 1 << 20
-	// MaxTCPConns caps open TCP connections; further ones are closed at once.
+	// MaxTCPConns caps open TCP connections. When it is reached the oldest
+	// idle connection (one waiting for a request) is closed to make room; only
+	// when every connection is busy mid-request is the new one refused (MIT
+	// evicts its least recently used connection the same way).
 	MaxTCPConns = 256
+	// MaxTCPConnsPerSource is the share of MaxTCPConns one source address may
+	// hold: over it the source's own oldest idle connection makes room, so one
+	// client opening connections in a loop cannot shut the others out.
+	MaxTCPConnsPerSource = 32
 	// TCPIdleTimeout bounds the wait for (the rest of) a request, including the
 	// wait for a next request on a kept-open connection (Heimdal uses 4 s).
 	TCPIdleTimeout = 5 * time.Second
+	// TCPBusyIdleTimeout replaces TCPIdleTimeout for the wait for a next
+	// request once more than half of MaxTCPConns are open.
+	TCPBusyIdleTimeout = time.Second
 	// TCPWriteTimeout bounds writing one reply.
 	TCPWriteTimeout = 5 * time.Second
+	// MaxTCPInFlight bounds the bytes of large TCP requests (over
+	// tcpSmallMessage) being read or answered at once; a connection that would
+	// go over it is closed. Together with the connection cap this bounds the
+	// memory the TCP side can be made to hold.
+	MaxTCPInFlight = 16 << 20
+	// tcpSmallMessage is the size up to which a request needs no share of
+	// MaxTCPInFlight: real requests are a few kilobytes.
+	tcpSmallMessage = 64 << 10
+	// logEvery is the shortest interval between two summary lines about
+	// refused or evicted connections: under attack they come by the thousand.
+	logEvery = 10 * time.Second
 	// ShutdownGrace is how long Serve waits for requests in flight at shutdown.
 	ShutdownGrace = 5 * time.Second
 	// bindAttempts bounds the search for a port free for both UDP and TCP when
@@ -53,11 +74,24 @@ type Server struct {
 	tcp  *net.TCPListener
 	addr string
 
-	conns   atomic.Int64
+	conns    atomic.Int64 // len(open), for tests and metrics
+	inFlight atomic.Int64 // bytes of large requests being handled
+	drops    dropLog
+
 	mu      sync.Mutex
-	open    map[net.Conn]struct{}
+	open    map[*tcpConn]struct{}
+	bySrc   map[string]int
 	closing bool
 	wg      sync.WaitGroup
+}
+
+// tcpConn is one open TCP connection and what admission needs to know of it.
+type tcpConn struct {
+	net.Conn
+	src string // the peer's IP address: the unit of MaxTCPConnsPerSource
+	// idleSince is when the connection started waiting for a request (unix
+	// nanoseconds), 0 while a request is being read or answered.
+	idleSince atomic.Int64
 }
 
 // NewServer returns a server for k; log may be nil.
@@ -65,7 +99,8 @@ func NewServer(k *KDC, log *slog.Logger) *Server {
 	if log == nil {
 		log = k.log
 	}
-	return &Server{IdleTimeout: TCPIdleTimeout, kdc: k, log: log, open: make(map[net.Conn]struct{})}
+	return &Server{IdleTimeout: TCPIdleTimeout, kdc: k, log: log,
+		open: make(map[*tcpConn]struct{}), bySrc: make(map[string]int)}
 }
 
 // Listen binds TCP and UDP on addr (host:port; port 0 picks one port free for
@@ -157,6 +192,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	defer s.drops.flush(s.log)
 	select {
 	case <-done:
 		return nil
@@ -208,64 +244,159 @@ func (s *Server) acceptTCP(ctx context.Context) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if s.conns.Add(1) > MaxTCPConns {
-			s.conns.Add(-1)
-			s.log.Warn("tcp connection refused: too many open", "from", c.RemoteAddr().String(), "max", MaxTCPConns)
+		tc := &tcpConn{Conn: c, src: sourceOf(c.RemoteAddr())}
+		if !s.admit(tc) {
 			c.Close()
+			if s.isClosing() {
+				return
+			}
 			continue
 		}
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			s.conns.Add(-1)
-			c.Close()
-			return
-		}
-		s.open[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serveTCP(ctx, c)
+		go s.serveTCP(ctx, tc)
 	}
+}
+
+// sourceOf is the unit of MaxTCPConnsPerSource: the peer's IP address.
+func sourceOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	return a.String()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// admit makes room for tc and registers it, or refuses it. Over the source's
+// share its own oldest idle connection is closed; at the global cap the oldest
+// idle connection of all is; a new connection is refused only when no idle one
+// can make room.
+func (s *Server) admit(tc *tcpConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	if s.bySrc[tc.src] >= MaxTCPConnsPerSource && !s.unsafeEvictOldestIdle(tc.src) {
+		s.drops.refused(s.log, tc.src, "source over its share")
+		return false
+	}
+	if len(s.open) >= MaxTCPConns && !s.unsafeEvictOldestIdle("") {
+		s.drops.refused(s.log, tc.src, "all busy")
+		return false
+	}
+	tc.idleSince.Store(time.Now().UnixNano())
+	s.open[tc] = struct{}{}
+	s.bySrc[tc.src]++
+	s.conns.Store(int64(len(s.open)))
+	s.wg.Add(1)
+	return true
+}
+
+// unsafeEvictOldestIdle closes the connection that has waited longest for a
+// request, of source src ("" for any), and forgets it. s.mu must be held.
+func (s *Server) unsafeEvictOldestIdle(src string) bool {
+	var oldest *tcpConn
+	var since int64
+	for c := range s.open {
+		t := c.idleSince.Load()
+		if t == 0 || (src != "" && c.src != src) {
+			continue
+		}
+		if oldest == nil || t < since {
+			oldest, since = c, t
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	s.unsafeForget(oldest)
+	oldest.Close() // its goroutine sees the error and ends
+	s.drops.evicted(s.log, oldest.src)
+	return true
+}
+
+// unsafeForget removes c from the connection table; s.mu must be held. It
+// reports whether c was still there.
+func (s *Server) unsafeForget(c *tcpConn) bool {
+	if _, ok := s.open[c]; !ok {
+		return false
+	}
+	delete(s.open, c)
+	if s.bySrc[c.src]--; s.bySrc[c.src] <= 0 {
+		delete(s.bySrc, c.src)
+	}
+	s.conns.Store(int64(len(s.open)))
+	return true
+}
+
+// idleTimeout is the wait for a next request: short once more than half of
+// MaxTCPConns are open.
+func (s *Server) idleTimeout() time.Duration {
+	if s.conns.Load() > MaxTCPConns/2 && s.IdleTimeout > TCPBusyIdleTimeout {
+		return TCPBusyIdleTimeout
+	}
+	return s.IdleTimeout
 }
 
 // serveTCP answers framed requests on one connection (RFC 4120 §7.2.2): a 4-byte
 // big-endian length, then the message. It keeps the connection for further
 // requests until the client closes it, so TIME_WAIT lands on the client, but
 // closes on EOF at once (no CLOSE_WAIT), on a bad length (after KRB-ERROR 61),
-// on undecodable input and when a request does not arrive within s.IdleTimeout.
-func (s *Server) serveTCP(ctx context.Context, c net.Conn) {
+// on undecodable input and when a request does not arrive within the idle
+// timeout.
+func (s *Server) serveTCP(ctx context.Context, c *tcpConn) {
 	defer func() {
 		s.mu.Lock()
-		delete(s.open, c)
+		s.unsafeForget(c)
 		s.mu.Unlock()
 		c.Close()
-		s.conns.Add(-1)
 		s.wg.Done()
 	}()
 	var hdr [4]byte
 	for {
-		c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+		c.idleSince.Store(time.Now().UnixNano())
+		c.SetReadDeadline(time.Now().Add(s.idleTimeout()))
 		if _, err := io.ReadFull(c, hdr[:]); err != nil {
-			return // EOF, timeout or shutdown: close our side now
+			return // EOF, timeout, eviction or shutdown: close our side now
 		}
+		c.idleSince.Store(0)
+		c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
 		n := binary.BigEndian.Uint32(hdr[:])
 		if n&0x80000000 != 0 || n > MaxTCPMessage {
 			s.log.Info("tcp request too long", "from", c.RemoteAddr().String(), "length", n)
 			s.writeFrame(c, s.kdc.fieldTooLong())
 			return
 		}
-		msg := make([]byte, n)
-		if _, err := io.ReadFull(c, msg); err != nil {
-			return
-		}
-		reply, ok := s.kdc.Handle(ctx, msg, TCP, c.RemoteAddr())
-		if !ok {
-			return
-		}
-		if !s.writeFrame(c, reply) {
+		if !s.serveTCPRequest(ctx, c, int64(n)) {
 			return
 		}
 	}
+}
+
+// serveTCPRequest reads one request body of n bytes and writes its reply. A
+// large body needs a share of MaxTCPInFlight for as long as it is handled.
+func (s *Server) serveTCPRequest(ctx context.Context, c *tcpConn, n int64) bool {
+	if n > tcpSmallMessage {
+		if s.inFlight.Add(n) > MaxTCPInFlight {
+			s.inFlight.Add(-n)
+			s.drops.refused(s.log, c.src, "large requests over the in-flight budget")
+			return false
+		}
+		defer s.inFlight.Add(-n)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(c, msg); err != nil {
+		return false
+	}
+	reply, ok := s.kdc.Handle(ctx, msg, TCP, c.RemoteAddr())
+	if !ok {
+		return false
+	}
+	return s.writeFrame(c, reply)
 }
 
 // writeFrame writes the length and the message in one Write: gokrb5 clients read
@@ -283,4 +414,72 @@ func (s *Server) writeFrame(c net.Conn, msg []byte) bool {
 		return false
 	}
 	return true
+}
+
+// dropLog aggregates the log lines about refused and evicted TCP connections:
+// at most one summary line per logEvery, with counts, the reasons and the
+// busiest source since the last line, instead of a line per connection.
+type dropLog struct {
+	mu       sync.Mutex
+	last     time.Time
+	nRefused int
+	nEvicted int
+	reasons  map[string]int
+	sources  map[string]int
+}
+
+// maxDropSources bounds the sources a dropLog counts between two lines.
+const maxDropSources = 1024
+
+func (d *dropLog) refused(log *slog.Logger, src, reason string) {
+	d.note(log, src, reason, true)
+}
+
+func (d *dropLog) evicted(log *slog.Logger, src string) {
+	d.note(log, src, "", false)
+}
+
+func (d *dropLog) note(log *slog.Logger, src, reason string, refused bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.reasons == nil {
+		d.reasons, d.sources = map[string]int{}, map[string]int{}
+	}
+	if refused {
+		d.nRefused++
+		d.reasons[reason]++
+	} else {
+		d.nEvicted++
+	}
+	if _, ok := d.sources[src]; ok || len(d.sources) < maxDropSources {
+		d.sources[src]++
+	}
+	if time.Since(d.last) >= logEvery {
+		d.unsafeFlush(log)
+	}
+}
+
+// flush writes what was counted since the last line, if anything.
+func (d *dropLog) flush(log *slog.Logger) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.unsafeFlush(log)
+}
+
+func (d *dropLog) unsafeFlush(log *slog.Logger) {
+	d.last = time.Now()
+	if d.nRefused == 0 && d.nEvicted == 0 {
+		return
+	}
+	top, topN := "", 0
+	for src, n := range d.sources {
+		if n > topN {
+			top, topN = src, n
+		}
+	}
+	log.Warn("tcp connections refused or closed to make room", "refused", d.nRefused, "evicted_idle", d.nEvicted,
+		"reasons", d.reasons, "sources", len(d.sources), "top_source", top, "top_source_count", topN,
+		"max_conns", MaxTCPConns, "max_per_source", MaxTCPConnsPerSource)
+	d.nRefused, d.nEvicted = 0, 0
+	d.reasons, d.sources = map[string]int{}, map[string]int{}
 }

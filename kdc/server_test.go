@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,48 +200,202 @@ func FuzzHandle(f *testing.F) {
 	})
 }
 
-func TestTCPConnectionCap(t *testing.T) {
-	r := newTestRealm(t)
-	r.serve()
-	var held []net.Conn
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	for i := 0; i < MaxTCPConns; i++ {
-		c, err := net.Dial("tcp", r.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-	}
-	deadline := time.Now().Add(3 * time.Second)
-	for r.serverConns() < MaxTCPConns && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := r.serverConns(); n != MaxTCPConns {
-		t.Fatalf("server holds %d connections, want %d", n, MaxTCPConns)
-	}
-	// One more is accepted by the kernel and closed by the server at once.
-	extra, err := net.Dial("tcp", r.addr)
+// dialFrom opens a TCP connection to addr from the loopback address src
+// (127.0.0.0/8 is all local on Linux), so tests can play several clients.
+func dialFrom(t testing.TB, src, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// waitConns waits (bounded) until the server holds want connections.
+func waitConns(t testing.TB, srv *Server, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.conns.Load() != want && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := srv.conns.Load(); n != want {
+		t.Fatalf("server holds %d connections, want %d", n, want)
+	}
+}
+
+// fillConns opens MaxTCPConns connections from MaxTCPConns/MaxTCPConnsPerSource
+// loopback sources, each sending prefix, and returns them in the order opened.
+func fillConns(t *testing.T, srv *Server, prefix []byte) []net.Conn {
+	t.Helper()
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	for i := 0; i < MaxTCPConns; i++ {
+		c := dialFrom(t, fmt.Sprintf("127.0.1.%d", 1+i/MaxTCPConnsPerSource), srv.Addr())
+		if prefix != nil {
+			if _, err := c.Write(prefix); err != nil {
+				t.Fatal(err)
+			}
+		}
+		held = append(held, c)
+		if prefix == nil {
+			// Keep the order of idleness the order of opening.
+			waitConns(t, srv, int64(i+1))
+		}
+	}
+	waitConns(t, srv, MaxTCPConns)
+	return held
+}
+
+// TestTCPConnectionCap: at MaxTCPConns the oldest idle connection is closed to
+// make room for a new one (issue 8: the newest was refused, so idle
+// connections of one client shut everyone out).
+func TestTCPConnectionCap(t *testing.T) {
+	r := newTestRealm(t)
+	r.serve()
+	held := fillConns(t, r.srv, nil)
+	reply := exchangeFrom(t, "127.0.2.1", r.addr, marshalAS(t, asReq("alice")))
+	expectError(t, reply, 25)
+	if n := r.serverConns(); n > MaxTCPConns {
+		t.Fatalf("server holds %d connections, over the cap", n)
+	}
+	// The oldest connection is the one that made room.
+	held[0].SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := held[0].Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the oldest idle connection: read gave %v, want EOF", err)
+	}
+	// The newest ones still work.
+	last := held[len(held)-1]
+	last.SetDeadline(time.Now().Add(3 * time.Second))
+	writeFrame(t, last, marshalAS(t, asReq("alice")))
+	expectError(t, readFrame(t, last), 25)
+}
+
+// TestTCPConnectionCapAllBusy: when every connection is mid-request, there is
+// nothing to evict and the new connection is closed at once.
+func TestTCPConnectionCapAllBusy(t *testing.T) {
+	r := newTestRealm(t)
+	r.serve()
+	// A header announcing 100 bytes and one byte of body: busy, not idle.
+	fillConns(t, r.srv, []byte{0, 0, 0, 100, 0x6a})
+	extra := dialFrom(t, "127.0.2.1", r.addr)
 	defer extra.Close()
 	extra.SetDeadline(time.Now().Add(3 * time.Second))
 	writeFrame(t, extra, marshalAS(t, asReq("alice")))
 	if n, err := extra.Read(make([]byte, 1)); err == nil || n != 0 {
-		t.Fatal("a connection over the cap was served")
+		t.Fatal("a connection over the cap was served while every other was busy")
 	}
-	// Freeing a slot lets the next client in.
-	held[0].Close()
-	held = held[1:]
-	deadline = time.Now().Add(3 * time.Second)
-	for r.serverConns() >= MaxTCPConns && time.Now().Before(deadline) {
+}
+
+// exchangeFrom is tcpExchange from the loopback address src.
+func exchangeFrom(t testing.TB, src, addr string, msg []byte) []byte {
+	t.Helper()
+	c := dialFrom(t, src, addr)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	writeFrame(t, c, msg)
+	return readFrame(t, c)
+}
+
+// lineCounter counts the lines written to it.
+type lineCounter struct {
+	mu    sync.Mutex
+	lines int
+	bytes int
+	match string
+	hits  int
+}
+
+func (w *lineCounter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lines += bytes.Count(p, []byte("\n"))
+	w.bytes += len(p)
+	if w.match != "" && bytes.Contains(p, []byte(w.match)) {
+		w.hits++
+	}
+	return len(p), nil
+}
+
+func (w *lineCounter) counts() (lines, bytes, hits int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lines, w.bytes, w.hits
+}
+
+// TestTCPOneSourceCannotShutOthersOut is the regression test of issue 8: one
+// client opening connections in a loop held the whole connection cap (1 of 10
+// fresh requests from elsewhere was answered) and wrote a WARN line for every
+// refused connection. Now the attacker keeps its share, a client on another
+// address logs in every time, and the refusals make a line per logEvery.
+func TestTCPOneSourceCannotShutOthersOut(t *testing.T) {
+	logs := &lineCounter{match: "tcp connections refused"}
+	r := newTestRealm(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	r.serve()
+
+	stop := make(chan struct{})
+	var opened atomic.Int64
+	var attack sync.WaitGroup
+	attack.Add(1)
+	go func() {
+		defer attack.Done()
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.3.1")}}
+		for i := 0; i < 4000; i++ { // bounded: at most 4000 connections, or until stop
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if c, err := d.Dial("tcp", r.addr); err == nil {
+				conns = append(conns, c)
+				opened.Add(1)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	// Let the attacker open more connections than the whole cap first.
+	deadline := time.Now().Add(10 * time.Second)
+	for opened.Load() < MaxTCPConns+64 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	expectError(t, tcpExchange(t, r.addr, marshalAS(t, asReq("alice"))), 25)
+	ok := 0
+	for i := 0; i < 10; i++ {
+		req, key := r.preauthASReq("alice", 18)
+		c := dialFrom(t, "127.0.3.2", r.addr)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		writeFrame(t, c, marshalAS(t, req))
+		var hdr [4]byte
+		if _, err := io.ReadFull(c, hdr[:]); err == nil {
+			b := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+			if _, err := io.ReadFull(c, b); err == nil {
+				asRep(t, b, key)
+				ok++
+			}
+		}
+		c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	attack.Wait()
+	if ok < 9 {
+		t.Fatalf("%d of 10 logins from another address succeeded under the attack", ok)
+	}
+	if n := r.serverConns(); n > MaxTCPConnsPerSource+1 {
+		t.Errorf("server holds %d connections: the attacker went over its share", n)
+	}
+	if _, _, hits := logs.counts(); hits > 3 {
+		t.Errorf("%d summary lines about refused connections in a few seconds, want at most one per %v", hits, logEvery)
+	}
 }
 
 func TestTCPIdleConnectionClosed(t *testing.T) {

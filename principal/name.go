@@ -23,6 +23,32 @@ type Name struct {
 	Type       int32
 }
 
+// Bounds on principal names. No real principal comes near them; the KDC refuses
+// requests over them without echoing the oversized field, and Parse refuses to
+// make such names, so none is ever stored.
+const (
+	// MaxRealmLength bounds a realm name in bytes (a DNS name is at most 253).
+	MaxRealmLength = 255
+	// MaxNameComponents bounds the components of a principal name.
+	MaxNameComponents = 8
+	// MaxComponentLength bounds one name component in bytes.
+	MaxComponentLength = 512
+)
+
+// InBounds reports whether a wire name and its realm are within MaxRealmLength,
+// MaxNameComponents and MaxComponentLength.
+func InBounds(pn types.PrincipalName, realm string) bool {
+	if len(realm) > MaxRealmLength || len(pn.NameString) > MaxNameComponents {
+		return false
+	}
+	for _, c := range pn.NameString {
+		if len(c) > MaxComponentLength {
+			return false
+		}
+	}
+	return true
+}
+
 // ErrBadName reports a principal name that cannot be parsed.
 var ErrBadName = errors.New("principal: malformed principal name")
 
@@ -90,6 +116,10 @@ func Parse(s, defaultRealm string) (Name, error) {
 	}
 	if realm == "" {
 		return Name{}, fmt.Errorf("%w: %q has no realm and no default realm is set", ErrBadName, s)
+	}
+	if !InBounds(types.PrincipalName{NameString: comps}, realm) {
+		return Name{}, fmt.Errorf("%w: longer than %d components of %d bytes in a realm of %d bytes", ErrBadName,
+			MaxNameComponents, MaxComponentLength, MaxRealmLength)
 	}
 	n := Name{Components: comps, Realm: realm, Type: nametype.KRB_NT_PRINCIPAL}
 	if n.IsKrbtgt() {
