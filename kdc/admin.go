@@ -26,7 +26,16 @@ type Admin interface {
 	// Keytab returns the keys of the named principals, every kvno still kept,
 	// newest first, ready for an MIT keytab.
 	Keytab(ctx context.Context, names []string) ([]ticket.KeytabEntry, error)
+	// PurgeKeys drops the keys of old kvnos, keeping the current kvno and the
+	// keep newest older ones (MIT kadmin purgekeys).
+	PurgeKeys(ctx context.Context, name string, keep int) (PrincipalInfo, error)
+	// Check runs the store's consistency check (for a bbolt store, bbolt's
+	// page check).
+	Check(ctx context.Context) error
 }
+
+// checker is a store that can check itself (store.BoltStore).
+type checker interface{ Check() error }
 
 // AddRequest describes a new principal.
 type AddRequest struct {
@@ -216,6 +225,33 @@ func (a *LocalAdmin) Keytab(ctx context.Context, names []string) ([]ticket.Keyta
 		}
 	}
 	return out, nil
+}
+
+// PurgeKeys implements Admin.
+func (a *LocalAdmin) PurgeKeys(ctx context.Context, name string, keep int) (PrincipalInfo, error) {
+	if keep < 0 {
+		return PrincipalInfo{}, errors.New("kdc: purgekeys: --keep must be 0 or more")
+	}
+	n, err := a.parse(name)
+	if err != nil {
+		return PrincipalInfo{}, err
+	}
+	var info PrincipalInfo
+	err = a.Store.Update(ctx, n, func(r *principal.Record) error {
+		r.KeepKVNOs(keep)
+		r.Modified = a.now().UTC()
+		info = infoOf(r)
+		return nil
+	})
+	return info, err
+}
+
+// Check implements Admin.
+func (a *LocalAdmin) Check(context.Context) error {
+	if c, ok := a.Store.(checker); ok {
+		return c.Check()
+	}
+	return nil
 }
 
 func infoOf(r *principal.Record) PrincipalInfo {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -38,6 +39,7 @@ type adminRequest struct {
 	Password string      `json:"password,omitempty"`
 	Random   bool        `json:"random,omitempty"`
 	Disabled bool        `json:"disabled,omitempty"`
+	Keep     int         `json:"keep,omitempty"`
 }
 
 type adminResponse struct {
@@ -64,6 +66,9 @@ type AdminServer struct {
 	ln   *net.UnixListener
 	path string
 	wg   sync.WaitGroup
+	// allowUID decides which peers may administer; nil means checkPeer's
+	// rule (the server's own uid, or root). Tests replace it.
+	allowUID func(uid uint32) bool
 }
 
 // ListenAdmin creates the admin socket at path with mode 0600. A stale socket
@@ -108,8 +113,14 @@ func (s *AdminServer) Serve(ctx context.Context, a Admin, log *slog.Logger) {
 
 func (s *AdminServer) serveConn(ctx context.Context, c *net.UnixConn, a Admin, log *slog.Logger) {
 	c.SetDeadline(time.Now().Add(AdminTimeout))
-	if err := checkPeer(c); err != nil {
+	if err := checkPeer(c, s.allowUID); err != nil {
 		log.Warn("admin connection refused", "err", err)
+		// Read (and drop) the request before answering: the client writes it
+		// first, and closing on unread data would reset the connection under
+		// it, so it would see "broken pipe" instead of this refusal.
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		var discard adminRequest
+		json.NewDecoder(io.LimitReader(c, 1<<20)).Decode(&discard)
 		json.NewEncoder(c).Encode(adminResponse{Error: err.Error()})
 		return
 	}
@@ -118,7 +129,7 @@ func (s *AdminServer) serveConn(ctx context.Context, c *net.UnixConn, a Admin, l
 		json.NewEncoder(c).Encode(adminResponse{Error: "kdc: bad admin request: " + err.Error()})
 		return
 	}
-	resp := dispatchAdmin(ctx, a, &req)
+	resp := safeDispatchAdmin(ctx, a, &req, log)
 	target := req.Name
 	if target == "" && req.Add != nil {
 		target = req.Add.Name
@@ -127,9 +138,23 @@ func (s *AdminServer) serveConn(ctx context.Context, c *net.UnixConn, a Admin, l
 	json.NewEncoder(c).Encode(resp)
 }
 
-// checkPeer lets in only the user who owns the server process (or root): the
-// socket mode already says so, SO_PEERCRED makes sure.
-func checkPeer(c *net.UnixConn) error {
+// safeDispatchAdmin is dispatchAdmin that turns a panic (a store failing in an
+// unexpected way) into an error for this request, as the KDC's request path
+// does: an admin command must never take the server down.
+func safeDispatchAdmin(ctx context.Context, a Admin, req *adminRequest, log *slog.Logger) (resp adminResponse) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("admin operation panicked", "op", req.Op, "panic", fmt.Sprint(r))
+			resp = adminResponse{Error: fmt.Sprintf("kdc: admin operation %q failed inside the server: %v", req.Op, r)}
+		}
+	}()
+	return dispatchAdmin(ctx, a, req)
+}
+
+// checkPeer lets in only the user who owns the server process (or root), or
+// whom allow accepts when it is set: the socket mode already says so,
+// SO_PEERCRED makes sure.
+func checkPeer(c *net.UnixConn, allow func(uint32) bool) error {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return err
@@ -143,7 +168,10 @@ func checkPeer(c *net.UnixConn) error {
 	if cerr != nil {
 		return cerr
 	}
-	if cred.Uid != uint32(os.Getuid()) && cred.Uid != 0 {
+	if allow == nil {
+		allow = func(uid uint32) bool { return uid == uint32(os.Getuid()) || uid == 0 }
+	}
+	if !allow(cred.Uid) {
 		return fmt.Errorf("kdc: uid %d may not administer this database", cred.Uid)
 	}
 	return nil
@@ -182,6 +210,11 @@ func dispatchAdmin(ctx context.Context, a Admin, req *adminRequest) adminRespons
 		for _, e := range entries {
 			resp.Keytab = append(resp.Keytab, wireKeytabEntry{Principal: e.Principal, Timestamp: e.Timestamp, KVNO: e.KVNO, Etype: e.Key.KeyType, Key: e.Key.KeyValue})
 		}
+	case "purgekeys":
+		info, err = a.PurgeKeys(ctx, req.Name, req.Keep)
+		resp.Info = &info
+	case "check":
+		err = a.Check(ctx)
 	default:
 		err = fmt.Errorf("kdc: unknown admin operation %q", req.Op)
 	}
@@ -232,11 +265,14 @@ func (c *AdminClient) call(ctx context.Context, req adminRequest) (adminResponse
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(AdminTimeout))
-	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return adminResponse{}, fmt.Errorf("kdc: admin request: %w", err)
-	}
+	werr := json.NewEncoder(conn).Encode(req)
+	// Read the answer even when the write failed: a server that refused this
+	// peer has said why before closing.
 	var resp adminResponse
 	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
+		if werr != nil {
+			return adminResponse{}, fmt.Errorf("kdc: admin request: %w", werr)
+		}
 		return adminResponse{}, fmt.Errorf("kdc: admin response: %w", err)
 	}
 	if resp.Error != "" {
@@ -295,6 +331,17 @@ func (c *AdminClient) ChangeKeys(ctx context.Context, name, password string, ran
 // SetDisabled implements Admin.
 func (c *AdminClient) SetDisabled(ctx context.Context, name string, disabled bool) (PrincipalInfo, error) {
 	return infoResult(c.call(ctx, adminRequest{Op: "disable", Name: name, Disabled: disabled}))
+}
+
+// PurgeKeys implements Admin.
+func (c *AdminClient) PurgeKeys(ctx context.Context, name string, keep int) (PrincipalInfo, error) {
+	return infoResult(c.call(ctx, adminRequest{Op: "purgekeys", Name: name, Keep: keep}))
+}
+
+// Check implements Admin.
+func (c *AdminClient) Check(ctx context.Context) error {
+	_, err := c.call(ctx, adminRequest{Op: "check"})
+	return err
 }
 
 // Keytab implements Admin.

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kerbkit/kerbkit/principal"
@@ -74,5 +76,90 @@ func TestAdminSocketRoundTrip(t *testing.T) {
 	info, err := c.ChangeKeys(ctx, "dave", "", true)
 	if err != nil || info.KVNO != 2 || len(info.OldKVNOs) != 1 {
 		t.Fatalf("passwd through the socket: %+v %v", info, err)
+	}
+}
+
+// serveAdmin serves a on a new admin socket until the test ends.
+func serveAdmin(t *testing.T, a Admin, edit func(*AdminServer)) *AdminClient {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kdc.db.sock")
+	srv, err := ListenAdmin(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(srv)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, a, slog.New(slog.NewTextHandler(io.Discard, nil))); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c, ok := DialAdmin(path)
+	if !ok {
+		t.Fatal("admin socket does not answer")
+	}
+	return c
+}
+
+// TestAdminRefusalIsReported is the regression test of issue 8: a uid the
+// socket refuses saw "write: broken pipe" instead of the refusal.
+func TestAdminRefusalIsReported(t *testing.T) {
+	r := newTestRealm(t)
+	c := serveAdmin(t, r.admin, func(s *AdminServer) { s.allowUID = func(uint32) bool { return false } })
+	// A request larger than the socket buffer: the client is still writing
+	// when the server answers, as with `kdc keytab` of many principals.
+	names := make([]string, 20000)
+	for i := range names {
+		names[i] = fmt.Sprintf("host/h%05d.example.com", i)
+	}
+	for _, req := range [][]string{{"host/localhost"}, names} {
+		_, err := c.Keytab(context.Background(), req)
+		if err == nil || !strings.Contains(err.Error(), "may not administer this database") {
+			t.Fatalf("keytab of %d names: %v, want the refusal", len(req), err)
+		}
+	}
+}
+
+// panickyAdmin is an Admin whose List panics, as a damaged store could make it.
+type panickyAdmin struct{ *LocalAdmin }
+
+func (panickyAdmin) List(context.Context) ([]string, error) { panic("invalid page type: 0: 4") }
+
+// TestAdminPanicDoesNotKillTheServer: a panic inside an admin operation
+// becomes that request's error and the server keeps answering.
+func TestAdminPanicDoesNotKillTheServer(t *testing.T) {
+	r := newTestRealm(t)
+	c := serveAdmin(t, panickyAdmin{r.admin}, nil)
+	if _, err := c.List(context.Background()); err == nil || !strings.Contains(err.Error(), "failed inside the server") {
+		t.Fatalf("List: %v", err)
+	}
+	if _, err := c.Show(context.Background(), "alice"); err != nil {
+		t.Fatalf("the server stopped answering after a panic: %v", err)
+	}
+}
+
+func TestPurgeKeys(t *testing.T) {
+	r := newTestRealm(t)
+	c := serveAdmin(t, r.admin, nil)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := c.ChangeKeys(ctx, "host/localhost", "", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := c.Show(ctx, "host/localhost")
+	if err != nil || info.KVNO != 4 || len(info.OldKVNOs) != principal.KeepOldKeys {
+		t.Fatalf("before purge: %+v %v", info, err)
+	}
+	info, err = c.PurgeKeys(ctx, "host/localhost", 1)
+	if err != nil || info.KVNO != 4 || len(info.OldKVNOs) != 1 || info.OldKVNOs[0] != 3 {
+		t.Fatalf("purgekeys --keep 1: %+v %v", info, err)
+	}
+	info, err = r.admin.PurgeKeys(ctx, "host/localhost", 0)
+	if err != nil || info.KVNO != 4 || len(info.OldKVNOs) != 0 || len(info.Enctypes) != len(principal.DefaultEnctypes) {
+		t.Fatalf("purgekeys --keep 0: %+v %v", info, err)
+	}
+	if _, err := c.PurgeKeys(ctx, "host/localhost", -1); err == nil {
+		t.Fatal("negative --keep accepted")
 	}
 }

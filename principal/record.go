@@ -86,37 +86,45 @@ func (r *Record) HasKVNO(kvno uint32) bool {
 	return false
 }
 
-// KeepOldKeys is how many older kvnos survive a key change, so that tickets issued
-// before it stay readable until they expire.
+// KeepOldKeys is how many older kvnos survive a key change: the two kvnos before
+// the current one, so that tickets issued before the last two changes stay
+// readable until they expire. `kdc principal purgekeys` drops them sooner.
 const KeepOldKeys = 2
 
 // Rekey installs newKeys (which must all carry the next kvno) and prunes kvnos older
 // than KeepOldKeys versions back.
 func (r *Record) Rekey(newKeys []Key, now time.Time) {
-	all := append(append([]Key(nil), newKeys...), r.Keys...)
+	r.Keys = append(append([]Key(nil), newKeys...), r.Keys...)
+	r.KeepKVNOs(KeepOldKeys)
+	r.Modified = now.UTC()
+}
+
+// KeepKVNOs drops the keys of every kvno but the current one and the keep
+// newest older ones.
+func (r *Record) KeepKVNOs(keep int) {
 	var kvnos []uint32
 	seen := map[uint32]bool{}
-	for _, k := range all {
+	for _, k := range r.Keys {
 		if !seen[k.KVNO] {
 			seen[k.KVNO] = true
 			kvnos = append(kvnos, k.KVNO)
 		}
 	}
 	sort.Slice(kvnos, func(i, j int) bool { return kvnos[i] > kvnos[j] })
-	if len(kvnos) > KeepOldKeys+1 {
-		kvnos = kvnos[:KeepOldKeys+1]
+	if len(kvnos) > keep+1 {
+		kvnos = kvnos[:keep+1]
 	}
-	keep := map[uint32]bool{}
+	kept := map[uint32]bool{}
 	for _, v := range kvnos {
-		keep[v] = true
+		kept[v] = true
 	}
-	r.Keys = r.Keys[:0:0]
-	for _, k := range all {
-		if keep[k.KVNO] {
+	old := r.Keys
+	r.Keys = nil
+	for _, k := range old {
+		if kept[k.KVNO] {
 			r.Keys = append(r.Keys, k)
 		}
 	}
-	r.Modified = now.UTC()
 }
 
 // Enctypes returns the enctypes of the current keys.

@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,7 +31,72 @@ var (
 	ErrInUse = errors.New("store: database in use by another process")
 	// ErrSchema is returned by Open for a file of another layout or version.
 	ErrSchema = errors.New("store: unsupported database schema")
+	// ErrDamaged reports a database file that fails bbolt's consistency check
+	// or makes bbolt fail (it panics on damaged pages; the store turns that
+	// into this error).
+	ErrDamaged = errors.New("store: database damaged")
 )
+
+// restoreHint is what to do about a damaged database.
+const restoreHint = "restore it from a backup (a copy of the file taken while no kdc serve ran on it)"
+
+// guard runs fn, an access to the bbolt file, turning a panic or a memory fault
+// (bbolt panics on damaged pages and reads its file through mmap, so a
+// truncated file faults) into ErrDamaged, so a damaged file gives one clear
+// error instead of killing the process. bbolt rolls back the transaction of a
+// panicking View or Update itself.
+func guard(path string, fn func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, r, restoreHint)
+		}
+	}()
+	return fn()
+}
+
+// view is db.View under guard.
+func (s *BoltStore) view(fn func(*bolt.Tx) error) error {
+	return guard(s.path, func() error { return s.db.View(fn) })
+}
+
+// update is db.Update under guard.
+func (s *BoltStore) update(fn func(*bolt.Tx) error) error {
+	return guard(s.path, func() error { return s.db.Update(fn) })
+}
+
+// maxCheckErrors bounds the problems Check reports.
+const maxCheckErrors = 10
+
+// Check runs bbolt's consistency check over the whole file (every page
+// reachable once, no page both used and free) and returns ErrDamaged with what
+// it found. It reports page numbers and key names, never values.
+func (s *BoltStore) Check() error {
+	var problems []string
+	err := s.view(func(tx *bolt.Tx) error {
+		for err := range tx.Check(bolt.WithKVStringer(keysOnly{})) {
+			if len(problems) < maxCheckErrors {
+				problems = append(problems, err.Error())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s: %s; %s", ErrDamaged, s.path, strings.Join(problems, "; "), restoreHint)
+	}
+	return nil
+}
+
+// keysOnly prints keys (principal names) in check reports, and only the
+// length of values, which hold sealed keys.
+type keysOnly struct{}
+
+func (keysOnly) KeyToString(k []byte) string   { return strconv.Quote(string(k)) }
+func (keysOnly) ValueToString(v []byte) string { return fmt.Sprintf("(%d bytes)", len(v)) }
 
 // DefaultLockTimeout is how long Open waits for another process to release the
 // database before failing with ErrInUse.
@@ -50,6 +118,7 @@ const MaxCachedRecords = 100000
 // below, which drop the entry after they commit.
 type BoltStore struct {
 	db     *bolt.DB
+	path   string
 	mk     *MasterKey
 	realm  string
 	policy principal.RealmPolicy
@@ -68,6 +137,8 @@ type OpenOptions struct {
 	MasterKeyPath string
 	// LockTimeout overrides DefaultLockTimeout.
 	LockTimeout time.Duration
+	// SkipCheck skips the consistency check Open runs over the whole file.
+	SkipCheck bool
 }
 
 // Init creates a new database at path for realm, with its master key in a new 0600
@@ -96,7 +167,7 @@ func Init(ctx context.Context, path, realm string, policy principal.RealmPolicy,
 		return nil, fmt.Errorf("store: init: %w", err)
 	}
 	policy = policy.WithDefaults()
-	s := &BoltStore{db: db, mk: mk, realm: realm, policy: policy}
+	s := &BoltStore{db: db, mk: mk, realm: realm, policy: policy, path: path}
 	keys, err := principal.RandomKeys(principal.DefaultEnctypes, 1)
 	if err != nil {
 		db.Close()
@@ -156,17 +227,46 @@ func Open(path string, opts OpenOptions) (*BoltStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	if err := precheckFile(path); err != nil {
+		return nil, err
+	}
+	var db *bolt.DB
+	var file *os.File
+	err = guard(path, func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout,
+			OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+				f, err := os.OpenFile(name, flag, mode)
+				file = f
+				return f, err
+			}})
+		return err
+	})
+	if errors.Is(err, ErrDamaged) && file != nil {
+		// bbolt panicked inside Open despite precheckFile. It holds the file
+		// mapped (and so locked) where we cannot unmap it; close what we can.
+		file.Close()
+	}
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
 			return nil, fmt.Errorf("%w: %s is locked (is `kdc serve` running on it?)", ErrInUse, path)
+		case errors.Is(err, ErrDamaged):
+			return nil, err
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+			return nil, fmt.Errorf("%w: %s: %v; %s", ErrDamaged, path, err, restoreHint)
 		}
 		return nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
-	s := &BoltStore{db: db, mk: mk}
-	if err := db.View(s.unsafeLoadMeta); err != nil {
+	s := &BoltStore{db: db, mk: mk, path: path}
+	if err := s.view(s.unsafeLoadMeta); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if !opts.SkipCheck {
+		if err := s.Check(); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -198,7 +298,7 @@ func (s *BoltStore) Realm() string { return s.realm }
 func (s *BoltStore) Policy() principal.RealmPolicy { return s.policy }
 
 // Path is the database file.
-func (s *BoltStore) Path() string { return s.db.Path() }
+func (s *BoltStore) Path() string { return s.path }
 
 // Get implements Store. The record returned is the caller's to modify, but
 // its Keys slice is shared with the cache and must not be written to.
@@ -210,7 +310,7 @@ func (s *BoltStore) Get(ctx context.Context, name principal.Name) (*principal.Re
 	}
 	gen := s.gen.Load()
 	var rec *principal.Record
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPrincipals).Get([]byte(key))
 		if v == nil {
 			return fmt.Errorf("%w: %s", principal.ErrNotFound, name)
@@ -259,7 +359,7 @@ func (s *BoltStore) Create(ctx context.Context, rec *principal.Record) error {
 	if rec.Name.Realm != s.realm {
 		return fmt.Errorf("store: %s is not in realm %s", rec.Name, s.realm)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error { return s.unsafePut(tx, rec, true) })
+	err := s.update(func(tx *bolt.Tx) error { return s.unsafePut(tx, rec, true) })
 	s.invalidate(rec.Name.Key())
 	return err
 }
@@ -267,7 +367,7 @@ func (s *BoltStore) Create(ctx context.Context, rec *principal.Record) error {
 // Update implements Store.
 func (s *BoltStore) Update(ctx context.Context, name principal.Name, fn func(*principal.Record) error) error {
 	defer s.invalidate(name.Key())
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPrincipals).Get([]byte(name.Key()))
 		if v == nil {
 			return fmt.Errorf("%w: %s", principal.ErrNotFound, name)
@@ -292,7 +392,7 @@ func (s *BoltStore) Delete(ctx context.Context, name principal.Name) error {
 		return fmt.Errorf("store: refusing to delete %s: the realm cannot issue tickets without it", name)
 	}
 	defer s.invalidate(name.Key())
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPrincipals)
 		if b.Get([]byte(name.Key())) == nil {
 			return fmt.Errorf("%w: %s", principal.ErrNotFound, name)
@@ -304,7 +404,7 @@ func (s *BoltStore) Delete(ctx context.Context, name principal.Name) error {
 // List implements Store.
 func (s *BoltStore) List(ctx context.Context) ([]principal.Name, error) {
 	var names []principal.Name
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketPrincipals).ForEach(func(k, _ []byte) error {
 			n, err := principal.Parse(string(k), "")
 			if err != nil {

@@ -125,7 +125,7 @@ func decodeRecord(b []byte, mk *MasterKey) (*principal.Record, error) {
 	err = json.Unmarshal(plain, &keys)
 	clear(plain)
 	if err != nil {
-		return nil, fmt.Errorf("%w: keys of %s: %w", principal.ErrCorrupt, d.Name, err)
+		return nil, fmt.Errorf("%w: keys of %s do not decode", principal.ErrCorrupt, d.Name)
 	}
 	r := &principal.Record{
 		Name:            name,

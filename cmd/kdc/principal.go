@@ -47,7 +47,8 @@ func newPrincipalCmd(e *env) *cobra.Command {
 	}
 	c.AddCommand(newPrincipalAddCmd(e), newPrincipalListCmd(e), newPrincipalShowCmd(e),
 		newPrincipalDeleteCmd(e), newPrincipalPasswdCmd(e),
-		newPrincipalDisableCmd(e, "disable", true), newPrincipalDisableCmd(e, "enable", false))
+		newPrincipalDisableCmd(e, "disable", true), newPrincipalDisableCmd(e, "enable", false),
+		newPrincipalPurgeKeysCmd(e))
 	return c
 }
 
@@ -208,7 +209,7 @@ func newPrincipalPasswdCmd(e *env) *cobra.Command {
 	var random bool
 	c := &cobra.Command{
 		Use:   "passwd NAME [--password P | --random-key]",
-		Short: "Give a principal new keys (next kvno; older keys are kept for tickets already issued)",
+		Short: "Give a principal new keys (next kvno; the two kvnos before it are kept for tickets already issued)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var pw string
@@ -246,4 +247,35 @@ func newPrincipalDisableCmd(e *env, verb string, disabled bool) *cobra.Command {
 			})
 		},
 	}
+}
+
+func newPrincipalPurgeKeysCmd(e *env) *cobra.Command {
+	var keep int
+	c := &cobra.Command{
+		Use:   "purgekeys NAME [--keep N]",
+		Short: "Drop the keys of old kvnos, keeping the current one and the N newest older ones (MIT purgekeys)",
+		Long: `purgekeys drops the keys a principal keeps from before its last key changes. passwd keeps
+the two kvnos before the current one, so that tickets issued under them stay readable
+until they expire; once those tickets have expired (or to cut off a leaked key now),
+purge them. --keep 0 (the default) keeps only the current kvno.`,
+		Example: `  kdc principal purgekeys HTTP/www.example.com           # only the current kvno is left
+  kdc principal purgekeys HTTP/www.example.com --keep 1  # and the one before it`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAdmin(cmd.Context(), e, func(a kdc.Admin) error {
+				info, err := a.PurgeKeys(cmd.Context(), args[0], keep)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "purged old keys of %s: kvno %d kept", info.Name, info.KVNO)
+				if len(info.OldKVNOs) > 0 {
+					fmt.Fprintf(e.stdout, ", and old kvnos %v", info.OldKVNOs)
+				}
+				fmt.Fprintln(e.stdout)
+				return nil
+			})
+		},
+	}
+	c.Flags().IntVar(&keep, "keep", 0, "older kvnos to keep besides the current one")
+	return c
 }

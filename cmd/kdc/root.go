@@ -51,7 +51,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())
 	})
-	root.AddCommand(newInitCmd(e), newServeCmd(e), newPrincipalCmd(e), newKeytabCmd(e), newDevCmd(e))
+	root.AddCommand(newInitCmd(e), newServeCmd(e), newPrincipalCmd(e), newKeytabCmd(e), newDevCmd(e), newCheckCmd(e))
 	return root
 }
 
