@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
@@ -120,33 +119,12 @@ func (s Secret) keytabKey(client ticket.Principal, etype int32) (types.Encryptio
 	return best, bestKVNO, found
 }
 
-// LoadKeytab reads an MIT keytab file. Unlike gokrb5's keytab.Load it never puts file contents (keys) into
-// error text, and it survives malformed files.
+// LoadKeytab reads an MIT keytab file with ticket.LoadKeytabFile: unlike gokrb5's keytab.Load it never puts file
+// contents (keys) into error text, and it survives malformed files.
 func LoadKeytab(path string) (*keytab.Keytab, error) {
-	b, err := os.ReadFile(path)
+	kt, err := ticket.LoadKeytabFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("client: read keytab: %w", err)
-	}
-	kt, err := parseKeytab(b)
-	if err != nil {
-		return nil, fmt.Errorf("client: keytab %s: %w", path, err)
-	}
-	return kt, nil
-}
-
-// errBadKeytab is returned for keytab data that does not parse.
-var errBadKeytab = errors.New("malformed keytab")
-
-// parseKeytab decodes keytab bytes, hiding gokrb5's error text (it can include the raw bytes) and panics.
-func parseKeytab(b []byte) (kt *keytab.Keytab, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			kt, err = nil, errBadKeytab
-		}
-	}()
-	kt = keytab.New()
-	if err := kt.Unmarshal(b); err != nil {
-		return nil, errBadKeytab
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	return kt, nil
 }

@@ -42,7 +42,8 @@ func ResolveKeytabPath(flag string) (string, error) {
 	return name, nil
 }
 
-// Keytab is a service keytab file, loaded with gokrb5's keytab.Load. When a
+// Keytab is a service keytab file, loaded with ticket.LoadKeytabFile (which never
+// echoes the file's bytes in errors, as gokrb5's keytab.Load does). When a
 // ticket names a key the loaded copy lacks (a new kvno after a key change), the
 // file is reloaded if it changed on disk, so a running service picks up
 // `kdc keytab` exports without a restart. Safe for concurrent use.
@@ -69,9 +70,9 @@ func (k *Keytab) load() error {
 	if err != nil {
 		return fmt.Errorf("service: keytab: %w", err)
 	}
-	kt, err := keytab.Load(k.path)
+	kt, err := ticket.LoadKeytabFile(k.path)
 	if err != nil {
-		return fmt.Errorf("service: keytab %s: %w", k.path, err)
+		return fmt.Errorf("service: %w", err)
 	}
 	if len(kt.Entries) == 0 {
 		return fmt.Errorf("service: keytab %s has no keys", k.path)
