@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,7 +75,14 @@ type Config struct {
 // the kdc lists of [realms], udp_preference_limit, ticket_lifetime, renew_lifetime, forwardable, proxiable,
 // default_tkt_enctypes, permitted_enctypes and clockskew. It then applies defaults and validates.
 func LoadConfig(path string) (*Config, error) {
-	kc, err := krbconfig.Load(path)
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("client: load %s: %w", path, err)
+	}
+	if err := checkConfigSyntax(text); err != nil {
+		return nil, fmt.Errorf("client: %s %w", path, err)
+	}
+	kc, err := krbconfig.NewFromString(string(text))
 	if kc == nil {
 		// gokrb5 returns a usable config together with an UnsupportedDirective error (v4 settings); any other
 		// error comes without a config.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -206,5 +207,55 @@ func TestParsePrincipal(t *testing.T) {
 	}
 	if _, err := ParsePrincipal("alice", ""); err == nil || !strings.Contains(err.Error(), "no realm") {
 		t.Errorf("no default realm: %v", err)
+	}
+}
+
+// TestConfigSyntaxErrors is the regression test of issue 8: a krb5.conf with a
+// broken section header or binary garbage was silently ignored and the user
+// saw "no default realm is configured".
+func TestConfigSyntaxErrors(t *testing.T) {
+	good := "[libdefaults]\n  default_realm = KRB.TEST\n[realms]\n  KRB.TEST = {\n    kdc = 127.0.0.1:88\n  }\n"
+	tests := []struct {
+		name, text, want string
+	}{
+		{"broken section header", "[libdefaults\n  default_realm = KRB.TEST\n", "line 1: section header \"[libdefaults\" has no closing ]"},
+		{"binary garbage", "[libdefaults]\n\x00\x01\x02\xff\xfe", "line 2: binary data"},
+		{"no equals sign", "[libdefaults]\n  default_realm KRB.TEST\n", "line 2: \"default_realm KRB.TEST\" is not \"name = value\""},
+		{"unclosed brace", "[realms]\n  KRB.TEST = {\n    kdc = x\n", "missing }"},
+		{"extra brace", good + "}\n", "line 7: } without a matching {"},
+		{"relation before any section", "default_realm = KRB.TEST\n", "line 1: \"default_realm = KRB.TEST\" before the first [section]"},
+		{"header inside a block", "[realms]\n  KRB.TEST = {\n[libdefaults]\n", "line 3: section header"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "krb5.conf")
+			if err := os.WriteFile(p, []byte(tc.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadConfig(p)
+			if !errors.Is(err, ErrConfigSyntax) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {
+				t.Fatalf("LoadConfig: %v, want %q with the file name", err, tc.want)
+			}
+		})
+	}
+	// What MIT accepts stays accepted: comments, directives, final markers,
+	// CRLF line ends, and the files our tools and Debian write.
+	ok := []string{
+		good,
+		"# comment\n; comment\ninclude /etc/krb5.d/extra.conf\nincludedir /etc/krb5.conf.d/\n" + good,
+		"[libdefaults]*\r\n  default_realm = KRB.TEST\r\n[realms]\r\n  KRB.TEST = {\r\n    kdc = a:88\r\n  }*\r\n",
+		"[libdefaults]\n  default_realm = KRB.TEST\n  noaddresses =\n",
+	}
+	for i, text := range ok {
+		if err := checkConfigSyntax([]byte(text)); err != nil {
+			t.Errorf("valid file %d refused: %v", i, err)
+		}
+	}
+	for _, p := range []string{"/etc/krb5.conf"} {
+		if b, err := os.ReadFile(p); err == nil {
+			if err := checkConfigSyntax(b); err != nil {
+				t.Errorf("%s refused: %v", p, err)
+			}
+		}
 	}
 }
