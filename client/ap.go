@@ -150,7 +150,7 @@ func NewAPRequest(cred ticket.Credential, o APOptions) (*APContext, error) {
 	}
 	if len(cred.Key.KeyValue) != principal.KeySize(et) {
 		return nil, fmt.Errorf("client: session key of the ticket for %s has %d bytes, want %d for %s",
-			cred.Server, len(cred.Key.KeyValue), principal.KeySize(et), EtypeName(cred.Key.KeyType))
+			cred.Server, len(cred.Key.KeyValue), principal.KeySize(et), principal.EnctypeName(cred.Key.KeyType))
 	}
 	now := time.Now
 	if o.Now != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -231,7 +232,7 @@ func encTimestamp(key types.EncryptionKey, now time.Time) (types.PAData, error) 
 	}
 	ed, err := crypto.GetEncryptedData(plain, key, keyusage.AS_REQ_PA_ENC_TIMESTAMP, 0)
 	if err != nil {
-		return types.PAData{}, fmt.Errorf("client: encrypt PA-ENC-TIMESTAMP with %s: %w", EtypeName(key.KeyType), err)
+		return types.PAData{}, fmt.Errorf("client: encrypt PA-ENC-TIMESTAMP with %s: %w", principal.EnctypeName(key.KeyType), err)
 	}
 	b, err := ed.Marshal()
 	if err != nil {
@@ -339,7 +340,7 @@ func (c *Client) verifyASRep(st *asState, b []byte, received time.Time) (*ASResu
 	}
 	etype := rep.EncPart.EType
 	if !slices.Contains(st.etypes, etype) {
-		return nil, fmt.Errorf("client: AS-REP enc-part uses %s, which was not requested: %w", EtypeName(etype), ErrReplyMismatch)
+		return nil, fmt.Errorf("client: AS-REP enc-part uses %s, which was not requested: %w", principal.EnctypeName(etype), ErrReplyMismatch)
 	}
 
 	key, err := c.replyKey(st, rep.PAData, etype)
@@ -348,7 +349,7 @@ func (c *Client) verifyASRep(st *asState, b []byte, received time.Time) (*ASResu
 	}
 	plain, err := crypto.DecryptEncPart(rep.EncPart, key, keyusage.AS_REP_ENCPART)
 	if err != nil {
-		return nil, fmt.Errorf("client: AS-REP enc-part does not decrypt with the %s key of %s: %w", EtypeName(etype), st.client,
+		return nil, fmt.Errorf("client: AS-REP enc-part does not decrypt with the %s key of %s: %w", principal.EnctypeName(etype), st.client,
 			&KDCError{Code: errorcode.KRB_AP_ERR_BAD_INTEGRITY, Local: true, Client: st.client.String(), Server: st.server.String()})
 	}
 	var enc messages.EncKDCRepPart

@@ -10,6 +10,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -95,7 +96,7 @@ func (s Secret) key(client ticket.Principal, etype int32, salt string, s2kparams
 	case s.keytab != nil:
 		k, _, ok := s.keytabKey(client, etype)
 		if !ok {
-			return types.EncryptionKey{}, fmt.Errorf("client: keytab has no %s key for %s", EtypeName(etype), client)
+			return types.EncryptionKey{}, fmt.Errorf("client: keytab has no %s key for %s", principal.EnctypeName(etype), client)
 		}
 		return k, nil
 	}

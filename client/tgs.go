@@ -149,7 +149,7 @@ func (c *Client) newTGSState(r TGSRequest) (*tgsState, error) {
 		return nil, fmt.Errorf("client: the credential for %s has no ticket or no session key", cred.Server)
 	}
 	if _, err := crypto.GetEtype(cred.Key.KeyType); err != nil {
-		return nil, fmt.Errorf("client: the session key of %s has unsupported enctype %s", cred.Server, EtypeName(cred.Key.KeyType))
+		return nil, fmt.Errorf("client: the session key of %s has unsupported enctype %s", cred.Server, principal.EnctypeName(cred.Key.KeyType))
 	}
 	var tgt messages.Ticket
 	if err := unmarshalSafe(func() error { return tgt.Unmarshal(cred.Ticket) }); err != nil {
@@ -253,7 +253,7 @@ func (c *Client) buildTGSReq(st *tgsState) ([]byte, error) {
 
 	et, err := crypto.GetEtype(cred.Key.KeyType)
 	if err != nil {
-		return nil, fmt.Errorf("client: session key enctype %s: %w", EtypeName(cred.Key.KeyType), err)
+		return nil, fmt.Errorf("client: session key enctype %s: %w", principal.EnctypeName(cred.Key.KeyType), err)
 	}
 	sum, err := et.GetChecksumHash(cred.Key.KeyValue, bodyDER, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM)
 	if err != nil {

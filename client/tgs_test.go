@@ -48,7 +48,7 @@ func ownKey(t *testing.T, r *testenv.InProcRealm, name string, etype int32, kvno
 			return e.Key
 		}
 	}
-	t.Fatalf("keytab of %s has no %s key with kvno %d", name, EtypeName(etype), kvno)
+	t.Fatalf("keytab of %s has no %s key with kvno %d", name, principal.EnctypeName(etype), kvno)
 	return types.EncryptionKey{}
 }
 

@@ -2,13 +2,10 @@ package principal
 
 import (
 	"crypto/rand"
-
 	"fmt"
-	"github.com/jcmturner/gokrb5/v8/crypto/etype"
-	"sort"
-	"strings"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/crypto/etype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -20,89 +17,6 @@ var DefaultEnctypes = []int32{
 	etypeID.AES128_CTS_HMAC_SHA1_96,
 	etypeID.AES256_CTS_HMAC_SHA384_192,
 	etypeID.AES128_CTS_HMAC_SHA256_128,
-}
-
-// supportedEnctypes are the enctypes a principal may hold keys for.
-var supportedEnctypes = map[int32]string{
-	etypeID.AES256_CTS_HMAC_SHA1_96:    "aes256-cts-hmac-sha1-96",
-	etypeID.AES128_CTS_HMAC_SHA1_96:    "aes128-cts-hmac-sha1-96",
-	etypeID.AES256_CTS_HMAC_SHA384_192: "aes256-cts-hmac-sha384-192",
-	etypeID.AES128_CTS_HMAC_SHA256_128: "aes128-cts-hmac-sha256-128",
-	etypeID.RC4_HMAC:                   "arcfour-hmac",
-	etypeID.DES3_CBC_SHA1_KD:           "des3-cbc-sha1",
-}
-
-// EnctypeName returns the MIT name of an enctype, or "etype N" if unknown.
-func EnctypeName(e int32) string {
-	if n, ok := supportedEnctypes[e]; ok {
-		return n
-	}
-	for n, id := range etypeID.ETypesByName {
-		if id == e {
-			return n
-		}
-	}
-	return fmt.Sprintf("etype %d", e)
-}
-
-// ParseEnctypes reads a comma or space separated list of enctype names (MIT's names,
-// such as aes256-cts-hmac-sha1-96, or the short forms aes256-cts, aes128-sha2,
-// rc4-hmac) or numbers.
-func ParseEnctypes(s string) ([]int32, error) {
-	var out []int32
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		id, err := parseEnctype(f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("principal: empty enctype list")
-	}
-	return out, nil
-}
-
-var enctypeAliases = map[string]int32{
-	"aes256-cts":     etypeID.AES256_CTS_HMAC_SHA1_96,
-	"aes128-cts":     etypeID.AES128_CTS_HMAC_SHA1_96,
-	"aes256-sha2":    etypeID.AES256_CTS_HMAC_SHA384_192,
-	"aes128-sha2":    etypeID.AES128_CTS_HMAC_SHA256_128,
-	"aes256-sha1":    etypeID.AES256_CTS_HMAC_SHA1_96,
-	"aes128-sha1":    etypeID.AES128_CTS_HMAC_SHA1_96,
-	"rc4-hmac":       etypeID.RC4_HMAC,
-	"arcfour-hmac":   etypeID.RC4_HMAC,
-	"des3-cbc-sha1":  etypeID.DES3_CBC_SHA1_KD,
-	"des3-hmac-sha1": etypeID.DES3_CBC_SHA1_KD,
-}
-
-func parseEnctype(s string) (int32, error) {
-	s = strings.ToLower(strings.TrimSuffix(s, ":normal"))
-	if id, ok := enctypeAliases[s]; ok {
-		return id, nil
-	}
-	for id, n := range supportedEnctypes {
-		if n == s {
-			return id, nil
-		}
-	}
-	var n int32
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil {
-		if _, ok := supportedEnctypes[n]; ok {
-			return n, nil
-		}
-	}
-	return 0, fmt.Errorf("principal: unsupported enctype %q (supported: %s)", s, strings.Join(EnctypeNames(), ", "))
-}
-
-// EnctypeNames lists the names of the supported enctypes, sorted.
-func EnctypeNames() []string {
-	var names []string
-	for _, n := range supportedEnctypes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // Key is one long-term key of a principal.

@@ -13,13 +13,13 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/types"
 
-	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
 // etypeName names an enctype the way MIT tools print it, with its number.
 func etypeName(e int32) string {
-	return fmt.Sprintf("%s (%d)", client.EtypeName(e), e)
+	return fmt.Sprintf("%s (%d)", principal.EnctypeName(e), e)
 }
 
 // etypeList names a list of enctypes.

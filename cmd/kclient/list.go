@@ -10,7 +10,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/spf13/cobra"
 
-	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -123,7 +123,7 @@ func writeList(w io.Writer, name string, cc *ticket.CCache, showFlags, showEtype
 		tkt, tktOK := decodeTicket(c.Ticket)
 		if showEtypes && tktOK {
 			sep()
-			fmt.Fprintf(&b, "Etype (skey, tkt): %s, %s ", client.EtypeName(c.Key.KeyType), client.EtypeName(tkt.EncPart.EType))
+			fmt.Fprintf(&b, "Etype (skey, tkt): %s, %s ", klistEnctype(c.Key.KeyType), klistEnctype(tkt.EncPart.EType))
 			extra++
 		}
 		if extra > 0 {
@@ -149,4 +149,13 @@ func decodeTicket(der []byte) (tkt messages.Ticket, ok bool) {
 		return messages.Ticket{}, false
 	}
 	return tkt, true
+}
+
+// klistEnctype names an enctype as klist -e does: MIT's name, or "etype N", after "DEPRECATED:" for the
+// enctypes MIT calls weak or deprecated and for numbers it does not know.
+func klistEnctype(e int32) string {
+	if principal.EnctypeDeprecated(e) {
+		return "DEPRECATED:" + principal.EnctypeName(e)
+	}
+	return principal.EnctypeName(e)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 	"github.com/kerbkit/kerbkit/walkthrough"
 )
@@ -187,10 +188,10 @@ func requestRun(ctx context.Context, o *RequestOptions) error {
 // writeProven prints the first lines: who authenticated to whom, and what the AP-REP proved.
 func writeProven(b *strings.Builder, ap *client.APContext, source string) {
 	fmt.Fprintf(b, "authenticated as %s to %s (mutual: server proved it holds the service key)\n", ap.Client, ap.Server)
-	fmt.Fprintf(b, "  service ticket: %s; session key %s\n", source, client.EtypeName(ap.SessionKey.KeyType))
+	fmt.Fprintf(b, "  service ticket: %s; session key %s\n", source, principal.EnctypeName(ap.SessionKey.KeyType))
 	sub := "no acceptor subkey (our subkey protects messages)"
 	if ap.HasAcceptorSubkey() {
-		sub = "acceptor subkey " + client.EtypeName(ap.AcceptorSubkey.KeyType)
+		sub = "acceptor subkey " + principal.EnctypeName(ap.AcceptorSubkey.KeyType)
 	}
 	seq := "no seq-number"
 	if ap.HasAcceptorSeq {
