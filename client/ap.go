@@ -70,7 +70,7 @@ type APOptions struct {
 // tokens need afterwards. An APContext is not safe for concurrent use.
 type APContext struct {
 	// Client and Server are the principals of the service ticket.
-	Client, Server ticket.Principal
+	Client, Server principal.Name
 	// SessionKey is the ticket session key (the client/server session key of message F). It encrypts the
 	// authenticator (key usage 11) and the AP-REP (key usage 12).
 	SessionKey types.EncryptionKey
@@ -109,7 +109,7 @@ type APContext struct {
 // example KRB_AP_ERR_BAD_INTEGRITY when its keytab does not hold the key the ticket was issued under).
 // errors.As also finds the *KDCError inside.
 type RejectedError struct {
-	Server ticket.Principal
+	Server principal.Name
 	*KDCError
 }
 
@@ -140,9 +140,9 @@ func NewAPRequest(cred ticket.Credential, o APOptions) (*APContext, error) {
 	if !ok {
 		return nil, fmt.Errorf("client: the ticket for %s does not decode", cred.Server)
 	}
-	if tkt.Realm != cred.Server.Realm || !sameComponents(tkt.SName.NameString, cred.Server.Name.NameString) {
+	if tkt.Realm != cred.Server.Realm || !sameComponents(tkt.SName.NameString, cred.Server.Components) {
 		// Referrals may legitimately differ; say which server the ticket is really for.
-		cred.Server = ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}
+		cred.Server = principal.FromPrincipalName(tkt.SName, tkt.Realm)
 	}
 	et, err := crypto.GetEtype(cred.Key.KeyType)
 	if err != nil {
@@ -192,7 +192,7 @@ func NewAPRequest(cred ticket.Credential, o APOptions) (*APContext, error) {
 	auth := types.Authenticator{
 		AVNO:   iana.PVNO,
 		CRealm: cred.Client.Realm,
-		CName:  cred.Client.Name,
+		CName:  cred.Client.PrincipalName(),
 		Cksum: types.Checksum{
 			CksumType: ticket.ChecksumTypeGSS,
 			Checksum:  ticket.GSSChecksum{Flags: gssFlags}.Marshal(),

@@ -17,6 +17,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -56,13 +57,13 @@ func newAPService(t testing.TB, comps ...string) apService {
 func (s apService) issue(t testing.TB, sessionEtype int32) ticket.Credential {
 	t.Helper()
 	now := time.Now().UTC()
-	client := ticket.Principal{Realm: apRealm, Name: types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{"alice"}}}
+	client := principal.Name{Components: []string{"alice"}, Realm: apRealm, Type: nametype.KRB_NT_PRINCIPAL}
 	session := randomKey(t, sessionEtype)
 	tkt, err := ticket.SealTicket(apRealm, s.name, messages.EncTicketPart{
 		Flags:     ticket.Flags(flags.PreAuthent),
 		Key:       session,
 		CRealm:    apRealm,
-		CName:     client.Name,
+		CName:     client.PrincipalName(),
 		Transited: messages.TransitedEncoding{TRType: 1},
 		AuthTime:  now,
 		StartTime: now,
@@ -76,7 +77,7 @@ func (s apService) issue(t testing.TB, sessionEtype int32) ticket.Credential {
 		t.Fatal(err)
 	}
 	return ticket.Credential{
-		Client: client, Server: ticket.Principal{Realm: apRealm, Name: s.name}, Key: session,
+		Client: client, Server: principal.FromPrincipalName(s.name, apRealm), Key: session,
 		AuthTime: ticket.KerberosTime(now), StartTime: ticket.KerberosTime(now), EndTime: ticket.KerberosTime(now.Add(time.Hour)),
 		Ticket: der,
 	}
@@ -196,7 +197,7 @@ func TestNewAPRequest(t *testing.T) {
 	if !acc.mutualFlag {
 		t.Error("ap-options lack mutual-required")
 	}
-	if a := acc.auth; a.CRealm != apRealm || !a.CName.Equal(cred.Client.Name) {
+	if a := acc.auth; a.CRealm != apRealm || !a.CName.Equal(cred.Client.PrincipalName()) {
 		t.Errorf("authenticator client %v@%s, want alice@%s", a.CName, a.CRealm, apRealm)
 	}
 	if !acc.auth.CTime.Equal(ap.CTime) || acc.auth.Cusec != ap.Cusec {

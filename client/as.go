@@ -33,11 +33,11 @@ const maxASRounds = 3
 // forwardable, proxiable, enctypes) come from the Client's Config.
 type ASRequest struct {
 	// Client is the client principal (cname and realm of the request).
-	Client ticket.Principal
+	Client principal.Name
 	// Secret is the client's password or keytab.
 	Secret Secret
 	// Server is the requested service; the zero value means krbtgt/REALM@REALM of the client's realm.
-	Server ticket.Principal
+	Server principal.Name
 }
 
 // ASResult is the outcome of a successful AS exchange.
@@ -59,7 +59,7 @@ type ASResult struct {
 type asState struct {
 	// Fixed for the whole exchange.
 	req            ASRequest
-	client, server ticket.Principal
+	client, server principal.Name
 	etypes         []int32 // requested enctypes, preference order
 	lifetime       time.Duration
 	renew          time.Duration // 0: ask for renewable-ok only
@@ -124,14 +124,14 @@ func (c *Client) newASState(r ASRequest) (*asState, error) {
 	if c.Config == nil {
 		return nil, errors.New("client: Client has no Config (use client.New)")
 	}
-	if r.Client.Realm == "" || len(r.Client.Name.NameString) == 0 {
+	if r.Client.Realm == "" || len(r.Client.Components) == 0 {
 		return nil, errors.New("client: AS request without a client principal")
 	}
 	if !r.Secret.valid() {
 		return nil, errors.New("client: AS request without a password or keytab")
 	}
 	server := r.Server
-	if server.Realm == "" && len(server.Name.NameString) == 0 {
+	if server.Realm == "" && len(server.Components) == 0 {
 		server = TGSPrincipal(r.Client.Realm)
 	}
 	if server.Realm != r.Client.Realm {
@@ -197,9 +197,9 @@ func (c *Client) buildASReq(st *asState) ([]byte, error) {
 		PAData:  padata,
 		ReqBody: messages.KDCReqBody{
 			KDCOptions: opts,
-			CName:      st.client.Name,
+			CName:      st.client.PrincipalName(),
 			Realm:      st.client.Realm,
-			SName:      st.server.Name,
+			SName:      st.server.PrincipalName(),
 			Till:       st.till,
 			RTime:      st.rtime,
 			Nonce:      nonce,
@@ -361,7 +361,7 @@ func (c *Client) verifyASRep(st *asState, b []byte, received time.Time) (*ASResu
 		return nil, err
 	}
 	return &ASResult{
-		Credential:       replyCredential(ticket.Principal{Realm: rep.CRealm, Name: rep.CName}, &enc, rep.Ticket.Bytes),
+		Credential:       replyCredential(principal.FromPrincipalName(rep.CName, rep.CRealm), &enc, rep.Ticket.Bytes),
 		KDCOffset:        roundOffset(enc.AuthTime.Sub(received)),
 		Preauthenticated: st.preauth,
 		ReplyEtype:       etype,
@@ -374,11 +374,11 @@ func checkASRepPart(st *asState, enc *messages.EncKDCRepPart, tkt *messages.Tick
 	if enc.Nonce != st.nonce {
 		return mismatch("nonce %d does not match the request's %d", enc.Nonce, st.nonce)
 	}
-	if !enc.SName.Equal(st.server.Name) || enc.SRealm != st.server.Realm {
-		return mismatch("enc-part is for server %s, not %s", ticket.Principal{Realm: enc.SRealm, Name: enc.SName}, st.server)
+	if !enc.SName.Equal(st.server.PrincipalName()) || enc.SRealm != st.server.Realm {
+		return mismatch("enc-part is for server %s, not %s", principal.FromPrincipalName(enc.SName, enc.SRealm), st.server)
 	}
-	if !tkt.SName.Equal(st.server.Name) || tkt.Realm != st.server.Realm {
-		return mismatch("ticket is for server %s, not %s", ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}, st.server)
+	if !tkt.SName.Equal(st.server.PrincipalName()) || tkt.Realm != st.server.Realm {
+		return mismatch("ticket is for server %s, not %s", principal.FromPrincipalName(tkt.SName, tkt.Realm), st.server)
 	}
 	if enc.EndTime.IsZero() || enc.AuthTime.IsZero() {
 		return mismatch("enc-part lacks authtime or endtime")

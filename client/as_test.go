@@ -14,6 +14,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -63,8 +64,8 @@ func openTGT(t *testing.T, r *testenv.MITRealm, cred ticket.Credential) messages
 
 func TestLoginMIT(t *testing.T) {
 	r := startMITRealm(t)
-	alice := ticket.Principal{Realm: r.Name}
-	alice.Name.NameString = []string{"alice"}
+	alice := principal.Name{Realm: r.Name}
+	alice.Components = []string{"alice"}
 
 	t.Run("password", func(t *testing.T) {
 		before := time.Now()
@@ -118,7 +119,7 @@ func TestLoginMIT(t *testing.T) {
 		}
 		tkt := openTGT(t, r, cred)
 		etp := tkt.DecryptedEncPart
-		if !etp.CName.Equal(alice.Name) || etp.CRealm != r.Name {
+		if !etp.CName.Equal(alice.PrincipalName()) || etp.CRealm != r.Name {
 			t.Errorf("TGT is for %v@%s", etp.CName.NameString, etp.CRealm)
 		}
 		if etp.Key.KeyType != cred.Key.KeyType || string(etp.Key.KeyValue) != string(cred.Key.KeyValue) {

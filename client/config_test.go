@@ -196,8 +196,8 @@ func TestParsePrincipal(t *testing.T) {
 			t.Errorf("ParsePrincipal(%q): %v", tc.in, err)
 			continue
 		}
-		if p.String() != tc.want || !slices.Equal(p.Name.NameString, tc.comps) || p.Name.NameType != tc.nt {
-			t.Errorf("ParsePrincipal(%q) = %s %v type %d", tc.in, p, p.Name.NameString, p.Name.NameType)
+		if p.String() != tc.want || !slices.Equal(p.Components, tc.comps) || p.Type != tc.nt {
+			t.Errorf("ParsePrincipal(%q) = %s %v type %d", tc.in, p, p.Components, p.Type)
 		}
 	}
 	for _, bad := range []string{"", "alice@", "a//b@R", "/a@R", `alice\`, "a@B@C"} {

@@ -11,6 +11,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/messages"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -41,7 +42,7 @@ func (c *Client) kdcExchange(ctx context.Context, realm, reqName, repName string
 
 // decodeKDCRep decodes the reply named name ("AS-REP" under APPLICATION tag 11, "TGS-REP" under 13) and its
 // ticket, and checks pvno, msg-type and that the reply's cname/crealm are client's.
-func decodeKDCRep(b []byte, name string, tag, msgType int, client ticket.Principal) (*ticket.KDCRepWire, *messages.Ticket, error) {
+func decodeKDCRep(b []byte, name string, tag, msgType int, client principal.Name) (*ticket.KDCRepWire, *messages.Ticket, error) {
 	var rep ticket.KDCRepWire
 	if err := unmarshalSafe(func() error {
 		rest, err := asn1.UnmarshalWithParams(b, &rep, fmt.Sprintf("application,explicit,tag:%d", tag))
@@ -55,9 +56,9 @@ func decodeKDCRep(b []byte, name string, tag, msgType int, client ticket.Princip
 	if rep.PVNO != iana.PVNO || rep.MsgType != msgType {
 		return nil, nil, fmt.Errorf("client: %s with pvno %d msg-type %d: %w", name, rep.PVNO, rep.MsgType, ErrReplyMismatch)
 	}
-	if rep.CRealm != client.Realm || !rep.CName.Equal(client.Name) {
+	if rep.CRealm != client.Realm || !rep.CName.Equal(client.PrincipalName()) {
 		return nil, nil, fmt.Errorf("client: %s is for %s, not %s: %w",
-			name, ticket.Principal{Realm: rep.CRealm, Name: rep.CName}, client, ErrReplyMismatch)
+			name, principal.FromPrincipalName(rep.CName, rep.CRealm), client, ErrReplyMismatch)
 	}
 	var tkt messages.Ticket
 	if err := unmarshalSafe(func() error { return tkt.Unmarshal(rep.Ticket.Bytes) }); err != nil {
@@ -107,10 +108,10 @@ func checkReplyKey(enc *messages.EncKDCRepPart, mismatch func(string, ...any) er
 
 // replyCredential builds the credential of a verified reply for client: times, flags, key and addresses from
 // the enc-part, the ticket as the KDC encoded it, and no renew-till unless the ticket is renewable.
-func replyCredential(client ticket.Principal, enc *messages.EncKDCRepPart, rawTicket []byte) ticket.Credential {
+func replyCredential(client principal.Name, enc *messages.EncKDCRepPart, rawTicket []byte) ticket.Credential {
 	cred := ticket.Credential{
 		Client:    client,
-		Server:    ticket.Principal{Realm: enc.SRealm, Name: enc.SName},
+		Server:    principal.FromPrincipalName(enc.SName, enc.SRealm),
 		Key:       enc.Key,
 		AuthTime:  enc.AuthTime,
 		StartTime: replyStart(enc),

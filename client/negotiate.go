@@ -12,9 +12,8 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
-	"github.com/jcmturner/gokrb5/v8/types"
 
-	"github.com/kerbkit/kerbkit/ticket"
+	"github.com/kerbkit/kerbkit/principal"
 )
 
 // Bounds of an HTTP Negotiate exchange.
@@ -69,22 +68,22 @@ type NegotiateResult struct {
 
 // HTTPServicePrincipal returns the service principal of an http or https URL, HTTP/<host>@realm, with the host
 // name lowercased as MIT does for host-based names [RFC 4559 §4.1].
-func HTTPServicePrincipal(rawURL, realm string) (ticket.Principal, error) {
+func HTTPServicePrincipal(rawURL, realm string) (principal.Name, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return ticket.Principal{}, fmt.Errorf("client: bad URL %q: %w", rawURL, err)
+		return principal.Name{}, fmt.Errorf("client: bad URL %q: %w", rawURL, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return ticket.Principal{}, fmt.Errorf("client: URL %q is not http or https", rawURL)
+		return principal.Name{}, fmt.Errorf("client: URL %q is not http or https", rawURL)
 	}
 	host := strings.ToLower(u.Hostname())
 	if host == "" {
-		return ticket.Principal{}, fmt.Errorf("client: URL %q has no host", rawURL)
+		return principal.Name{}, fmt.Errorf("client: URL %q has no host", rawURL)
 	}
 	if realm == "" {
-		return ticket.Principal{}, fmt.Errorf("client: no realm for HTTP/%s: %w", host, ErrNoRealm)
+		return principal.Name{}, fmt.Errorf("client: no realm for HTTP/%s: %w", host, ErrNoRealm)
 	}
-	return ticket.Principal{Realm: realm, Name: types.PrincipalName{NameType: nametype.KRB_NT_SRV_HST, NameString: []string{"HTTP", host}}}, nil
+	return principal.Name{Components: []string{"HTTP", host}, Realm: realm, Type: nametype.KRB_NT_SRV_HST}, nil
 }
 
 // Negotiate fetches rawURL with HTTP Negotiate authentication [RFC 4559] and mutual authentication: it sends

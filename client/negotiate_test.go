@@ -270,7 +270,7 @@ func TestHTTPServicePrincipal(t *testing.T) {
 		"http://[::1]:80/":                "HTTP/::1@R",
 	} {
 		p, err := HTTPServicePrincipal(in, "R")
-		if err != nil || p.String() != want || p.Name.NameType != nametype.KRB_NT_SRV_HST {
+		if err != nil || p.String() != want || p.Type != nametype.KRB_NT_SRV_HST {
 			t.Errorf("%s: %v %v, want %s", in, p, err, want)
 		}
 	}

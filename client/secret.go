@@ -53,7 +53,7 @@ func (s Secret) valid() bool { return s.isPassword || s.keytab != nil }
 
 // etypes filters want (in order) to the enctypes this secret can produce a key for: all supported ones for a
 // password, those with a keytab entry for client otherwise (as MIT does for kinit -k).
-func (s Secret) etypes(client ticket.Principal, want []int32) []int32 {
+func (s Secret) etypes(client principal.Name, want []int32) []int32 {
 	var out []int32
 	for _, e := range want {
 		if _, err := crypto.GetEtype(e); err != nil {
@@ -73,7 +73,7 @@ func (s Secret) etypes(client ticket.Principal, want []int32) []int32 {
 // key returns the client's long-term key of enctype etype. salt and s2kparams come from the KDC's
 // ETYPE-INFO2 [RFC 4120 §5.2.7.5]; an empty salt means the default salt (realm followed by the name components,
 // RFC 4120 §4) and empty s2kparams mean the enctype's default. For a keytab, salt and params are not used.
-func (s Secret) key(client ticket.Principal, etype int32, salt string, s2kparams []byte) (types.EncryptionKey, error) {
+func (s Secret) key(client principal.Name, etype int32, salt string, s2kparams []byte) (types.EncryptionKey, error) {
 	switch {
 	case s.isPassword:
 		et, err := crypto.GetEtype(etype)
@@ -81,7 +81,7 @@ func (s Secret) key(client ticket.Principal, etype int32, salt string, s2kparams
 			return types.EncryptionKey{}, fmt.Errorf("client: enctype %d not supported", etype)
 		}
 		if salt == "" {
-			salt = client.Name.GetSalt(client.Realm)
+			salt = client.Salt()
 		}
 		params := et.GetDefaultStringToKeyParams()
 		if len(s2kparams) > 0 {
@@ -104,13 +104,13 @@ func (s Secret) key(client ticket.Principal, etype int32, salt string, s2kparams
 }
 
 // keytabKey finds the keytab entry for client with enctype etype and the highest kvno.
-func (s Secret) keytabKey(client ticket.Principal, etype int32) (types.EncryptionKey, uint32, bool) {
+func (s Secret) keytabKey(client principal.Name, etype int32) (types.EncryptionKey, uint32, bool) {
 	var best types.EncryptionKey
 	var bestKVNO uint32
 	found := false
 	for _, e := range s.keytab.Entries {
 		if e.Key.KeyType != etype || e.Principal.Realm != client.Realm ||
-			!slices.Equal(e.Principal.Components, client.Name.NameString) {
+			!slices.Equal(e.Principal.Components, client.Components) {
 			continue
 		}
 		if !found || e.KVNO > bestKVNO {
@@ -132,11 +132,10 @@ func LoadKeytab(path string) (*keytab.Keytab, error) {
 
 // KeytabPrincipals returns the distinct principals of a keytab in file order; the first one is kinit -k's
 // default client.
-func KeytabPrincipals(kt *keytab.Keytab) []ticket.Principal {
-	var out []ticket.Principal
+func KeytabPrincipals(kt *keytab.Keytab) []principal.Name {
+	var out []principal.Name
 	for _, e := range kt.Entries {
-		p := ticket.Principal{Realm: e.Principal.Realm, Name: types.PrincipalName{
-			NameType: e.Principal.NameType, NameString: slices.Clone(e.Principal.Components)}}
+		p := principal.Name{Components: slices.Clone(e.Principal.Components), Realm: e.Principal.Realm, Type: e.Principal.NameType}
 		if !slices.ContainsFunc(out, p.Equal) {
 			out = append(out, p)
 		}

@@ -31,7 +31,7 @@ type TGSRequest struct {
 	// For Renew and Validate it is the ticket to renew or validate.
 	TGT ticket.Credential
 	// Server is the service asked for. It is ignored (the TGT's own server is used) for Renew and Validate.
-	Server ticket.Principal
+	Server principal.Name
 	// Renew asks the KDC to renew TGT (KDC option renew, 30): a new ticket with starttime now, the old lifetime
 	// and the same renew-till. The TGT must be renewable and its renew-till not passed.
 	Renew bool
@@ -95,9 +95,9 @@ func FindTGT(cc *ticket.CCache, realm string) (ticket.Credential, error) {
 // tgsState is the state of one TGS exchange, owned by TGS and passed to each step.
 type tgsState struct {
 	req      TGSRequest
-	client   ticket.Principal // the TGT's client: authenticator cname, expected reply cname
-	server   ticket.Principal // requested service (sname and body realm)
-	tgsRealm string           // realm whose KDCs are asked: the TGT's issuing realm
+	client   principal.Name // the TGT's client: authenticator cname, expected reply cname
+	server   principal.Name // requested service (sname and body realm)
+	tgsRealm string         // realm whose KDCs are asked: the TGT's issuing realm
 	etypes   []int32
 
 	// Per request (set by buildTGSReq).
@@ -142,7 +142,7 @@ func (c *Client) newTGSState(r TGSRequest) (*tgsState, error) {
 		return nil, errors.New("client: a TGS request cannot both renew and validate")
 	}
 	cred := r.TGT
-	if cred.Client.Realm == "" || len(cred.Client.Name.NameString) == 0 {
+	if cred.Client.Realm == "" || len(cred.Client.Components) == 0 {
 		return nil, errors.New("client: TGS request with a ticket that names no client")
 	}
 	if len(cred.Ticket) == 0 || len(cred.Key.KeyValue) == 0 {
@@ -166,7 +166,7 @@ func (c *Client) newTGSState(r TGSRequest) (*tgsState, error) {
 	switch {
 	case r.Renew || r.Validate:
 		// The KDC reissues the presented ticket: ask for the server the ticket itself names [RFC 4120 §3.3.3].
-		st.server = ticket.Principal{Realm: tgt.Realm, Name: tgt.SName}
+		st.server = principal.FromPrincipalName(tgt.SName, tgt.Realm)
 		if r.Renew {
 			if cred.Flags&ticket.FlagRenewable == 0 {
 				return nil, fmt.Errorf("client: cannot renew %s: %w", cred.Server, ErrNotRenewable)
@@ -181,7 +181,7 @@ func (c *Client) newTGSState(r TGSRequest) (*tgsState, error) {
 				&KDCError{Code: errorcode.KDC_ERR_BADOPTION, Local: true, Client: cred.Client.String(), Server: cred.Server.String()})
 		}
 	default:
-		if len(r.Server.Name.NameString) == 0 || r.Server.Realm == "" {
+		if len(r.Server.Components) == 0 || r.Server.Realm == "" {
 			return nil, errors.New("client: TGS request without a service principal")
 		}
 		if r.Server.Realm != st.tgsRealm {
@@ -241,7 +241,7 @@ func (c *Client) buildTGSReq(st *tgsState) ([]byte, error) {
 	body := messages.KDCReqBody{
 		KDCOptions: opts,
 		Realm:      st.server.Realm,
-		SName:      st.server.Name,
+		SName:      st.server.PrincipalName(),
 		Till:       st.till,
 		Nonce:      nonce,
 		EType:      st.etypes,
@@ -266,7 +266,7 @@ func (c *Client) buildTGSReq(st *tgsState) ([]byte, error) {
 	auth := types.Authenticator{
 		AVNO:   iana.PVNO,
 		CRealm: st.client.Realm,
-		CName:  st.client.Name,
+		CName:  st.client.PrincipalName(),
 		Cksum:  types.Checksum{CksumType: et.GetHashID(), Checksum: sum},
 		Cusec:  now.Nanosecond() / 1000,
 		CTime:  now.Truncate(time.Second),
@@ -348,12 +348,12 @@ func (c *Client) checkTGSRepPart(st *tgsState, enc *messages.EncKDCRepPart, tkt 
 	if enc.Nonce != st.nonce {
 		return mismatch("nonce %d does not match the request's %d", enc.Nonce, st.nonce)
 	}
-	encServer := ticket.Principal{Realm: enc.SRealm, Name: enc.SName}
-	tktServer := ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}
+	encServer := principal.FromPrincipalName(enc.SName, enc.SRealm)
+	tktServer := principal.FromPrincipalName(tkt.SName, tkt.Realm)
 	if !encServer.Equal(tktServer) {
 		return mismatch("enc-part names server %s but the ticket is for %s", encServer, tktServer)
 	}
-	if !encServer.Equal(st.server) && !(isTGS(enc.SName) && isTGS(st.server.Name)) {
+	if !encServer.Equal(st.server) && !(isTGS(enc.SName) && isTGS(st.server.PrincipalName())) {
 		return mismatch("is for server %s, not %s", encServer, st.server)
 	}
 	if enc.EndTime.IsZero() || enc.AuthTime.IsZero() {

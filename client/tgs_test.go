@@ -65,7 +65,7 @@ func newTestClient(t *testing.T, cfg *Config) (*Client, *[]Event) {
 }
 
 // mustPrincipal parses a principal in the test realm.
-func mustPrincipal(t *testing.T, s string) ticket.Principal {
+func mustPrincipal(t *testing.T, s string) principal.Name {
 	t.Helper()
 	p, err := ParsePrincipal(s, ownRealmName)
 	if err != nil {
@@ -131,7 +131,7 @@ func checkTGSRequest(t *testing.T, der []byte, tgt ticket.Credential) (*ticket.K
 	if err := auth.Unmarshal(plain); err != nil {
 		t.Fatal(err)
 	}
-	if !auth.CName.Equal(tgt.Client.Name) || auth.CRealm != tgt.Client.Realm {
+	if !auth.CName.Equal(tgt.Client.PrincipalName()) || auth.CRealm != tgt.Client.Realm {
 		t.Errorf("authenticator client %v@%s", auth.CName.NameString, auth.CRealm)
 	}
 	if d := time.Since(auth.CTime.Add(time.Duration(auth.Cusec) * time.Microsecond)); d < 0 || d > time.Minute {
@@ -192,7 +192,7 @@ func TestTGSOwnKDC(t *testing.T) {
 		if err != nil {
 			t.Fatalf("service ticket does not open with the keytab key: %v", err)
 		}
-		if !etp.CName.Equal(tgt.Client.Name) || etp.CRealm != ownRealmName {
+		if !etp.CName.Equal(tgt.Client.PrincipalName()) || etp.CRealm != ownRealmName {
 			t.Errorf("ticket client %v@%s", etp.CName.NameString, etp.CRealm)
 		}
 		if etp.Key.KeyType != cred.Key.KeyType || string(etp.Key.KeyValue) != string(cred.Key.KeyValue) {
@@ -468,7 +468,7 @@ func TestTGSOwnKDC(t *testing.T) {
 
 	t.Run("request checks", func(t *testing.T) {
 		c, _ := newTestClient(t, cfg)
-		other := ticket.Principal{Realm: "OTHER.TEST", Name: host.Name}
+		other := principal.Name{Components: host.Components, Realm: "OTHER.TEST", Type: host.Type}
 		if _, err := c.TGS(tgsCtx(t), TGSRequest{TGT: tgt, Server: other}); err == nil || !strings.Contains(err.Error(), "cross-realm") {
 			t.Errorf("cross-realm: %v", err)
 		}
@@ -530,12 +530,12 @@ func forgeTGT(t *testing.T, r *testenv.InProcRealm, start time.Time, life time.D
 	alice := mustPrincipal(t, "alice")
 	start = start.UTC().Truncate(time.Second)
 	part := messages.EncTicketPart{
-		Flags: f, Key: session, CRealm: ownRealmName, CName: alice.Name,
+		Flags: f, Key: session, CRealm: ownRealmName, CName: alice.PrincipalName(),
 		Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
 		AuthTime:  start.Add(-time.Minute), StartTime: start, EndTime: start.Add(life),
 	}
 	tgs := TGSPrincipal(ownRealmName)
-	tkt, err := ticket.SealTicket(ownRealmName, tgs.Name, part, kt.Key, int(kt.KVNO))
+	tkt, err := ticket.SealTicket(ownRealmName, tgs.PrincipalName(), part, kt.Key, int(kt.KVNO))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func TestTGSMIT(t *testing.T) {
 		if err != nil {
 			t.Fatalf("service ticket does not open with the MIT keytab: %v", err)
 		}
-		if !etp.CName.Equal(tgt.Client.Name) || string(etp.Key.KeyValue) != string(cred.Key.KeyValue) {
+		if !etp.CName.Equal(tgt.Client.PrincipalName()) || string(etp.Key.KeyValue) != string(cred.Key.KeyValue) {
 			t.Errorf("ticket client %v, session key matches reply: %v", etp.CName.NameString, string(etp.Key.KeyValue) == string(cred.Key.KeyValue))
 		}
 		if res.KVNO < 1 || cred.Flags&ticket.FlagInitial != 0 || cred.Flags&ticket.FlagPreAuthent == 0 {

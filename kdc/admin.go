@@ -217,7 +217,7 @@ func (a *LocalAdmin) Keytab(ctx context.Context, names []string) ([]ticket.Keyta
 		}
 		for _, k := range rec.Keys {
 			out = append(out, ticket.KeytabEntry{
-				Principal: ticket.Principal{Realm: n.Realm, Name: n.PrincipalName()},
+				Principal: n,
 				Timestamp: ts,
 				KVNO:      k.KVNO,
 				Key:       k.EncryptionKey(),

@@ -54,11 +54,34 @@ type adminResponse struct {
 // wireKeytabEntry carries a keytab entry over the socket. gokrb5's
 // EncryptionKey tags its key bytes `json:"-"`, so they need a field of our own.
 type wireKeytabEntry struct {
-	Principal ticket.Principal `json:"principal"`
-	Timestamp time.Time        `json:"timestamp"`
-	KVNO      uint32           `json:"kvno"`
-	Etype     int32            `json:"etype"`
-	Key       []byte           `json:"key"`
+	Principal wirePrincipal `json:"principal"`
+	Timestamp time.Time     `json:"timestamp"`
+	KVNO      uint32        `json:"kvno"`
+	Etype     int32         `json:"etype"`
+	Key       []byte        `json:"key"`
+}
+
+// wirePrincipal is a principal name on the socket, name type included:
+// {"Realm":"R","Name":{"NameType":1,"NameString":["a","b"]}}. That is the form
+// the socket has carried from the start, kept so that `kdc principal` and
+// `kdc keytab` of one build still talk to a running server of another.
+type wirePrincipal struct {
+	Realm string          `json:"Realm"`
+	Name  wirePrincipalPN `json:"Name"`
+}
+
+// wirePrincipalPN is the name part of a wirePrincipal.
+type wirePrincipalPN struct {
+	NameType   int32    `json:"NameType"`
+	NameString []string `json:"NameString"`
+}
+
+func toWirePrincipal(n principal.Name) wirePrincipal {
+	return wirePrincipal{Realm: n.Realm, Name: wirePrincipalPN{NameType: n.Type, NameString: n.Components}}
+}
+
+func (w wirePrincipal) name() principal.Name {
+	return principal.Name{Components: w.Name.NameString, Realm: w.Realm, Type: w.Name.NameType}
 }
 
 // AdminServer serves an Admin on a Unix socket.
@@ -208,7 +231,7 @@ func dispatchAdmin(ctx context.Context, a Admin, req *adminRequest) adminRespons
 		var entries []ticket.KeytabEntry
 		entries, err = a.Keytab(ctx, req.Names)
 		for _, e := range entries {
-			resp.Keytab = append(resp.Keytab, wireKeytabEntry{Principal: e.Principal, Timestamp: e.Timestamp, KVNO: e.KVNO, Etype: e.Key.KeyType, Key: e.Key.KeyValue})
+			resp.Keytab = append(resp.Keytab, wireKeytabEntry{Principal: toWirePrincipal(e.Principal), Timestamp: e.Timestamp, KVNO: e.KVNO, Etype: e.Key.KeyType, Key: e.Key.KeyValue})
 		}
 	case "purgekeys":
 		info, err = a.PurgeKeys(ctx, req.Name, req.Keep)
@@ -352,7 +375,7 @@ func (c *AdminClient) Keytab(ctx context.Context, names []string) ([]ticket.Keyt
 	}
 	out := make([]ticket.KeytabEntry, len(resp.Keytab))
 	for i, e := range resp.Keytab {
-		out[i] = ticket.KeytabEntry{Principal: e.Principal, Timestamp: e.Timestamp, KVNO: e.KVNO,
+		out[i] = ticket.KeytabEntry{Principal: e.Principal.name(), Timestamp: e.Timestamp, KVNO: e.KVNO,
 			Key: types.EncryptionKey{KeyType: e.Etype, KeyValue: e.Key}}
 	}
 	return out, nil

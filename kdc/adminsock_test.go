@@ -3,16 +3,22 @@ package kdc
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/ticket"
 )
 
 func TestAdminSocketRoundTrip(t *testing.T) {
@@ -56,7 +62,7 @@ func TestAdminSocketRoundTrip(t *testing.T) {
 	}
 	for i := range local {
 		if !bytes.Equal(remote[i].Key.KeyValue, local[i].Key.KeyValue) || remote[i].Key.KeyType != local[i].Key.KeyType ||
-			remote[i].KVNO != local[i].KVNO || !remote[i].Principal.Equal(local[i].Principal) || len(remote[i].Key.KeyValue) == 0 {
+			remote[i].KVNO != local[i].KVNO || !reflect.DeepEqual(remote[i].Principal, local[i].Principal) || len(remote[i].Key.KeyValue) == 0 {
 			t.Fatalf("entry %d differs across the socket", i)
 		}
 	}
@@ -161,5 +167,43 @@ func TestPurgeKeys(t *testing.T) {
 	}
 	if _, err := c.PurgeKeys(ctx, "host/localhost", -1); err == nil {
 		t.Fatal("negative --keep accepted")
+	}
+}
+
+// TestAdminSocketKeytabWireForm pins the JSON of a keytab entry on the admin socket. It is the form the
+// socket carried when entries held gokrb5's PrincipalName next to a realm, so a `kdc keytab` and a running
+// server from builds on either side of the change to principal.Name still understand each other, and the
+// name type crosses the socket.
+func TestAdminSocketKeytabWireForm(t *testing.T) {
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	e := ticket.KeytabEntry{Principal: principal.Name{Components: []string{"host", "localhost"}, Realm: "KRB.TEST", Type: 3},
+		Timestamp: ts, KVNO: 7, Key: types.EncryptionKey{KeyType: 18, KeyValue: []byte{0, 1, 2}}}
+	const want = `{"principal":{"Realm":"KRB.TEST","Name":{"NameType":3,"NameString":["host","localhost"]}},` +
+		`"timestamp":"2026-01-02T03:04:05Z","kvno":7,"etype":18,"key":"AAEC"}`
+	got, err := json.Marshal(wireKeytabEntry{Principal: toWirePrincipal(e.Principal), Timestamp: e.Timestamp, KVNO: e.KVNO,
+		Etype: e.Key.KeyType, Key: e.Key.KeyValue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("wire form\n got %s\nwant %s", got, want)
+	}
+	// The earlier entry type, marshalled as it was: realm plus gokrb5's PrincipalName.
+	old, err := json.Marshal(struct {
+		Realm string
+		Name  types.PrincipalName
+	}{"KRB.TEST", types.PrincipalName{NameType: 3, NameString: []string{"host", "localhost"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(want, string(old)) {
+		t.Errorf("the old principal form %s is not the one on the wire", old)
+	}
+	var back wireKeytabEntry
+	if err := json.Unmarshal([]byte(want), &back); err != nil {
+		t.Fatal(err)
+	}
+	if p := back.Principal.name(); !reflect.DeepEqual(p, e.Principal) {
+		t.Errorf("read back %+v, want %+v", p, e.Principal)
 	}
 }

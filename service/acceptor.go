@@ -22,8 +22,10 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -65,10 +67,10 @@ func apErr(code int32, format string, args ...any) *APError {
 // KRBError encodes e as a KRB-ERROR (RFC 4120 §5.9.1) stamped with now. sname
 // and realm are mandatory on the wire: when the ticket never decoded they fall
 // back to fallback (the service's own name), or to "unknown".
-func (e *APError) KRBError(now time.Time, fallback ticket.Principal) ([]byte, error) {
+func (e *APError) KRBError(now time.Time, fallback principal.Name) ([]byte, error) {
 	realm, sname := e.Realm, e.SName
 	if len(sname.NameString) == 0 {
-		realm, sname = fallback.Realm, fallback.Name
+		realm, sname = fallback.Realm, fallback.PrincipalName()
 	}
 	if len(sname.NameString) == 0 {
 		sname = types.PrincipalName{NameType: 0, NameString: []string{"unknown"}}
@@ -184,18 +186,18 @@ func ParseServiceName(s string) (comps []string, realm string, err error) {
 }
 
 // accepts reports whether the acceptor serves the principal p.
-func (a *Acceptor) accepts(p ticket.Principal) bool {
+func (a *Acceptor) accepts(p principal.Name) bool {
 	if a.service == nil {
 		return true
 	}
 	if a.realm != "" && p.Realm != a.realm {
 		return false
 	}
-	if len(p.Name.NameString) != len(a.service) {
+	if len(p.Components) != len(a.service) {
 		return false
 	}
 	for i, c := range a.service {
-		if p.Name.NameString[i] != c {
+		if p.Components[i] != c {
 			return false
 		}
 	}
@@ -206,11 +208,11 @@ func (a *Acceptor) accepts(p ticket.Principal) bool {
 // for GSS contexts the state of per-message protection. Key material is only
 // reachable through methods, so printing a Context never shows keys.
 type Context struct {
-	Client  ticket.Principal // from the ticket (equal to the authenticator's)
-	Service ticket.Principal // the ticket's server principal, as the client named it
-	Mutual  bool             // the client asked for mutual authentication: an AP-REP was made
-	Etype   int32            // enctype of the session key
-	KVNO    int              // kvno of the service key that decrypted the ticket
+	Client  principal.Name // from the ticket (equal to the authenticator's)
+	Service principal.Name // the ticket's server principal, as the client named it
+	Mutual  bool           // the client asked for mutual authentication: an AP-REP was made
+	Etype   int32          // enctype of the session key
+	KVNO    int            // kvno of the service key that decrypted the ticket
 
 	AuthTime, StartTime, EndTime time.Time
 	TicketFlags                  asn1.BitString
@@ -311,7 +313,7 @@ func (a *Acceptor) accept(b []byte) (c *Context, rep []byte, aerr *APError) {
 	if len(tkt.SName.NameString) == 0 {
 		return nil, nil, apErr(errorcode.KRB_ERR_GENERIC, "ticket has an empty server name")
 	}
-	server := ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}
+	server := principal.FromPrincipalName(tkt.SName, tkt.Realm)
 	fail := func(e *APError) *APError {
 		e.Realm, e.SName = tkt.Realm, tkt.SName
 		return e
@@ -335,7 +337,7 @@ func (a *Acceptor) accept(b []byte) (c *Context, rep []byte, aerr *APError) {
 		return nil, nil, fail(apErr(errorcode.KRB_ERR_GENERIC, "malformed EncTicketPart: %v", err))
 	}
 	session := etp.Key
-	client := ticket.Principal{Realm: etp.CRealm, Name: etp.CName}
+	client := principal.FromPrincipalName(etp.CName, etp.CRealm)
 	fail = func(e *APError) *APError {
 		e.Realm, e.SName, e.CRealm, e.CName = tkt.Realm, tkt.SName, etp.CRealm, etp.CName
 		return e
@@ -354,7 +356,7 @@ func (a *Acceptor) accept(b []byte) (c *Context, rep []byte, aerr *APError) {
 	if auth.AVNO != iana.PVNO {
 		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_BADVERSION, "authenticator-vno %d from %s, want 5", auth.AVNO, client))
 	}
-	authClient := ticket.Principal{Realm: auth.CRealm, Name: auth.CName}
+	authClient := principal.FromPrincipalName(auth.CName, auth.CRealm)
 	if !authClient.Equal(client) {
 		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_BADMATCH, "authenticator names %s, the ticket %s", authClient, client))
 	}
@@ -433,14 +435,14 @@ func (a *Acceptor) serviceString() string {
 
 // fallbackName is the principal named in KRB-ERRORs for requests whose ticket
 // never decoded: the configured service, else the keytab's first principal.
-func (a *Acceptor) fallbackName() ticket.Principal {
+func (a *Acceptor) fallbackName() principal.Name {
 	if a.service != nil {
-		return ticket.Principal{Realm: a.realm, Name: types.PrincipalName{NameType: 3, NameString: a.service}}
+		return principal.Name{Components: a.service, Realm: a.realm, Type: nametype.KRB_NT_SRV_HST}
 	}
 	if ps := a.kt.Principals(); len(ps) > 0 {
 		return ps[0]
 	}
-	return ticket.Principal{}
+	return principal.Name{}
 }
 
 // ErrorReply encodes err (an *APError or anything else, as KRB_ERR_GENERIC)
@@ -475,10 +477,10 @@ func (a *Acceptor) logResult(ctx context.Context, mech string, c *Context, aerr 
 	}
 	client, service := "-", "-"
 	if len(aerr.CName.NameString) > 0 {
-		client = ticket.Principal{Realm: aerr.CRealm, Name: aerr.CName}.String()
+		client = principal.FromPrincipalName(aerr.CName, aerr.CRealm).String()
 	}
 	if len(aerr.SName.NameString) > 0 {
-		service = ticket.Principal{Realm: aerr.Realm, Name: aerr.SName}.String()
+		service = principal.FromPrincipalName(aerr.SName, aerr.Realm).String()
 	}
 	attrs = append(attrs, "result", "failed", "client", client, "service", service,
 		"code", aerr.Code, "error", codeName(aerr.Code), "reason", aerr.Reason)

@@ -17,6 +17,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -450,7 +451,7 @@ func TestKeytabReload(t *testing.T) {
 	b, _ := e.apreq(tk, s, req{})
 	_, _, err := e.accept(b)
 	wantCode(t, err, errorcode.KRB_AP_ERR_BADKEYVER)
-	entries := []ticket.KeytabEntry{{Principal: ticket.Principal{Realm: testRealm, Name: hostName}, KVNO: 3, Key: k3, Timestamp: time.Now()}}
+	entries := []ticket.KeytabEntry{{Principal: principal.FromPrincipalName(hostName, testRealm), KVNO: 3, Key: k3, Timestamp: time.Now()}}
 	if err := ticket.WriteKeytabFile(e.ktPath, entries); err != nil {
 		t.Fatal(err)
 	}

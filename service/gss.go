@@ -47,7 +47,7 @@ func (a *Acceptor) acceptGSS(token []byte) (*Context, []byte, *APError) {
 		return nil, a.errorToken(aerr), aerr
 	}
 	fail := func(e *APError) (*Context, []byte, *APError) {
-		e.Realm, e.SName, e.CRealm, e.CName = c.Service.Realm, c.Service.Name, c.Client.Realm, c.Client.Name
+		e.Realm, e.SName, e.CRealm, e.CName = c.Service.Realm, c.Service.PrincipalName(), c.Client.Realm, c.Client.PrincipalName()
 		return nil, a.errorToken(e), e
 	}
 	if c.cksum.CksumType != ticket.ChecksumTypeGSS {

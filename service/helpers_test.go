@@ -15,6 +15,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -99,12 +100,12 @@ func newEnv(t testing.TB, mutate ...func(*Options)) *env {
 		for _, et := range []int32{18, 17} {
 			k := randKey(t, et)
 			e.hostKeys[kvno][et] = k
-			entries = append(entries, ticket.KeytabEntry{Principal: ticket.Principal{Realm: testRealm, Name: hostName},
+			entries = append(entries, ticket.KeytabEntry{Principal: principal.FromPrincipalName(hostName, testRealm),
 				Timestamp: e.clock.Now(), KVNO: uint32(kvno), Key: k})
 		}
 	}
 	e.httpKey = randKey(t, 18)
-	entries = append(entries, ticket.KeytabEntry{Principal: ticket.Principal{Realm: testRealm, Name: httpName},
+	entries = append(entries, ticket.KeytabEntry{Principal: principal.FromPrincipalName(httpName, testRealm),
 		Timestamp: e.clock.Now(), KVNO: 1, Key: e.httpKey})
 	if err := ticket.WriteKeytabFile(e.ktPath, entries); err != nil {
 		t.Fatal(err)

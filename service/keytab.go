@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -103,10 +105,10 @@ func (k *Keytab) reloadIfChanged() bool {
 func (k *Keytab) Path() string { return k.path }
 
 // Principals lists the distinct principals in the keytab, in file order.
-func (k *Keytab) Principals() []ticket.Principal {
+func (k *Keytab) Principals() []principal.Name {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	var out []ticket.Principal
+	var out []principal.Name
 	for _, e := range k.kt.Entries {
 		p := entryPrincipal(e.Principal.Realm, e.Principal.Components)
 		if !slices.ContainsFunc(out, p.Equal) {
@@ -116,13 +118,13 @@ func (k *Keytab) Principals() []ticket.Principal {
 	return out
 }
 
-func entryPrincipal(realm string, comps []string) ticket.Principal {
-	return ticket.Principal{Realm: realm, Name: types.PrincipalName{NameType: 1, NameString: comps}}
+func entryPrincipal(realm string, comps []string) principal.Name {
+	return principal.Name{Components: comps, Realm: realm, Type: nametype.KRB_NT_PRINCIPAL}
 }
 
 // keyFor finds the key that decrypts a ticket for princ sealed with etype and
 // kvno (0: the newest kvno). It reloads the file once if the key is missing.
-func (k *Keytab) keyFor(princ ticket.Principal, kvno int, etype int32) (types.EncryptionKey, int, *APError) {
+func (k *Keytab) keyFor(princ principal.Name, kvno int, etype int32) (types.EncryptionKey, int, *APError) {
 	key, v, aerr := k.lookup(princ, kvno, etype)
 	if aerr != nil && k.reloadIfChanged() {
 		key, v, aerr = k.lookup(princ, kvno, etype)
@@ -130,7 +132,7 @@ func (k *Keytab) keyFor(princ ticket.Principal, kvno int, etype int32) (types.En
 	return key, v, aerr
 }
 
-func (k *Keytab) lookup(princ ticket.Principal, kvno int, etype int32) (types.EncryptionKey, int, *APError) {
+func (k *Keytab) lookup(princ principal.Name, kvno int, etype int32) (types.EncryptionKey, int, *APError) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	var kvnos []int

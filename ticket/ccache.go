@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/kerbkit/kerbkit/principal"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/kerbkit/kerbkit/principal"
 )
 
 // File format versions of the MIT FILE credential cache that this package reads.
@@ -87,37 +88,9 @@ func (e *unsupportedCCacheTypeError) Unwrap() error { return ErrUnsupportedCCach
 // errTruncated is returned (wrapped) when the input ends inside a field.
 var errTruncated = errors.New("truncated data")
 
-// Principal is a principal name with its realm, as ccache and keytab files store them.
-type Principal struct {
-	Realm string
-	Name  types.PrincipalName
-}
-
-// String returns the principal in MIT's unparsed form "a/b@REALM". Inside a
-// component the characters '/', '@' and '\' are escaped with a backslash, as
-// are '@' and '\' inside the realm; newline, tab, backspace and NUL are written
-// as \n, \t, \b and \0.
-func (p Principal) String() string {
-	return principal.FromPrincipalName(p.Name, p.Realm).String()
-}
-
-// Equal reports whether p and o name the same principal: same realm and same
-// components. The name type is not significant (RFC 4120 §6.2).
-func (p Principal) Equal(o Principal) bool {
-	if p.Realm != o.Realm || len(p.Name.NameString) != len(o.Name.NameString) {
-		return false
-	}
-	for i, c := range p.Name.NameString {
-		if o.Name.NameString[i] != c {
-			return false
-		}
-	}
-	return true
-}
-
 // Credential is one entry of a credential cache.
 type Credential struct {
-	Client, Server                          Principal
+	Client, Server                          principal.Name
 	Key                                     types.EncryptionKey
 	AuthTime, StartTime, EndTime, RenewTill time.Time // zero time <-> 0 on disk
 	IsSKey                                  bool
@@ -174,7 +147,7 @@ func FlagString(f uint32) string {
 type CCache struct {
 	Version          int           // 3 or 4 when read; Marshal always writes 4
 	KDCOffset        time.Duration // header tag 1 (seconds + microseconds); 0 = absent
-	DefaultPrincipal Principal
+	DefaultPrincipal principal.Name
 	Credentials      []Credential
 }
 
@@ -318,7 +291,7 @@ func (c *CCache) Add(cred Credential) {
 // components compared, name type ignored). Newest means the latest start time
 // (the auth time when the start time is zero); among equal times the entry
 // stored last wins.
-func (c *CCache) Find(server Principal) (Credential, bool) {
+func (c *CCache) Find(server principal.Name) (Credential, bool) {
 	best := -1
 	var bestTime time.Time
 	for i, e := range c.Credentials {
@@ -552,19 +525,20 @@ func (r *ccReader) count(what string, minSize int) int {
 	return int(n)
 }
 
-func (r *ccReader) principal() Principal {
-	var p Principal
-	p.Name.NameType = int32(r.u32())
+// principal reads a principal: name type, component count, realm, components.
+func (r *ccReader) principal() principal.Name {
+	var p principal.Name
+	p.Type = int32(r.u32())
 	n := r.count("principal components", 4)
 	p.Realm = string(r.data())
 	if n > 0 && r.err == nil {
-		p.Name.NameString = make([]string, n)
-		for i := range p.Name.NameString {
-			p.Name.NameString[i] = string(r.data())
+		p.Components = make([]string, n)
+		for i := range p.Components {
+			p.Components[i] = string(r.data())
 		}
 	}
 	if r.err != nil {
-		return Principal{}
+		return principal.Name{}
 	}
 	return p
 }
@@ -634,11 +608,11 @@ func (w *ccWriter) data(d []byte) {
 	w.b = append(w.b, d...)
 }
 
-func (w *ccWriter) principal(p Principal) {
-	w.u32(uint32(p.Name.NameType))
-	w.u32(uint32(len(p.Name.NameString)))
+func (w *ccWriter) principal(p principal.Name) {
+	w.u32(uint32(p.Type))
+	w.u32(uint32(len(p.Components)))
 	w.data([]byte(p.Realm))
-	for _, s := range p.Name.NameString {
+	for _, s := range p.Components {
 		w.data([]byte(s))
 	}
 }

@@ -28,6 +28,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/kerbkit/kerbkit/principal"
 )
 
 const mitTestRealm = "KRB.TEST"
@@ -36,8 +38,8 @@ const mitTestRealm = "KRB.TEST"
 // TGT plus the fast_avail and pa_type configuration entries).
 const mitKinitFixture = "testdata/mit-kinit-1.20.ccache"
 
-func mkPrinc(realm string, nt int32, comps ...string) Principal {
-	return Principal{Realm: realm, Name: types.PrincipalName{NameType: nt, NameString: comps}}
+func mkPrinc(realm string, nt int32, comps ...string) principal.Name {
+	return principal.Name{Components: comps, Realm: realm, Type: nt}
 }
 
 func unixUTC(s int64) time.Time { return time.Unix(s, 0).UTC() }
@@ -190,7 +192,7 @@ func TestCCacheGokrb5ReadsOurs(t *testing.T) {
 		t.Errorf("gokrb5 version = %d", g.Version)
 	}
 	if g.DefaultPrincipal.Realm != c.DefaultPrincipal.Realm ||
-		!g.DefaultPrincipal.PrincipalName.Equal(c.DefaultPrincipal.Name) {
+		!g.DefaultPrincipal.PrincipalName.Equal(c.DefaultPrincipal.PrincipalName()) {
 		t.Errorf("gokrb5 default principal = %+v", g.DefaultPrincipal)
 	}
 	if len(g.Credentials) != len(c.Credentials) {
@@ -198,10 +200,10 @@ func TestCCacheGokrb5ReadsOurs(t *testing.T) {
 	}
 	for i, gc := range g.Credentials {
 		w := c.Credentials[i]
-		if gc.Client.Realm != w.Client.Realm || !reflect.DeepEqual(gc.Client.PrincipalName, w.Client.Name) {
+		if gc.Client.Realm != w.Client.Realm || !reflect.DeepEqual(gc.Client.PrincipalName, w.Client.PrincipalName()) {
 			t.Errorf("cred %d client = %+v", i, gc.Client)
 		}
-		if gc.Server.Realm != w.Server.Realm || !reflect.DeepEqual(gc.Server.PrincipalName, w.Server.Name) {
+		if gc.Server.Realm != w.Server.Realm || !reflect.DeepEqual(gc.Server.PrincipalName, w.Server.PrincipalName()) {
 			t.Errorf("cred %d server = %+v", i, gc.Server)
 		}
 		if gc.Key.KeyType != w.Key.KeyType || !bytes.Equal(gc.Key.KeyValue, w.Key.KeyValue) {
@@ -245,9 +247,9 @@ func encodeV3(c *CCache) []byte {
 		// Splice a second copy of the enctype after the first one.
 		cr := c.Credentials[i]
 		n := 0
-		for _, p := range []Principal{cr.Client, cr.Server} {
+		for _, p := range []principal.Name{cr.Client, cr.Server} {
 			n += 8 + 4 + len(p.Realm)
-			for _, s := range p.Name.NameString {
+			for _, s := range p.Components {
 				n += 4 + len(s)
 			}
 		}
@@ -498,8 +500,8 @@ func checkMITKinitCache(t *testing.T, c *CCache, user string) Credential {
 	if got, want := c.DefaultPrincipal.String(), user+"@"+mitTestRealm; got != want {
 		t.Errorf("default principal = %q, want %q", got, want)
 	}
-	if c.DefaultPrincipal.Name.NameType != nametype.KRB_NT_PRINCIPAL {
-		t.Errorf("default principal name type = %d", c.DefaultPrincipal.Name.NameType)
+	if c.DefaultPrincipal.Type != nametype.KRB_NT_PRINCIPAL {
+		t.Errorf("default principal name type = %d", c.DefaultPrincipal.Type)
 	}
 	tgtName := mkPrinc(mitTestRealm, nametype.KRB_NT_PRINCIPAL, "krbtgt", mitTestRealm) // name type ignored by Find
 	tgt, ok := c.Find(tgtName)
@@ -537,12 +539,12 @@ func checkMITKinitCache(t *testing.T, c *CCache, user string) Credential {
 		if !cr.IsConfig() {
 			continue
 		}
-		if !cr.Client.Equal(c.DefaultPrincipal) || cr.Server.Name.NameString[0] != "krb5_ccache_conf_data" {
+		if !cr.Client.Equal(c.DefaultPrincipal) || cr.Server.Components[0] != "krb5_ccache_conf_data" {
 			t.Errorf("odd config entry %s -> %s", cr.Client, cr.Server)
 		}
-		if len(cr.Server.Name.NameString) == 3 && cr.Server.Name.NameString[1] == "pa_type" {
+		if len(cr.Server.Components) == 3 && cr.Server.Components[1] == "pa_type" {
 			sawPAType = true
-			if string(cr.Ticket) != "2" || cr.Server.Name.NameString[2] != "krbtgt/KRB.TEST@KRB.TEST" {
+			if string(cr.Ticket) != "2" || cr.Server.Components[2] != "krbtgt/KRB.TEST@KRB.TEST" {
 				t.Errorf("pa_type entry %s = %q", cr.Server, cr.Ticket)
 			}
 		}
@@ -555,7 +557,7 @@ func checkMITKinitCache(t *testing.T, c *CCache, user string) Credential {
 
 func TestPrincipalString(t *testing.T) {
 	cases := []struct {
-		p    Principal
+		p    principal.Name
 		want string
 	}{
 		{mkPrinc("KRB.TEST", 1, "alice"), "alice@KRB.TEST"},
@@ -570,7 +572,7 @@ func TestPrincipalString(t *testing.T) {
 	}
 	for _, c := range cases {
 		if got := c.p.String(); got != c.want {
-			t.Errorf("String(%q@%q) = %q, want %q", c.p.Name.NameString, c.p.Realm, got, c.want)
+			t.Errorf("String(%q@%q) = %q, want %q", c.p.Components, c.p.Realm, got, c.want)
 		}
 	}
 }
@@ -580,7 +582,7 @@ func TestPrincipalEqual(t *testing.T) {
 	if !a.Equal(mkPrinc("R", 3, "host", "x")) {
 		t.Errorf("name type should be ignored")
 	}
-	for _, o := range []Principal{mkPrinc("S", 1, "host", "x"), mkPrinc("R", 1, "host"), mkPrinc("R", 1, "host", "y"), mkPrinc("R", 1, "host", "x", "")} {
+	for _, o := range []principal.Name{mkPrinc("S", 1, "host", "x"), mkPrinc("R", 1, "host"), mkPrinc("R", 1, "host", "y"), mkPrinc("R", 1, "host", "x", "")} {
 		if a.Equal(o) {
 			t.Errorf("%s equals %s", a, o)
 		}
@@ -679,7 +681,7 @@ func TestFlagString(t *testing.T) {
 	}
 }
 
-func mkCred(client, server Principal, start int64, tag string) Credential {
+func mkCred(client, server principal.Name, start int64, tag string) Credential {
 	return Credential{Client: client, Server: server, StartTime: unixUTC(start), AuthTime: unixUTC(start), Ticket: []byte(tag)}
 }
 
@@ -1229,7 +1231,7 @@ func parseKlistOutput(t *testing.T, out string) (string, map[string]klistCred) {
 
 // fabricateCCacheTicket returns a DER Ticket for sname@realm whose enc-part is a
 // real EncTicketPart encrypted (key usage 2) under a random aes256 key.
-func fabricateCCacheTicket(t *testing.T, client Principal, sname types.PrincipalName, session types.EncryptionKey, fl uint32, auth, end, renew time.Time) []byte {
+func fabricateCCacheTicket(t *testing.T, client principal.Name, sname types.PrincipalName, session types.EncryptionKey, fl uint32, auth, end, renew time.Time) []byte {
 	t.Helper()
 	et, err := crypto.GetEtype(etypeID.AES256_CTS_HMAC_SHA1_96)
 	if err != nil {
@@ -1243,7 +1245,7 @@ func fabricateCCacheTicket(t *testing.T, client Principal, sname types.Principal
 		Flags:     BitStringFromFlags(fl),
 		Key:       session,
 		CRealm:    client.Realm,
-		CName:     client.Name,
+		CName:     client.PrincipalName(),
 		Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
 		AuthTime:  auth,
 		StartTime: auth,
@@ -1294,7 +1296,7 @@ func TestKlistReadsWrittenCCache(t *testing.T) {
 	fl := FlagForwardable | FlagRenewable | FlagInitial | FlagPreAuthent
 	c := &CCache{DefaultPrincipal: alice}
 	c.Add(Credential{
-		Client: alice, Server: Principal{Realm: mitTestRealm, Name: tgtName},
+		Client: alice, Server: principal.FromPrincipalName(tgtName, mitTestRealm),
 		Key:      session,
 		AuthTime: now, StartTime: now, EndTime: now.Add(10 * time.Hour), RenewTill: now.Add(7 * 24 * time.Hour),
 		Flags:  fl,
@@ -1354,7 +1356,7 @@ func TestKlistFlagLetters(t *testing.T) {
 	add := func(name string, fl uint32) {
 		sname := types.PrincipalName{NameType: 1, NameString: []string{"flag", name}}
 		c.Add(Credential{
-			Client: alice, Server: Principal{Realm: mitTestRealm, Name: sname}, Key: session,
+			Client: alice, Server: principal.FromPrincipalName(sname, mitTestRealm), Key: session,
 			AuthTime: now, StartTime: now, EndTime: now.Add(time.Hour), Flags: fl,
 			Ticket: fabricateCCacheTicket(t, alice, sname, session, fl, now, now.Add(time.Hour), time.Time{}),
 		})
@@ -1458,5 +1460,34 @@ func TestMITKinitCCacheInterop(t *testing.T) {
 	}
 	if _, ok := c2.Find(tgt.Server); !ok {
 		t.Errorf("TGT lost after kvno")
+	}
+}
+
+// TestCCacheKeepsNameTypes checks that every principal's name type reaches the file and comes back: the
+// name type plays no part in comparing names, so a conversion that dropped or normalised it would go
+// unnoticed elsewhere, yet MIT stores it and tools show it.
+func TestCCacheKeepsNameTypes(t *testing.T) {
+	for _, nt := range []int32{nametype.KRB_NT_UNKNOWN, nametype.KRB_NT_SRV_HST, nametype.KRB_NT_ENTERPRISE, -128} {
+		def := mkPrinc("R", nt, "alice")
+		c := &CCache{DefaultPrincipal: def, Credentials: []Credential{
+			{Client: mkPrinc("R", nt+1, "alice"), Server: mkPrinc("R", nt+2, "host", "x")},
+		}}
+		b := c.Marshal()
+		// After the version and the empty header, the default principal starts with its name type.
+		if got := int32(binary.BigEndian.Uint32(b[4:8])); got != nt {
+			t.Errorf("name type %d written as %d", nt, got)
+		}
+		back, err := ParseCCache(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cr := back.Credentials[0]
+		if back.DefaultPrincipal.Type != nt || cr.Client.Type != nt+1 || cr.Server.Type != nt+2 {
+			t.Errorf("name types %d, %d, %d read back as %d, %d, %d",
+				nt, nt+1, nt+2, back.DefaultPrincipal.Type, cr.Client.Type, cr.Server.Type)
+		}
+		if !reflect.DeepEqual(back.DefaultPrincipal, def) || !reflect.DeepEqual(back.Credentials, c.Credentials) {
+			t.Errorf("round trip changed principals: %+v", back)
+		}
 	}
 }

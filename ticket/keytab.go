@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/kerbkit/kerbkit/principal"
 )
 
 // keytabVersion2 is the MIT keytab file format version written by
@@ -15,7 +17,7 @@ const keytabVersion2 = 0x0502
 
 // KeytabEntry is one key of one principal.
 type KeytabEntry struct {
-	Principal Principal
+	Principal principal.Name
 	Timestamp time.Time
 	KVNO      uint32
 	Key       types.EncryptionKey
@@ -24,13 +26,13 @@ type KeytabEntry struct {
 // validate checks that every field fits the keytab's fixed-width length
 // fields.
 func (e *KeytabEntry) validate() error {
-	if len(e.Principal.Name.NameString) > math.MaxInt16 {
-		return fmt.Errorf("principal %s has %d components (max %d)", e.Principal, len(e.Principal.Name.NameString), math.MaxInt16)
+	if len(e.Principal.Components) > math.MaxInt16 {
+		return fmt.Errorf("principal %s has %d components (max %d)", e.Principal, len(e.Principal.Components), math.MaxInt16)
 	}
 	if len(e.Principal.Realm) > math.MaxUint16 {
 		return fmt.Errorf("realm of %d bytes is too long (max %d)", len(e.Principal.Realm), math.MaxUint16)
 	}
-	for _, c := range e.Principal.Name.NameString {
+	for _, c := range e.Principal.Components {
 		if len(c) > math.MaxUint16 {
 			return fmt.Errorf("principal component of %d bytes is too long (max %d)", len(c), math.MaxUint16)
 		}
@@ -72,12 +74,12 @@ func marshalKeytab(entries []KeytabEntry) ([]byte, error) {
 		}
 		sizeAt := len(b)
 		b = append(b, 0, 0, 0, 0) // record size, filled in below
-		b = binary.BigEndian.AppendUint16(b, uint16(len(e.Principal.Name.NameString)))
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.Principal.Components)))
 		b = appendString16(b, e.Principal.Realm)
-		for _, c := range e.Principal.Name.NameString {
+		for _, c := range e.Principal.Components {
 			b = appendString16(b, c)
 		}
-		b = binary.BigEndian.AppendUint32(b, uint32(e.Principal.Name.NameType))
+		b = binary.BigEndian.AppendUint32(b, uint32(e.Principal.Type))
 		b = binary.BigEndian.AppendUint32(b, epoch32(e.Timestamp))
 		b = append(b, uint8(e.KVNO))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.Key.KeyType))

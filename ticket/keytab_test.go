@@ -15,6 +15,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/types"
 
@@ -29,9 +30,9 @@ const mitKtutilFixture = "testdata/mit-ktutil-1.20.keytab"
 
 // passwordKey derives the key MIT derives for a password with the default
 // salt (realm followed by the name components).
-func passwordKey(t *testing.T, p Principal, password string, etype int32) types.EncryptionKey {
+func passwordKey(t *testing.T, p principal.Name, password string, etype int32) types.EncryptionKey {
 	t.Helper()
-	k, _, err := crypto.GetKeyFromPassword(password, p.Name, p.Realm, etype, nil)
+	k, _, err := crypto.GetKeyFromPassword(password, p.PrincipalName(), p.Realm, etype, nil)
 	if err != nil {
 		t.Fatalf("derive %d key for %s: %v", etype, p, err)
 	}
@@ -133,8 +134,8 @@ func TestWriteKeytabFileGokrb5Load(t *testing.T) {
 	}
 	for i, g := range kt.Entries {
 		w := entries[i]
-		if g.Principal.Realm != w.Principal.Realm || !reflect.DeepEqual(g.Principal.Components, w.Principal.Name.NameString) ||
-			g.Principal.NameType != w.Principal.Name.NameType || int(g.Principal.NumComponents) != len(w.Principal.Name.NameString) {
+		if g.Principal.Realm != w.Principal.Realm || !reflect.DeepEqual(g.Principal.Components, w.Principal.Components) ||
+			g.Principal.NameType != w.Principal.Type || int(g.Principal.NumComponents) != len(w.Principal.Components) {
 			t.Errorf("entry %d principal %+v", i, g.Principal)
 		}
 		if !g.Timestamp.Equal(w.Timestamp) {
@@ -149,7 +150,7 @@ func TestWriteKeytabFileGokrb5Load(t *testing.T) {
 	}
 	// Lookups by principal, kvno and enctype find the right keys.
 	for _, w := range entries {
-		k, kvno, err := kt.GetEncryptionKey(w.Principal.Name, w.Principal.Realm, int(w.KVNO), w.Key.KeyType)
+		k, kvno, err := kt.GetEncryptionKey(w.Principal.PrincipalName(), w.Principal.Realm, int(w.KVNO), w.Key.KeyType)
 		if err != nil || kvno != int(w.KVNO) || !bytes.Equal(k.KeyValue, w.Key.KeyValue) {
 			t.Errorf("GetEncryptionKey(%s, %d, %d) = %x, %d, %v", w.Principal, w.KVNO, w.Key.KeyType, k.KeyValue, kvno, err)
 		}
@@ -172,7 +173,7 @@ func TestKeytabInvalidEntries(t *testing.T) {
 	e.Principal = mkPrinc("R", 1, "a", long)
 	bad["long component"] = e
 	e = good
-	e.Principal = Principal{Realm: "R", Name: types.PrincipalName{NameString: make([]string, 40000)}}
+	e.Principal = principal.Name{Realm: "R", Components: make([]string, 40000)}
 	bad["too many components"] = e
 	e = good
 	e.Key.KeyValue = make([]byte, 70000)
@@ -309,5 +310,30 @@ func TestMITKinitWithWrittenKeytab(t *testing.T) {
 	}
 	if _, err := runMITTool(t, m.clientEnv(filepath.Join(m.dir, "wrong.cc")), "", m.tools["kinit"], "-k", "-t", "FILE:"+badKT, "svc/localhost@"+mitTestRealm); err == nil {
 		t.Fatalf("kinit -k with a wrong key succeeded")
+	}
+}
+
+// TestKeytabKeepsNameTypes checks that each entry's name type is written (version 2 keytabs store it
+// after the components) and read back as written by gokrb5, for name types other than NT-PRINCIPAL.
+func TestKeytabKeepsNameTypes(t *testing.T) {
+	key := types.EncryptionKey{KeyType: etypeID.AES128_CTS_HMAC_SHA1_96, KeyValue: make([]byte, 16)}
+	var entries []KeytabEntry
+	for _, nt := range []int32{nametype.KRB_NT_UNKNOWN, nametype.KRB_NT_SRV_HST, nametype.KRB_NT_ENTERPRISE, -128} {
+		entries = append(entries, KeytabEntry{Principal: mkPrinc("R", nt, "host", "x"), Timestamp: unixUTC(1), KVNO: 1, Key: key})
+	}
+	b := MarshalKeytab(entries)
+	// version, record size, component count, realm "R", components "host" and "x": then the name type.
+	off := 2 + 4 + 2 + (2 + 1) + (2 + 4) + (2 + 1)
+	if got := int32(binary.BigEndian.Uint32(b[off:])); got != entries[0].Principal.Type {
+		t.Errorf("first entry's name type written as %d, want %d", got, entries[0].Principal.Type)
+	}
+	kt := keytab.New()
+	if err := kt.Unmarshal(b); err != nil {
+		t.Fatal(err)
+	}
+	for i, g := range kt.Entries {
+		if g.Principal.NameType != entries[i].Principal.Type {
+			t.Errorf("entry %d name type %d read back as %d", i, entries[i].Principal.Type, g.Principal.NameType)
+		}
 	}
 }

@@ -13,13 +13,14 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
 // apPending keeps what the pending AP-REQ revealed, for the service's checks.
 type apPending struct {
 	tkt        *ticketPart
-	server     ticket.Principal
+	server     principal.Name
 	kvno       int
 	etype      int32
 	auth       *types.Authenticator
@@ -39,7 +40,7 @@ func (r *Recorder) apReq(w Wire) {
 		r.unknown(w)
 		return
 	}
-	server := ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}
+	server := principal.FromPrincipalName(tkt.SName, tkt.Realm)
 	s := Step{
 		ID: "ap-req", Title: "AP-REQ: message G (a new authenticator), with message E again",
 		Letters: []string{"E", "G"}, Message: "AP-REQ", From: ActorClient, To: ActorService, Time: w.Time,
@@ -132,7 +133,7 @@ func (r *Recorder) apChecks(s *Step, code *int32) {
 	if info.auth != nil && info.tkt != nil {
 		a, t := info.auth, info.tkt.part
 		add(map[bool]string{true: CheckPass, false: CheckFail}[a.CRealm == t.CRealm && a.CName.Equal(t.CName)],
-			"the authenticator's cname/crealm equal the ticket's: "+ticket.Principal{Realm: a.CRealm, Name: a.CName}.String())
+			"the authenticator's cname/crealm equal the ticket's: "+principal.FromPrincipalName(a.CName, a.CRealm).String())
 	} else {
 		add(outcome(36), "the authenticator's cname/crealm equal the ticket's")
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/kerbkit/kerbkit/principal"
-	"github.com/kerbkit/kerbkit/ticket"
 )
 
 // etypeName names an enctype the way MIT tools print it, with its number.
@@ -39,7 +38,7 @@ var nameTypes = map[int32]string{
 
 // princName formats a name with its realm and name type: "host/localhost@R (NT-SRV-HST)".
 func princName(pn types.PrincipalName, realm string) string {
-	p := ticket.Principal{Realm: realm, Name: pn}
+	p := principal.FromPrincipalName(pn, realm)
 	s := p.String()
 	if realm == "" {
 		s = strings.TrimSuffix(s, "@")

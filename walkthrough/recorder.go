@@ -16,6 +16,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -47,7 +48,7 @@ type Options struct {
 	View string
 	// RealmKey returns a long-term key of the realm: principal p's key of enctype etype and version kvno (0: the
 	// current one), with its kvno. Only ViewRealm uses it.
-	RealmKey func(p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, int, bool)
+	RealmKey func(p principal.Name, etype int32, kvno int) (types.EncryptionKey, int, bool)
 	// Password is the client's password, when known: it derives the client key (string-to-key).
 	Password string
 	// HasPassword says Password is set (an empty password is still a password).
@@ -95,7 +96,7 @@ const (
 // state is what the recorder learned so far.
 type state struct {
 	// AS exchange.
-	client, asServer ticket.Principal
+	client, asServer principal.Name
 	asNonce          int
 	asTill, asRTime  time.Time
 	asEtypes         []int32
@@ -116,16 +117,16 @@ type state struct {
 
 	// TGS exchange.
 	tgsNonce      int
-	tgsServer     ticket.Principal
+	tgsServer     principal.Name
 	tgsTill       time.Time
 	tgsSubkey     types.EncryptionKey
 	haveTGSSubkey bool
 	tgsTicket     []byte // the ticket of the pending TGS-REQ
-	tgsClient     ticket.Principal
+	tgsClient     principal.Name
 
 	// Service ticket (from F, or from the cache).
 	svc       sessionSlot
-	svcServer ticket.Principal
+	svcServer principal.Name
 
 	// AP exchange.
 	apCTime        time.Time
@@ -257,9 +258,9 @@ func (r *Recorder) hold(s Step, k pendingKind) {
 }
 
 // owner describes whose long-term key protects something.
-func (r *Recorder) owner(p ticket.Principal) string {
+func (r *Recorder) owner(p principal.Name) string {
 	switch {
-	case len(p.Name.NameString) == 2 && p.Name.NameString[0] == "krbtgt":
+	case len(p.Components) == 2 && p.Components[0] == "krbtgt":
 		return p.String() + "'s long-term key (the TGS's secret key)"
 	case r.st.client.Equal(p):
 		return p.String() + "'s long-term key (derived from the password)"
@@ -277,7 +278,7 @@ func keyInfo(owner string, k types.EncryptionKey, etype int32, kvno, usage int, 
 }
 
 // longTermKey finds a long-term key in the realm's database (ViewRealm only).
-func (r *Recorder) longTermKey(p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, int, bool) {
+func (r *Recorder) longTermKey(p principal.Name, etype int32, kvno int) (types.EncryptionKey, int, bool) {
 	if !r.realm() {
 		return types.EncryptionKey{}, 0, false
 	}
@@ -302,7 +303,7 @@ func (r *Recorder) clientKeyFor(etype int32, kvno int) (types.EncryptionKey, str
 		}
 	}
 	if r.o.HasPassword {
-		salt := r.st.client.Name.GetSalt(r.st.client.Realm)
+		salt := r.st.client.Salt()
 		var params []byte
 		if h := r.st.hint; h != nil && h.EType == etype {
 			if h.Salt != "" {
@@ -318,12 +319,12 @@ func (r *Recorder) clientKeyFor(etype int32, kvno int) (types.EncryptionKey, str
 }
 
 // keytabKey finds p's key of etype in a keytab (kvno 0: the highest).
-func keytabKey(kt *keytab.Keytab, p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, bool) {
+func keytabKey(kt *keytab.Keytab, p principal.Name, etype int32, kvno int) (types.EncryptionKey, bool) {
 	var best types.EncryptionKey
 	var bestV uint32
 	found := false
 	for _, e := range kt.Entries {
-		if e.Key.KeyType != etype || e.Principal.Realm != p.Realm || !slices.Equal(e.Principal.Components, p.Name.NameString) {
+		if e.Key.KeyType != etype || e.Principal.Realm != p.Realm || !slices.Equal(e.Principal.Components, p.Components) {
 			continue
 		}
 		if kvno != 0 && int(e.KVNO) != kvno {
@@ -355,7 +356,7 @@ func stringToKey(password string, etype int32, salt string, params []byte) (type
 
 // StringToKey records the local password-to-key step for client p with the enctype, salt and s2kparams given
 // (what the realm stores, or what the KDC announced in ETYPE-INFO2). source says where they came from.
-func (r *Recorder) StringToKey(p ticket.Principal, etype int32, salt string, params []byte, source string) {
+func (r *Recorder) StringToKey(p principal.Name, etype int32, salt string, params []byte, source string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.st.client.Realm == "" {
@@ -370,7 +371,7 @@ func (r *Recorder) stringToKey(etype int32, salt string, params []byte, source s
 	}
 	p := r.st.client
 	if salt == "" {
-		salt = p.Name.GetSalt(p.Realm)
+		salt = p.Salt()
 	}
 	s := Step{
 		ID: "s2k", Title: "Password to key: the client turns the password into its long-term key",
@@ -448,8 +449,8 @@ func (r *Recorder) asReq(w Wire) {
 		return
 	}
 	b := req.Body
-	r.st.client = ticket.Principal{Realm: b.Realm, Name: b.CName}
-	r.st.asServer = ticket.Principal{Realm: b.Realm, Name: b.SName}
+	r.st.client = principal.FromPrincipalName(b.CName, b.Realm)
+	r.st.asServer = principal.FromPrincipalName(b.SName, b.Realm)
 	r.st.asNonce, r.st.asTill, r.st.asRTime, r.st.asEtypes = b.Nonce, b.Till, b.RTime, b.EType
 	r.st.asRound++
 	r.st.asPATime = time.Time{}
@@ -626,7 +627,7 @@ func (r *Recorder) preauthChecks(s *Step, kdcNow, received time.Time, md types.P
 	if h := r.st.hint; h != nil {
 		salt := h.Salt
 		if salt == "" {
-			salt = r.st.client.Name.GetSalt(r.st.client.Realm)
+			salt = r.st.client.Salt()
 		}
 		text := fmt.Sprintf("PA-ETYPE-INFO2 names %s, an enctype the client asked for, with salt %q", etypeName(h.EType), salt)
 		if r.st.s2kDone {
@@ -836,7 +837,7 @@ func padataHints(pas types.PADataSequence) []types.ETypeInfo2Entry {
 
 // ticketPartOf describes a ticket's sealed part and, when the realm's keys are known, opens it.
 func (r *Recorder) ticketPartOf(letter string, t messages.Ticket, what, holder string) (Part, *ticketPart) {
-	server := ticket.Principal{Realm: t.Realm, Name: t.SName}
+	server := principal.FromPrincipalName(t.SName, t.Realm)
 	p := Part{Letter: letter, Name: "ticket enc-part (EncTicketPart)", What: what, CipherSize: len(t.EncPart.Cipher)}
 	key, kvno, ok := r.longTermKey(server, t.EncPart.EType, t.EncPart.KVNO)
 	if !ok {
@@ -868,7 +869,7 @@ func (r *Recorder) asRepChecks(s *Step, rep ticket.KDCRepWire, tkt messages.Tick
 		return CheckFail
 	}
 	add(pass(slices.Contains(r.st.asEtypes, rep.EncPart.EType)), "the enc-part's enctype "+etypeName(rep.EncPart.EType)+" is one the client asked for")
-	cl := ticket.Principal{Realm: rep.CRealm, Name: rep.CName}
+	cl := principal.FromPrincipalName(rep.CName, rep.CRealm)
 	add(pass(cl.Equal(r.st.client)), "crealm/cname are the client's: "+cl.String())
 	if enc == nil {
 		add(CheckFail, "A does not decrypt here, so nothing else can be checked")
@@ -877,8 +878,8 @@ func (r *Recorder) asRepChecks(s *Step, rep ticket.KDCRepWire, tkt messages.Tick
 	p := enc.part
 	add(CheckPass, "A decrypts with the client's key "+src+" (key usage 3): the KDC knew the same key, so the reply is genuine")
 	add(pass(p.Nonce == r.st.asNonce), fmt.Sprintf("the nonce in A is the nonce of the AS-REQ, %d: the answer is fresh", r.st.asNonce))
-	srv := ticket.Principal{Realm: p.SRealm, Name: p.SName}
-	ok := srv.Equal(r.st.asServer) && haveTkt && (ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}).Equal(r.st.asServer)
+	srv := principal.FromPrincipalName(p.SName, p.SRealm)
+	ok := srv.Equal(r.st.asServer) && haveTkt && principal.FromPrincipalName(tkt.SName, tkt.Realm).Equal(r.st.asServer)
 	add(pass(ok), "the server in A and in ticket B are both "+r.st.asServer.String()+", the server asked for")
 	add(pass(!p.EndTime.After(r.st.asTill)), "endtime "+kTime(p.EndTime)+" is no later than the requested till "+kTime(r.st.asTill))
 	d := p.AuthTime.Sub(time.Now().Add(r.st.kdcOffset))
@@ -901,7 +902,7 @@ func (r *Recorder) tgsReq(w Wire) {
 	}
 	b := req.Body
 	r.st.tgsNonce, r.st.tgsTill = b.Nonce, b.Till
-	r.st.tgsServer = ticket.Principal{Realm: b.Realm, Name: b.SName}
+	r.st.tgsServer = principal.FromPrincipalName(b.SName, b.Realm)
 	r.st.haveTGSSubkey = false
 	s := Step{
 		ID: "tgs-req", Title: "TGS-REQ: message C (the TGT and the service wanted) and message D (an authenticator)",
@@ -944,7 +945,7 @@ func (r *Recorder) tgsReq(w Wire) {
 	// C: the TGT again.
 	pc, etp := r.ticketPartOf("C", tgt, "message B again: the TGT, with the client/TGS session key inside", "the TGS")
 	if etp != nil {
-		r.st.tgsClient = ticket.Principal{Realm: etp.part.CRealm, Name: etp.part.CName}
+		r.st.tgsClient = principal.FromPrincipalName(etp.part.CName, etp.part.CRealm)
 	}
 	s.Parts = append(s.Parts, pc)
 
@@ -1064,7 +1065,7 @@ func (r *Recorder) tgsChecks(s *Step, code *int32) {
 		a, t := info.auth, info.tgt.part
 		same := a.CRealm == t.CRealm && a.CName.Equal(t.CName)
 		add(map[bool]string{true: CheckPass, false: CheckFail}[same], "the authenticator's cname/crealm equal the ticket's: "+
-			ticket.Principal{Realm: a.CRealm, Name: a.CName}.String())
+			principal.FromPrincipalName(a.CName, a.CRealm).String())
 	} else {
 		add(outcome(36), "the authenticator's cname/crealm equal the ticket's")
 	}
@@ -1131,7 +1132,7 @@ func (r *Recorder) tgsRep(w Wire) {
 			"client/server session key, for the service", "the service")
 		s.Parts = append(s.Parts, pe)
 		r.st.svc.raw = slices.Clone(rep.Ticket.Bytes)
-		r.st.svcServer = ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}
+		r.st.svcServer = principal.FromPrincipalName(tkt.SName, tkt.Realm)
 	}
 
 	pf := Part{Letter: "F", Name: "enc-part (EncTGSRepPart)", What: "the client/server session key, the nonce and the ticket's times, for the client",
@@ -1169,7 +1170,7 @@ func (r *Recorder) tgsRep(w Wire) {
 
 	add := func(res, text string) { s.Checks = append(s.Checks, Check{By: ActorClient, Result: res, Text: text}) }
 	pass := func(ok bool) string { return map[bool]string{true: CheckPass, false: CheckFail}[ok] }
-	cl := ticket.Principal{Realm: rep.CRealm, Name: rep.CName}
+	cl := principal.FromPrincipalName(rep.CName, rep.CRealm)
 	want := r.st.tgsClient
 	if want.Realm == "" {
 		want = r.st.client
@@ -1182,8 +1183,8 @@ func (r *Recorder) tgsRep(w Wire) {
 		}
 		add(CheckPass, "F decrypts with "+how+": only the TGS, which read D, could have sealed it")
 		add(pass(enc.Nonce == r.st.tgsNonce), fmt.Sprintf("the nonce in F is the nonce of the TGS-REQ, %d", r.st.tgsNonce))
-		srv := ticket.Principal{Realm: enc.SRealm, Name: enc.SName}
-		ok := srv.Equal(r.st.tgsServer) && terr == nil && (ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}).Equal(r.st.tgsServer)
+		srv := principal.FromPrincipalName(enc.SName, enc.SRealm)
+		ok := srv.Equal(r.st.tgsServer) && terr == nil && principal.FromPrincipalName(tkt.SName, tkt.Realm).Equal(r.st.tgsServer)
 		add(pass(ok), "the server in F and in ticket E are both "+r.st.tgsServer.String()+", the service asked for")
 		st := startOr(enc.StartTime, enc.AuthTime)
 		d := st.Sub(time.Now().Add(r.st.kdcOffset))

@@ -96,7 +96,7 @@ func Run(ctx context.Context, o RunOptions) (*Story, error) {
 	}
 	// The first thing that happens: the user types the password. The salt and enctype are those the realm keeps
 	// for the user, which the KDC will announce in PA-ETYPE-INFO2.
-	if rec2, err := db.Get(ctx, principal.FromPrincipalName(user.Name, user.Realm)); err == nil {
+	if rec2, err := db.Get(ctx, user); err == nil {
 		if ks := rec2.CurrentKeys(); len(ks) > 0 {
 			rec.StringToKey(user, ks[0].Etype, ks[0].Salt, nil,
 				"the realm's record of "+user.String()+"; the KDC announces the same in PA-ETYPE-INFO2")
@@ -272,9 +272,9 @@ func startService(ctx context.Context, admin *kdc.LocalAdmin, dir string, o RunO
 }
 
 // storeKeys looks long-term keys up in the realm's database.
-func storeKeys(db principal.Store) func(p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, int, bool) {
-	return func(p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, int, bool) {
-		rec, err := db.Get(context.Background(), principal.FromPrincipalName(p.Name, p.Realm))
+func storeKeys(db principal.Store) func(p principal.Name, etype int32, kvno int) (types.EncryptionKey, int, bool) {
+	return func(p principal.Name, etype int32, kvno int) (types.EncryptionKey, int, bool) {
+		rec, err := db.Get(context.Background(), p)
 		if err != nil {
 			return types.EncryptionKey{}, 0, false
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/service"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -485,7 +486,7 @@ func TestExplainHTTPNegotiate(t *testing.T) {
 // explainLogin runs a password login with an Explainer writing to out (the
 // kclient login --explain view) and checks what every login must show: the
 // pre-authentication round, A opened with the password's key, B sealed.
-func explainLogin(ctx context.Context, t *testing.T, c *client.Client, user ticket.Principal, password string, out *bytes.Buffer) (*client.ASResult, *Story) {
+func explainLogin(ctx context.Context, t *testing.T, c *client.Client, user principal.Name, password string, out *bytes.Buffer) (*client.ASResult, *Story) {
 	t.Helper()
 	ex := NewExplainer(out, ExplainOptions{Password: password, HasPassword: true})
 	c.Trace = ex.Trace
@@ -507,7 +508,7 @@ func explainLogin(ctx context.Context, t *testing.T, c *client.Client, user tick
 // explainTGS gets a service ticket with the TGT from as, explained the way
 // kclient ticket --explain does (the TGT's session key known from the cache):
 // D and F opened, E sealed.
-func explainTGS(ctx context.Context, t *testing.T, c *client.Client, as *client.ASResult, svc ticket.Principal, out *bytes.Buffer) (*client.TGSResult, *Story) {
+func explainTGS(ctx context.Context, t *testing.T, c *client.Client, as *client.ASResult, svc principal.Name, out *bytes.Buffer) (*client.TGSResult, *Story) {
 	t.Helper()
 	ex := NewExplainer(out, ExplainOptions{Credentials: []ticket.Credential{as.Credential}})
 	c.Trace = ex.Trace

@@ -13,6 +13,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -271,8 +272,8 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-func princ(name, realm string) ticket.Principal {
-	return ticket.Principal{Realm: realm, Name: types.PrincipalName{NameType: 1, NameString: strings.Split(name, "/")}}
+func princ(name, realm string) principal.Name {
+	return principal.Name{Components: strings.Split(name, "/"), Realm: realm, Type: 1}
 }
 
 // sampleCred is a TGT-like credential with fixed times and an aes256 ticket.

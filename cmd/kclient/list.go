@@ -130,7 +130,7 @@ func writeList(w io.Writer, name string, cc *ticket.CCache, showFlags, showEtype
 			b.WriteString("\n")
 		}
 		// A ticket issued for another name than the entry's (a referral) is shown as klist does.
-		if ts := (ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}); tktOK && !ts.Equal(c.Server) {
+		if ts := principal.FromPrincipalName(tkt.SName, tkt.Realm); tktOK && !ts.Equal(c.Server) {
 			fmt.Fprintf(&b, "\tTicket server: %s\n", ts)
 		}
 	}

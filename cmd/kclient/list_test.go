@@ -8,6 +8,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -32,7 +33,7 @@ func layoutCache() *ticket.CCache {
 	forBobNoRenew := forBob
 	forBobNoRenew.RenewTill = time.Time{}
 	conf := sampleCred()
-	conf.Server = ticket.Principal{Realm: ticket.ConfigRealm, Name: types.PrincipalName{NameString: []string{"krb5_ccache_conf_data", "fast_avail"}}}
+	conf.Server = principal.Name{Components: []string{"krb5_ccache_conf_data", "fast_avail"}, Realm: ticket.ConfigRealm}
 	return &ticket.CCache{Version: 4, DefaultPrincipal: princ("alice", "R"),
 		Credentials: []ticket.Credential{conf, tgt, svc, garbled, forBob, forBobNoRenew}}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 	"github.com/kerbkit/kerbkit/walkthrough"
 )
@@ -118,7 +119,7 @@ func loginRun(ctx context.Context, o *LoginOptions) error {
 	useKeytab := o.UseKeytab || o.Keytab != ""
 	var secret client.Secret
 	var xo walkthrough.ExplainOptions // what --explain may decrypt with
-	var princ ticket.Principal
+	var princ principal.Name
 	if useKeytab {
 		path := keytabPath(o.Keytab, o.Env.Getenv("KRB5_KTNAME"))
 		kt, err := client.LoadKeytab(path)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
-	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/spf13/cobra"
 
 	"github.com/kerbkit/kerbkit/client"
@@ -122,7 +121,7 @@ func requestRun(ctx context.Context, o *RequestOptions) error {
 	if realm == "" {
 		realm = cc.DefaultPrincipal.Realm
 	}
-	var service ticket.Principal
+	var service principal.Name
 	if o.Service != "" {
 		service, err = parseServiceName(o.Service, realm)
 	} else {
@@ -214,23 +213,23 @@ func mechName(oid asn1.ObjectIdentifier) string {
 
 // parseServiceName reads SERVICE: a principal name when it has a '/', else a GSS host-based service name
 // "service@host" (GSS_C_NT_HOSTBASED_SERVICE), which becomes service/host@realm with the host lowercased.
-func parseServiceName(s, realm string) (ticket.Principal, error) {
+func parseServiceName(s, realm string) (principal.Name, error) {
 	if strings.Contains(s, "/") {
 		return client.ParsePrincipal(s, realm)
 	}
 	svc, host, ok := strings.Cut(s, "@")
 	if !ok || svc == "" || host == "" || strings.Contains(host, "@") {
-		return ticket.Principal{}, fmt.Errorf("service %q: give a principal (host/localhost[@REALM]) or a host-based name (host@localhost)", s)
+		return principal.Name{}, fmt.Errorf("service %q: give a principal (host/localhost[@REALM]) or a host-based name (host@localhost)", s)
 	}
 	if realm == "" {
-		return ticket.Principal{}, fmt.Errorf("service %q: no realm (give --realm or set default_realm): %w", s, client.ErrNoRealm)
+		return principal.Name{}, fmt.Errorf("service %q: no realm (give --realm or set default_realm): %w", s, client.ErrNoRealm)
 	}
-	return ticket.Principal{Realm: realm, Name: types.PrincipalName{NameType: nametype.KRB_NT_SRV_HST, NameString: []string{svc, strings.ToLower(host)}}}, nil
+	return principal.Name{Components: []string{svc, strings.ToLower(host)}, Realm: realm, Type: nametype.KRB_NT_SRV_HST}, nil
 }
 
 // serviceCredential returns a usable ticket for service: the cache's, or a new one from the KDC (which is then
 // added to the cache). source says which, for the output.
-func serviceCredential(ctx context.Context, o *RequestOptions, cfg *client.Config, path string, cc *ticket.CCache, service ticket.Principal, now time.Time) (ticket.Credential, string, error) {
+func serviceCredential(ctx context.Context, o *RequestOptions, cfg *client.Config, path string, cc *ticket.CCache, service principal.Name, now time.Time) (ticket.Credential, string, error) {
 	kdcNow := now.Add(cc.KDCOffset)
 	var best *ticket.Credential
 	for i := range cc.Credentials {

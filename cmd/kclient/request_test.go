@@ -17,6 +17,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -38,11 +39,11 @@ func reqCache(t *testing.T, service ...string) (string, types.EncryptionKey) {
 	t.Helper()
 	svcKey := reqKey(t)
 	now := time.Now().UTC()
-	alice := ticket.Principal{Realm: reqRealm, Name: types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{"alice"}}}
+	alice := principal.Name{Components: []string{"alice"}, Realm: reqRealm, Type: nametype.KRB_NT_PRINCIPAL}
 	sname := types.PrincipalName{NameType: nametype.KRB_NT_SRV_HST, NameString: service}
 	session := reqKey(t)
 	tkt, err := ticket.SealTicket(reqRealm, sname, messages.EncTicketPart{
-		Flags: ticket.Flags(), Key: session, CRealm: reqRealm, CName: alice.Name,
+		Flags: ticket.Flags(), Key: session, CRealm: reqRealm, CName: alice.PrincipalName(),
 		Transited: messages.TransitedEncoding{TRType: 1}, AuthTime: now, StartTime: now, EndTime: now.Add(time.Hour),
 	}, svcKey, 2)
 	if err != nil {
@@ -53,7 +54,7 @@ func reqCache(t *testing.T, service ...string) (string, types.EncryptionKey) {
 		t.Fatal(err)
 	}
 	cc := &ticket.CCache{Version: 4, DefaultPrincipal: alice, Credentials: []ticket.Credential{{
-		Client: alice, Server: ticket.Principal{Realm: reqRealm, Name: sname}, Key: session,
+		Client: alice, Server: principal.FromPrincipalName(sname, reqRealm), Key: session,
 		AuthTime: ticket.KerberosTime(now), StartTime: ticket.KerberosTime(now), EndTime: ticket.KerberosTime(now.Add(time.Hour)),
 		Ticket: der,
 	}}}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 	"github.com/kerbkit/kerbkit/walkthrough"
 )
@@ -128,7 +129,7 @@ func ticketRun(ctx context.Context, o *TicketOptions) error {
 		defer ex.Close()
 		s.client.Trace = ex.Trace
 	}
-	services := make([]ticket.Principal, 0, len(o.Services))
+	services := make([]principal.Name, 0, len(o.Services))
 	for _, name := range o.Services {
 		p, err := client.ParsePrincipal(name, s.cfg.Realm)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -40,7 +41,7 @@ func writeKeytab(t *testing.T) string {
 	path := filepath.Join(t.TempDir(), "kt")
 	var entries []ticket.KeytabEntry
 	for _, n := range []string{"host/localhost", "HTTP/localhost"} {
-		entries = append(entries, ticket.KeytabEntry{Principal: ticket.Principal{Realm: "KRB.TEST", Name: types.NewPrincipalName(3, n)}, KVNO: 1, Key: k, Timestamp: time.Now()})
+		entries = append(entries, ticket.KeytabEntry{Principal: principal.FromPrincipalName(types.NewPrincipalName(3, n), "KRB.TEST"), KVNO: 1, Key: k, Timestamp: time.Now()})
 	}
 	if err := ticket.WriteKeytabFile(path, entries); err != nil {
 		t.Fatal(err)
