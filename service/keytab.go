@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
-	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/kerbkit/kerbkit/principal"
@@ -110,7 +109,7 @@ func (k *Keytab) Principals() []principal.Name {
 	defer k.mu.RUnlock()
 	var out []principal.Name
 	for _, e := range k.kt.Entries {
-		p := entryPrincipal(e.Principal.Realm, e.Principal.Components)
+		p := entryPrincipal(e.Principal.Realm, e.Principal.Components, e.Principal.NameType)
 		if !slices.ContainsFunc(out, p.Equal) {
 			out = append(out, p)
 		}
@@ -118,8 +117,10 @@ func (k *Keytab) Principals() []principal.Name {
 	return out
 }
 
-func entryPrincipal(realm string, comps []string) principal.Name {
-	return principal.Name{Components: comps, Realm: realm, Type: nametype.KRB_NT_PRINCIPAL}
+// entryPrincipal is a keytab entry's principal with the name type the file
+// records.
+func entryPrincipal(realm string, comps []string, nameType int32) principal.Name {
+	return principal.Name{Components: comps, Realm: realm, Type: nameType}
 }
 
 // keyFor finds the key that decrypts a ticket for princ sealed with etype and
@@ -138,7 +139,7 @@ func (k *Keytab) lookup(princ principal.Name, kvno int, etype int32) (types.Encr
 	var kvnos []int
 	var have []string
 	for _, e := range k.kt.Entries {
-		p := entryPrincipal(e.Principal.Realm, e.Principal.Components)
+		p := entryPrincipal(e.Principal.Realm, e.Principal.Components, e.Principal.NameType)
 		if !p.Equal(princ) {
 			if s := p.String(); !slices.Contains(have, s) {
 				have = append(have, s)
@@ -162,7 +163,7 @@ func (k *Keytab) lookup(princ principal.Name, kvno int, etype int32) (types.Encr
 	}
 	var etypes []int
 	for _, e := range k.kt.Entries {
-		if int(e.KVNO) != kvno || !entryPrincipal(e.Principal.Realm, e.Principal.Components).Equal(princ) {
+		if int(e.KVNO) != kvno || !entryPrincipal(e.Principal.Realm, e.Principal.Components, e.Principal.NameType).Equal(princ) {
 			continue
 		}
 		if e.Key.KeyType == etype {

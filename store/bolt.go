@@ -406,9 +406,13 @@ func (s *BoltStore) List(ctx context.Context) ([]principal.Name, error) {
 	var names []principal.Name
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketPrincipals).ForEach(func(k, _ []byte) error {
+			if len(k) > principal.MaxNameText {
+				// Only a damaged page gives such a key; do not copy it.
+				return fmt.Errorf("%w: %s: a key of %d bytes; %s", ErrDamaged, s.path, len(k), restoreHint)
+			}
 			n, err := principal.Parse(string(k), "")
 			if err != nil {
-				return fmt.Errorf("%w: key %q: %w", principal.ErrCorrupt, k, err)
+				return fmt.Errorf("%w: key %q: %w", principal.ErrCorrupt, k, principal.ErrBadName)
 			}
 			names = append(names, n)
 			return nil

@@ -17,7 +17,7 @@ import (
 
 var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func newTestStore(t *testing.T) (*BoltStore, string) {
+func newTestStore(t testing.TB) (*BoltStore, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "kdc.db")
 	s, err := Init(context.Background(), path, "KRB.TEST", principal.RealmPolicy{}, testNow)

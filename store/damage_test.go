@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kerbkit/kerbkit/principal"
 )
@@ -133,3 +134,35 @@ func TestDamageAfterOpenIsAnError(t *testing.T) {
 		t.Fatalf("Check: %v, want ErrDamaged", err)
 	}
 }
+
+// FuzzOpen: whatever bytes the database file holds, Open and a List never
+// panic (issue 8: bbolt panics on damaged files).
+func FuzzOpen(f *testing.F) {
+	s, path := newTestStore(f)
+	s.Close()
+	good, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	mk := MasterKeyPath(path)
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(dir, "fuzz.db")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(p, OpenOptions{MasterKeyPath: mk, LockTimeout: 10 * time.Millisecond})
+		if errors.Is(err, ErrInUse) {
+			t.Fatalf("a file left locked by an earlier Open: %v", err)
+		}
+		if err != nil {
+			return
+		}
+		s.List(context.Background())
+		s.Close()
+	})
+}
+
+func errorsIsInUse(err error) bool { return errors.Is(err, ErrInUse) }

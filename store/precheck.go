@@ -32,11 +32,13 @@ type boltMeta struct {
 }
 
 // precheckFile looks at a bbolt file before bbolt opens it, for the damage
-// that makes bbolt.Open itself panic or fault: a file shorter than the pages
-// its meta page says are in use (a truncated copy), and a freelist or root
-// page that is not what the meta page points at. A panic inside bbolt.Open
-// cannot be cleaned up (the file stays mapped and locked), so it is better
-// not to get there. Damage elsewhere is found by Check after the open.
+// that makes bbolt itself panic, fault or run away: a file shorter than the
+// pages its meta page says are in use (a truncated copy), a freelist or tree
+// page that is not what points at it, and page headers or elements whose sizes
+// run past their page (bbolt's own Check then loops over billions of page
+// ids). A panic inside bbolt.Open cannot be cleaned up (the file stays mapped
+// and locked), so it is better not to get there. bbolt's Check runs after the
+// open for what remains (double use of pages, key order).
 func precheckFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -82,11 +84,155 @@ func precheckFile(path string) error {
 	if need := int64(m.pgid) * ps; size < need {
 		return damaged("the file is truncated: %d bytes, but its %d pages take %d", size, m.pgid, need)
 	}
-	if m.root >= m.pgid || !pageHasFlags(f, int64(m.root)*ps, boltBranchPage|boltLeafPage) {
-		return damaged("the root page %d is not a tree page", m.root)
+	w := &boltWalk{f: f, ps: ps, hwm: m.pgid, seen: make(map[uint64]bool)}
+	if m.freelist != boltNoFreelist {
+		if err := w.freelist(m.freelist); err != nil {
+			return damaged("%v", err)
+		}
 	}
-	if m.freelist != boltNoFreelist && (m.freelist >= m.pgid || !pageHasFlags(f, int64(m.freelist)*ps, boltFreelistPage)) {
-		return damaged("the freelist page %d is not a freelist page", m.freelist)
+	if err := w.tree(m.root, 0); err != nil {
+		return damaged("%v", err)
+	}
+	return nil
+}
+
+// boltWalk visits every page reachable from the root bucket, as bbolt's Check
+// does, but reading the file (not mapping it) and bounding everything a damaged
+// page could make unbounded: page ids and overflow counts past the high-water
+// mark (bbolt's Check then loops over billions of page ids), element counts and
+// key or value sizes past the page, cycles, and depth. Each page is read once.
+type boltWalk struct {
+	f    *os.File
+	ps   int64
+	hwm  uint64 // pages in use
+	seen map[uint64]bool
+}
+
+// maxTreeDepth bounds nesting (b-tree levels plus nested buckets).
+const maxTreeDepth = 64
+
+// span reads the page id and its overflow pages after checking them.
+func (w *boltWalk) span(id uint64, want uint16) ([]byte, error) {
+	if id < 2 || id >= w.hwm {
+		return nil, fmt.Errorf("page %d is outside the %d pages in use", id, w.hwm)
+	}
+	if w.seen[id] {
+		return nil, fmt.Errorf("page %d is referenced twice", id)
+	}
+	var hdr [boltPageHeader]byte
+	if _, err := w.f.ReadAt(hdr[:], int64(id)*w.ps); err != nil {
+		return nil, fmt.Errorf("page %d: %w", id, err)
+	}
+	ne := binary.NativeEndian
+	if got := ne.Uint64(hdr[0:]); got != id {
+		return nil, fmt.Errorf("page %d says it is page %d", id, got)
+	}
+	if flags := ne.Uint16(hdr[8:]); flags&want == 0 {
+		return nil, fmt.Errorf("page %d has type %#x where %#x was expected", id, flags, want)
+	}
+	overflow := uint64(ne.Uint32(hdr[12:]))
+	if overflow >= w.hwm-id {
+		return nil, fmt.Errorf("page %d claims %d overflow pages past the end", id, overflow)
+	}
+	for i := uint64(0); i <= overflow; i++ {
+		if w.seen[id+i] {
+			return nil, fmt.Errorf("page %d overlaps page %d", id, id+i)
+		}
+		w.seen[id+i] = true
+	}
+	buf := make([]byte, int64(overflow+1)*w.ps)
+	if _, err := w.f.ReadAt(buf, int64(id)*w.ps); err != nil {
+		return nil, fmt.Errorf("page %d: %w", id, err)
+	}
+	return buf, nil
+}
+
+// freelist checks the freelist page: its count fits the page, its ids are in
+// use range.
+func (w *boltWalk) freelist(id uint64) error {
+	p, err := w.span(id, boltFreelistPage)
+	if err != nil {
+		return fmt.Errorf("freelist: %w", err)
+	}
+	ne := binary.NativeEndian
+	start, count := boltPageHeader, uint64(ne.Uint16(p[10:]))
+	if count == 0xFFFF {
+		count = ne.Uint64(p[start:])
+		start += 8
+	}
+	if count > uint64(len(p)-start)/8 {
+		return fmt.Errorf("freelist page %d lists %d ids, more than it holds", id, count)
+	}
+	for i := uint64(0); i < count; i++ {
+		if free := ne.Uint64(p[start+int(i)*8:]); free >= w.hwm {
+			return fmt.Errorf("freelist page %d lists page %d, outside the %d pages in use", id, free, w.hwm)
+		}
+	}
+	return nil
+}
+
+// tree checks the b-tree rooted at page id and the buckets it holds.
+func (w *boltWalk) tree(id uint64, depth int) error {
+	if depth > maxTreeDepth {
+		return fmt.Errorf("trees nested deeper than %d", maxTreeDepth)
+	}
+	p, err := w.span(id, boltBranchPage|boltLeafPage)
+	if err != nil {
+		return err
+	}
+	return w.node(p, fmt.Sprintf("page %d", id), depth)
+}
+
+// node checks one branch or leaf page (p starts with its header), following
+// children and bucket values.
+func (w *boltWalk) node(p []byte, where string, depth int) error {
+	ne := binary.NativeEndian
+	if len(p) < boltPageHeader {
+		return fmt.Errorf("%s: too short for a page", where)
+	}
+	flags, count := ne.Uint16(p[8:]), int(ne.Uint16(p[10:]))
+	if boltPageHeader+count*16 > len(p) {
+		return fmt.Errorf("%s: %d elements do not fit", where, count)
+	}
+	for i := 0; i < count; i++ {
+		off := boltPageHeader + i*16
+		e := p[off : off+16]
+		switch {
+		case flags&boltBranchPage != 0:
+			pos, ksize := int64(ne.Uint32(e[0:])), int64(ne.Uint32(e[4:]))
+			if int64(off)+pos+ksize > int64(len(p)) {
+				return fmt.Errorf("%s: branch key %d runs past the page", where, i)
+			}
+			if err := w.tree(ne.Uint64(e[8:]), depth+1); err != nil {
+				return err
+			}
+		case flags&boltLeafPage != 0:
+			eflags := ne.Uint32(e[0:])
+			pos, ksize, vsize := int64(ne.Uint32(e[4:])), int64(ne.Uint32(e[8:])), int64(ne.Uint32(e[12:]))
+			end := int64(off) + pos + ksize + vsize
+			if end > int64(len(p)) {
+				return fmt.Errorf("%s: element %d (key %d bytes, value %d bytes) runs past the page", where, i, ksize, vsize)
+			}
+			if eflags&0x01 == 0 { // not a bucket
+				continue
+			}
+			v := p[end-vsize : end]
+			if len(v) < 16 {
+				return fmt.Errorf("%s: bucket header %d is short", where, i)
+			}
+			if root := ne.Uint64(v[0:]); root != 0 {
+				if err := w.tree(root, depth+1); err != nil {
+					return err
+				}
+			} else if depth < maxTreeDepth {
+				// An inline bucket: its root page is the rest of the value.
+				if err := w.node(v[16:], where+" (inline bucket)", depth+1); err != nil {
+					return err
+				}
+			}
+		default:
+			return fmt.Errorf("%s: not a branch or leaf page", where)
+		}
 	}
 	return nil
 }
@@ -124,11 +270,3 @@ func readBoltMeta(f *os.File, off int64) (boltMeta, error) {
 	return m, nil
 }
 
-// pageHasFlags reports whether the page at off has one of the flags.
-func pageHasFlags(f *os.File, off int64, flags uint16) bool {
-	var hdr [boltPageHeader]byte
-	if _, err := f.ReadAt(hdr[:], off); err != nil {
-		return false
-	}
-	return binary.NativeEndian.Uint16(hdr[8:])&flags != 0
-}

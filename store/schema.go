@@ -104,7 +104,14 @@ func encodeRecord(r *principal.Record, mk *MasterKey) ([]byte, error) {
 	return json.Marshal(d)
 }
 
+// maxRecordSize bounds a stored record: real ones are a few kilobytes, and only
+// a damaged page makes bbolt hand out more.
+const maxRecordSize = 1 << 20
+
 func decodeRecord(b []byte, mk *MasterKey) (*principal.Record, error) {
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("%w: a record of %d bytes", principal.ErrCorrupt, len(b))
+	}
 	var d dbRecord
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("%w: %w", principal.ErrCorrupt, err)

@@ -337,3 +337,17 @@ func TestKeytabKeepsNameTypes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseKeytab: ParseKeytab never panics and never echoes input bytes in
+// its error (issue 8).
+func FuzzParseKeytab(f *testing.F) {
+	f.Add(MarshalKeytab([]KeytabEntry{{Principal: principal.MustParse("host/x@R"), KVNO: 2,
+		Key: types.EncryptionKey{KeyType: 18, KeyValue: bytes.Repeat([]byte{0xa5}, 32)}}}))
+	f.Add([]byte{0x05, 0x02})
+	f.Add([]byte{0x05, 0x01, 0x00, 0x00, 0x00, 0x10})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := ParseKeytab(b); err != nil && err.Error() != ErrBadKeytab.Error() {
+			t.Fatalf("error text %q is not the fixed one", err)
+		}
+	})
+}
