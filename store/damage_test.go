@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kerbkit/kerbkit/principal"
+	"golang.org/x/sys/unix"
 )
 
 // damagedDB makes a database with enough principals to span many pages and
@@ -157,11 +158,20 @@ func FuzzOpen(f *testing.F) {
 		if errors.Is(err, ErrInUse) {
 			t.Fatalf("a file left locked by an earlier Open: %v", err)
 		}
-		if err != nil {
-			return
+		if err == nil {
+			s.List(context.Background())
+			s.Close()
 		}
-		s.List(context.Background())
-		s.Close()
+		// Whatever happened, nothing may stay locked behind.
+		f, ferr := os.Open(p)
+		if ferr != nil {
+			t.Fatal(ferr)
+		}
+		defer f.Close()
+		if lerr := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); lerr != nil {
+			t.Fatalf("Open (%v) left the file locked: %v", err, lerr)
+		}
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	})
 }
 
