@@ -148,9 +148,8 @@ func FuzzOpen(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	mk := MasterKeyPath(path)
-	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p := filepath.Join(dir, "fuzz.db")
+		p := filepath.Join(t.TempDir(), "fuzz.db")
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}

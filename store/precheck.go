@@ -127,7 +127,9 @@ func (w *boltWalk) span(id uint64, want uint16) ([]byte, error) {
 	if got := ne.Uint64(hdr[0:]); got != id {
 		return nil, fmt.Errorf("page %d says it is page %d", id, got)
 	}
-	if flags := ne.Uint16(hdr[8:]); flags&want == 0 {
+	// bbolt tests page types for equality, not as bits: a freelist page with
+	// another bit set too makes it panic.
+	if flags := ne.Uint16(hdr[8:]); !exactType(flags, want) {
 		return nil, fmt.Errorf("page %d has type %#x where %#x was expected", id, flags, want)
 	}
 	overflow := uint64(ne.Uint32(hdr[12:]))
@@ -145,6 +147,16 @@ func (w *boltWalk) span(id uint64, want uint16) ([]byte, error) {
 		return nil, fmt.Errorf("page %d: %w", id, err)
 	}
 	return buf, nil
+}
+
+// exactType reports whether flags is one of the page types in want, exactly.
+func exactType(flags, want uint16) bool {
+	for _, t := range []uint16{boltBranchPage, boltLeafPage, boltFreelistPage} {
+		if want&t != 0 && flags == t {
+			return true
+		}
+	}
+	return false
 }
 
 // freelist checks the freelist page: its count fits the page, its ids are in
@@ -191,6 +203,9 @@ func (w *boltWalk) node(p []byte, where string, depth int) error {
 		return fmt.Errorf("%s: too short for a page", where)
 	}
 	flags, count := ne.Uint16(p[8:]), int(ne.Uint16(p[10:]))
+	if flags != boltBranchPage && flags != boltLeafPage {
+		return fmt.Errorf("%s: type %#x is not a branch or leaf page", where, flags)
+	}
 	if boltPageHeader+count*16 > len(p) {
 		return fmt.Errorf("%s: %d elements do not fit", where, count)
 	}
