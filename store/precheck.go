@@ -284,4 +284,3 @@ func readBoltMeta(f *os.File, off int64) (boltMeta, error) {
 	}
 	return m, nil
 }
-
