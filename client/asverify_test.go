@@ -141,7 +141,9 @@ func runFake(t *testing.T, f *fakeAS, mod func(*Config)) (*ASResult, error) {
 	t.Helper()
 	f.t = t
 	kdc := startFakeKDC(t, f.handle, nil)
-	cfg := testConfig(2*time.Second, kdc.addr)
+	// Generous: the fake KDC derives keys from the password per request, which
+	// takes seconds under -race on a loaded machine.
+	cfg := testConfig(10*time.Second, kdc.addr)
 	cfg.Realm = fakeRealm
 	cfg.KDCs = map[string][]string{fakeRealm: {kdc.addr}}
 	cfg.Etypes = []int32{etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA1_96}
@@ -153,7 +155,7 @@ func runFake(t *testing.T, f *fakeAS, mod func(*Config)) (*ASResult, error) {
 		t.Fatal(err)
 	}
 	p, _ := ParsePrincipal("user", fakeRealm)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	return c.Login(ctx, ASRequest{Client: p, Secret: PasswordSecret(fakePassword)})
 }
