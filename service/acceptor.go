@@ -111,6 +111,11 @@ type Options struct {
 	// for other keytab principals get KRB_AP_ERR_NOT_US. Empty accepts every
 	// principal in the keytab.
 	Service string
+	// Observer, when set, is told how each stage of every AP-REQ's
+	// verification ended (see Stages), synchronously and in order, before
+	// Accept returns. It is meant for message recorders (the walkthrough);
+	// nil costs nothing.
+	Observer func(StageResult)
 }
 
 // Acceptor verifies AP-REQs for the principals of a keytab. It is safe for
@@ -123,6 +128,7 @@ type Acceptor struct {
 	log     *slog.Logger
 	service []string // components of Options.Service, nil for any
 	realm   string   // realm of Options.Service, "" for any
+	observe func(StageResult)
 }
 
 // NewAcceptor returns an acceptor for the keys in kt.
@@ -142,7 +148,7 @@ func NewAcceptor(kt *Keytab, o Options) (*Acceptor, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	a := &Acceptor{kt: kt, now: o.Now, skew: o.Skew, rc: o.ReplayCache, log: o.Logger}
+	a := &Acceptor{kt: kt, now: o.Now, skew: o.Skew, rc: o.ReplayCache, log: o.Logger, observe: o.Observer}
 	if o.Service != "" {
 		comps, realm, err := ParseServiceName(o.Service)
 		if err != nil {
@@ -269,17 +275,19 @@ func (c *Context) ProtocolKey() ticket.GSSKey {
 	}
 }
 
-// Accept verifies a raw AP-REQ (RFC 4120 §5.5.1) in the order of RFC 4120
-// §3.2.3 and returns the context and, when the client asked for mutual
-// authentication, the AP-REP to send back. On failure the error is an
-// *APError: msg-type (40), pvno (39), user-to-user (45), not our principal
-// (35), key by sname/realm/kvno/etype (44, 45), ticket and authenticator
-// decryption (31), cname/crealm match (36), skew (37), replay (34), ticket not
-// yet valid or invalid (33), expired (32). Client addresses are not checked:
-// tickets without addresses are the norm and NATs make them meaningless.
-// One log line records the outcome.
+// Accept verifies a raw AP-REQ (RFC 4120 §5.5.1) and returns the context and,
+// when the client asked for mutual authentication, the AP-REP to send back.
+// It runs the stages of Stages in order (RFC 4120 §3.2.3): decode (msg-type
+// 40, pvno 39, user-to-user 45), find-key (not our principal 35, key by
+// sname/realm/kvno/etype 44, 45), decrypt-ticket and decrypt-authenticator
+// (31), check-names (36), check-times (skew 37, not yet valid or invalid 33,
+// expired 32), replay (34) and reply. The replay cache is consulted only for
+// an authenticator that passed every other check, so a refused AP-REQ never
+// takes a place in it. On failure the error is an *APError. Client addresses
+// are not checked: tickets without addresses are the norm and NATs make them
+// meaningless. One log line records the outcome.
 func (a *Acceptor) Accept(ctx context.Context, apreq []byte) (*Context, []byte, error) {
-	c, rep, aerr := a.accept(apreq)
+	c, rep, aerr := a.accept(apreq, nil)
 	a.logResult(ctx, "krb5-ap", c, aerr)
 	if aerr != nil {
 		return nil, nil, aerr
@@ -287,142 +295,291 @@ func (a *Acceptor) Accept(ctx context.Context, apreq []byte) (*Context, []byte, 
 	return c, rep, nil
 }
 
-// accept is Accept without the log line.
-func (a *Acceptor) accept(b []byte) (c *Context, rep []byte, aerr *APError) {
+// Stage is one named step of the acceptor's verification.
+type Stage struct {
+	// Name identifies the stage in StageResult ("decode", "find-key", ...).
+	Name string
+	// Doc says what the stage checks and why, for people (the walkthrough shows it).
+	Doc string
+}
+
+// Stages are the acceptor's checks in the order Accept runs them [RFC 4120
+// §3.2.3]; Options.Observer is told how each one ended.
+var Stages = []Stage{
+	{"decode", "the message is an AP-REQ of protocol version 5 whose ticket names a server, without user-to-user " +
+		"(use-session-key), which a keytab-based service cannot accept"},
+	{"find-key", "the ticket's server is a principal this service accepts, and the keytab holds its key of the ticket's " +
+		"kvno and enctype"},
+	{"decrypt-ticket", "the ticket decrypts with that key (key usage 2): only the KDC, which shares the key, could have made it"},
+	{"decrypt-authenticator", "the authenticator decrypts with the session key found inside the ticket (key usage 11): " +
+		"the sender holds that key"},
+	{"check-names", "the authenticator's cname/crealm equal the ticket's: the ticket is the sender's own"},
+	{"check-times", "the authenticator's ctime is within the clock skew of the service's clock, and the ticket is valid " +
+		"now (starttime ≤ now ≤ endtime, not INVALID): a captured authenticator soon goes stale"},
+	{"gss-checksum", "(GSS-API contexts only) the authenticator's checksum is the GSS checksum 0x8003 with Lgth 16, " +
+		"which carries the context flags: mutual authentication, replay and sequence detection, confidentiality"},
+	{"replay", "the authenticator was not seen before: (server, client, ctime, cusec) goes into the replay cache for " +
+		"the skew window, so a captured AP-REQ cannot be replayed; only an authenticator that passed every other check " +
+		"is entered"},
+	{"reply", "with mutual authentication asked, the AP-REP (message H) is made: ctime and cusec echoed, a fresh subkey " +
+		"and sequence number, sealed in the session key (key usage 12)"},
+}
+
+// StageResult is how one stage of an AP-REQ's verification ended, as told to
+// Options.Observer. Err is nil when the stage passed.
+type StageResult struct {
+	Stage string
+	Err   *APError
+}
+
+// apRequest is the state of one AP-REQ, filled stage by stage.
+type apRequest struct {
+	raw []byte
+	now time.Time
+
+	ap     messages.APReq         // decode
+	server ticket.Principal       // decode: the ticket's server
+	key    types.EncryptionKey    // find-key: the service key
+	kvno   int                    // find-key
+	etp    messages.EncTicketPart // decrypt-ticket
+	client ticket.Principal       // decrypt-ticket: the ticket's client
+	auth   types.Authenticator    // decrypt-authenticator
+	start  time.Time              // check-times: the ticket's starttime (authtime when absent)
+
+	gssFlags  uint32 // gss-checksum: the initiator's 0x8003 flags
+	delegated bool   // gss-checksum: delegation data was sent (and is ignored)
+
+	c   *Context // reply
+	rep []byte   // reply: the AP-REP, when mutual authentication was asked
+}
+
+// fail fills what is known of the request into e, for the KRB-ERROR and the log.
+func (r *apRequest) fail(e *APError) *APError {
+	if len(r.server.Name.NameString) > 0 {
+		e.Realm, e.SName = r.server.Realm, r.server.Name
+	}
+	if len(r.client.Name.NameString) > 0 {
+		e.CRealm, e.CName = r.client.Realm, r.client.Name
+	}
+	return e
+}
+
+// apStage is a stage with the function that runs it.
+type apStage struct {
+	name string
+	run  func(*Acceptor, *apRequest) *APError
+}
+
+// apStages run Stages; extra checks of a mechanism (the GSS checksum) run
+// after check-times, before replay.
+var apStages = []apStage{
+	{"decode", (*Acceptor).decodeAP},
+	{"find-key", (*Acceptor).findKey},
+	{"decrypt-ticket", (*Acceptor).decryptTicket},
+	{"decrypt-authenticator", (*Acceptor).decryptAuthenticator},
+	{"check-names", (*Acceptor).checkNames},
+	{"check-times", (*Acceptor).checkTimes},
+	{"replay", (*Acceptor).checkReplay},
+	{"reply", (*Acceptor).makeReply},
+}
+
+// accept is Accept without the log line. extra, when not nil, is a further
+// check of the mechanism (reported under its own name) run after check-times
+// and before replay.
+func (a *Acceptor) accept(b []byte, extra *apStage) (c *Context, rep []byte, aerr *APError) {
 	defer func() {
 		if r := recover(); r != nil {
 			c, rep, aerr = nil, nil, apErr(errorcode.KRB_ERR_GENERIC, "malformed AP-REQ: %v", r)
 		}
 	}()
-	now := a.now()
-	if t := ticket.MessageType(b); t != msgtype.KRB_AP_REQ {
-		return nil, nil, apErr(errorcode.KRB_AP_ERR_MSG_TYPE, "message is not an AP-REQ (APPLICATION %d)", t)
+	r := &apRequest{raw: b, now: a.now()}
+	for _, st := range apStages {
+		if st.name == "replay" && extra != nil {
+			if err := a.runStage(*extra, r); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := a.runStage(st, r); err != nil {
+			return nil, nil, err
+		}
 	}
-	var ap messages.APReq
-	if err := ap.Unmarshal(b); err != nil {
+	return r.c, r.rep, nil
+}
+
+// runStage runs one stage and tells the observer, if there is one, how it ended.
+func (a *Acceptor) runStage(st apStage, r *apRequest) *APError {
+	err := st.run(a, r)
+	if err != nil {
+		err = r.fail(err)
+	}
+	if a.observe != nil {
+		a.observe(StageResult{Stage: st.name, Err: err})
+	}
+	return err
+}
+
+// decodeAP decodes the AP-REQ and refuses what no keytab can accept (RFC 4120
+// §3.2.3: msg-type, pvno; user-to-user needs the TGT's session key).
+func (a *Acceptor) decodeAP(r *apRequest) *APError {
+	if t := ticket.MessageType(r.raw); t != msgtype.KRB_AP_REQ {
+		return apErr(errorcode.KRB_AP_ERR_MSG_TYPE, "message is not an AP-REQ (APPLICATION %d)", t)
+	}
+	if err := r.ap.Unmarshal(r.raw); err != nil {
 		var ke messages.KRBError
 		if errors.As(err, &ke) {
-			return nil, nil, apErr(errorcode.KRB_AP_ERR_MSG_TYPE, "AP-REQ with a wrong msg-type")
+			return apErr(errorcode.KRB_AP_ERR_MSG_TYPE, "AP-REQ with a wrong msg-type")
 		}
-		return nil, nil, apErr(errorcode.KRB_ERR_GENERIC, "malformed AP-REQ: %v", err)
+		return apErr(errorcode.KRB_ERR_GENERIC, "malformed AP-REQ: %v", err)
 	}
-	tkt := ap.Ticket
-	if ap.PVNO != iana.PVNO || tkt.TktVNO != iana.PVNO {
-		return nil, nil, apErr(errorcode.KRB_AP_ERR_BADVERSION, "AP-REQ pvno %d, ticket tkt-vno %d; want 5", ap.PVNO, tkt.TktVNO)
+	tkt := r.ap.Ticket
+	if r.ap.PVNO != iana.PVNO || tkt.TktVNO != iana.PVNO {
+		return apErr(errorcode.KRB_AP_ERR_BADVERSION, "AP-REQ pvno %d, ticket tkt-vno %d; want 5", r.ap.PVNO, tkt.TktVNO)
 	}
 	if len(tkt.SName.NameString) == 0 {
-		return nil, nil, apErr(errorcode.KRB_ERR_GENERIC, "ticket has an empty server name")
+		return apErr(errorcode.KRB_ERR_GENERIC, "ticket has an empty server name")
 	}
-	server := principal.FromPrincipalName(tkt.SName, tkt.Realm)
-	fail := func(e *APError) *APError {
-		e.Realm, e.SName = tkt.Realm, tkt.SName
-		return e
+	r.server = ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}
+	if types.IsFlagSet(&r.ap.APOptions, flags.APOptionUseSessionKey) {
+		return apErr(errorcode.KRB_AP_ERR_NOKEY, "user-to-user ticket (use-session-key) for %s: not supported", r.server)
 	}
-	if types.IsFlagSet(&ap.APOptions, flags.APOptionUseSessionKey) {
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_NOKEY, "user-to-user ticket (use-session-key) for %s: not supported", server))
+	return nil
+}
+
+// findKey picks the service key by the ticket's sname, realm, kvno and etype.
+func (a *Acceptor) findKey(r *apRequest) *APError {
+	if !a.accepts(r.server) {
+		return apErr(errorcode.KRB_AP_ERR_NOT_US, "ticket is for %s, this service accepts only %s", r.server, a.serviceString())
 	}
-	if !a.accepts(server) {
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_NOT_US, "ticket is for %s, this service accepts only %s", server, a.serviceString()))
-	}
-	key, kvno, kerr := a.kt.keyFor(server, tkt.EncPart.KVNO, tkt.EncPart.EType)
-	if kerr != nil {
-		return nil, nil, fail(kerr)
-	}
-	plain, err := ticket.Decrypt(key, tkt.EncPart.Cipher, keyusage.KDC_REP_TICKET)
+	ep := r.ap.Ticket.EncPart
+	var aerr *APError
+	r.key, r.kvno, aerr = a.kt.keyFor(r.server, ep.KVNO, ep.EType)
+	return aerr
+}
+
+// decryptTicket opens the ticket with the service key (key usage 2).
+func (a *Acceptor) decryptTicket(r *apRequest) *APError {
+	plain, err := ticket.Decrypt(r.key, r.ap.Ticket.EncPart.Cipher, keyusage.KDC_REP_TICKET)
 	if err != nil {
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "cannot decrypt the ticket for %s with keytab %s kvno %d enctype %d (wrong key?): %v", server, a.kt.Path(), kvno, key.KeyType, err))
+		return apErr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "cannot decrypt the ticket for %s with keytab %s kvno %d enctype %d (wrong key?): %v",
+			r.server, a.kt.Path(), r.kvno, r.key.KeyType, err)
 	}
-	var etp messages.EncTicketPart
-	if err := etp.Unmarshal(plain); err != nil {
-		return nil, nil, fail(apErr(errorcode.KRB_ERR_GENERIC, "malformed EncTicketPart: %v", err))
+	if err := r.etp.Unmarshal(plain); err != nil {
+		return apErr(errorcode.KRB_ERR_GENERIC, "malformed EncTicketPart: %v", err)
 	}
-	session := etp.Key
-	client := principal.FromPrincipalName(etp.CName, etp.CRealm)
-	fail = func(e *APError) *APError {
-		e.Realm, e.SName, e.CRealm, e.CName = tkt.Realm, tkt.SName, etp.CRealm, etp.CName
-		return e
+	r.client = ticket.Principal{Realm: r.etp.CRealm, Name: r.etp.CName}
+	return nil
+}
+
+// decryptAuthenticator opens the authenticator with the ticket's session key
+// (key usage 11).
+func (a *Acceptor) decryptAuthenticator(r *apRequest) *APError {
+	session, ea := r.etp.Key, r.ap.EncryptedAuthenticator
+	if ea.EType != session.KeyType {
+		return apErr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "authenticator from %s sealed with enctype %d, the session key is enctype %d", r.client, ea.EType, session.KeyType)
 	}
-	if ap.EncryptedAuthenticator.EType != session.KeyType {
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "authenticator from %s sealed with enctype %d, the session key is enctype %d", client, ap.EncryptedAuthenticator.EType, session.KeyType))
-	}
-	plain, err = ticket.Decrypt(session, ap.EncryptedAuthenticator.Cipher, keyusage.AP_REQ_AUTHENTICATOR)
+	plain, err := ticket.Decrypt(session, ea.Cipher, keyusage.AP_REQ_AUTHENTICATOR)
 	if err != nil {
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "cannot decrypt the authenticator from %s: %v", client, err))
+		return apErr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "cannot decrypt the authenticator from %s: %v", r.client, err)
 	}
-	var auth types.Authenticator
-	if err := auth.Unmarshal(plain); err != nil {
-		return nil, nil, fail(apErr(errorcode.KRB_ERR_GENERIC, "malformed authenticator from %s: %v", client, err))
+	if err := r.auth.Unmarshal(plain); err != nil {
+		return apErr(errorcode.KRB_ERR_GENERIC, "malformed authenticator from %s: %v", r.client, err)
 	}
-	if auth.AVNO != iana.PVNO {
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_BADVERSION, "authenticator-vno %d from %s, want 5", auth.AVNO, client))
+	if r.auth.AVNO != iana.PVNO {
+		return apErr(errorcode.KRB_AP_ERR_BADVERSION, "authenticator-vno %d from %s, want 5", r.auth.AVNO, r.client)
 	}
-	authClient := principal.FromPrincipalName(auth.CName, auth.CRealm)
-	if !authClient.Equal(client) {
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_BADMATCH, "authenticator names %s, the ticket %s", authClient, client))
+	return nil
+}
+
+// checkNames: the authenticator names the ticket's client.
+func (a *Acceptor) checkNames(r *apRequest) *APError {
+	if ac := (ticket.Principal{Realm: r.auth.CRealm, Name: r.auth.CName}); !ac.Equal(r.client) {
+		return apErr(errorcode.KRB_AP_ERR_BADMATCH, "authenticator names %s, the ticket %s", ac, r.client)
 	}
+	return nil
+}
+
+// checkTimes: the authenticator is fresh and the ticket valid now, both within
+// the clock skew.
+func (a *Acceptor) checkTimes(r *apRequest) *APError {
+	auth, etp, now := r.auth, r.etp, r.now
 	if auth.Cusec < 0 || auth.Cusec > 999999 {
-		return nil, nil, fail(apErr(errorcode.KRB_ERR_GENERIC, "authenticator cusec %d out of range", auth.Cusec))
+		return apErr(errorcode.KRB_ERR_GENERIC, "authenticator cusec %d out of range", auth.Cusec)
 	}
 	ctime := auth.CTime.UTC().Add(time.Duration(auth.Cusec) * time.Microsecond)
 	if d := now.Sub(ctime); d > a.skew || d < -a.skew {
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_SKEW, "authenticator from %s is %v off our clock (max %v)", client, d.Round(time.Second), a.skew))
+		return apErr(errorcode.KRB_AP_ERR_SKEW, "authenticator from %s is %v off our clock (max %v)", r.client, d.Round(time.Second), a.skew)
 	}
-	switch err := a.rc.Check(server.String(), client.String(), auth.CTime, auth.Cusec); {
-	case errors.Is(err, ErrReplay):
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_REPEAT, "replayed authenticator from %s (ctime %s.%06d)", client, auth.CTime.UTC().Format(time.RFC3339), auth.Cusec))
-	case errors.Is(err, ErrBeforeCache):
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_REPEAT, "authenticator from %s was made before this service started (%s), when another instance may have seen it; retry",
-			client, a.rc.Start().UTC().Format(time.RFC3339)))
-	case err != nil:
-		return nil, nil, fail(apErr(errorcode.KRB_ERR_GENERIC, "%v", err))
+	r.start = etp.StartTime
+	if r.start.IsZero() {
+		r.start = etp.AuthTime
 	}
-	start := etp.StartTime
-	if start.IsZero() {
-		start = etp.AuthTime
-	}
-	if start.Sub(now) > a.skew {
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_TKT_NYV, "ticket for %s from %s is not valid until %s", server, client, start.UTC().Format(time.RFC3339)))
+	if r.start.Sub(now) > a.skew {
+		return apErr(errorcode.KRB_AP_ERR_TKT_NYV, "ticket for %s from %s is not valid until %s", r.server, r.client, r.start.UTC().Format(time.RFC3339))
 	}
 	if types.IsFlagSet(&etp.Flags, flags.Invalid) {
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_TKT_NYV, "ticket for %s from %s has the INVALID flag (postdated, not yet validated)", server, client))
+		return apErr(errorcode.KRB_AP_ERR_TKT_NYV, "ticket for %s from %s has the INVALID flag (postdated, not yet validated)", r.server, r.client)
 	}
 	if now.Sub(etp.EndTime) > a.skew {
-		return nil, nil, fail(apErr(errorcode.KRB_AP_ERR_TKT_EXPIRED, "ticket for %s from %s expired at %s", server, client, etp.EndTime.UTC().Format(time.RFC3339)))
+		return apErr(errorcode.KRB_AP_ERR_TKT_EXPIRED, "ticket for %s from %s expired at %s", r.server, r.client, etp.EndTime.UTC().Format(time.RFC3339))
 	}
+	return nil
+}
 
-	c = &Context{
-		Client: client, Service: server, Etype: session.KeyType, KVNO: kvno,
-		AuthTime: etp.AuthTime, StartTime: start, EndTime: etp.EndTime, TicketFlags: etp.Flags,
-		CTime: auth.CTime.UTC(), Cusec: auth.Cusec,
-		keys:    contextKeys{session: session, initiatorSubkey: auth.SubKey},
-		cksum:   auth.Cksum,
-		recvSeq: uint64(uint32(auth.SeqNumber)),
+// checkReplay enters the authenticator in the replay cache, or finds it there.
+func (a *Acceptor) checkReplay(r *apRequest) *APError {
+	auth := r.auth
+	switch err := a.rc.Check(r.server.String(), r.client.String(), auth.CTime, auth.Cusec); {
+	case errors.Is(err, ErrReplay):
+		return apErr(errorcode.KRB_AP_ERR_REPEAT, "replayed authenticator from %s (ctime %s.%06d)", r.client, auth.CTime.UTC().Format(time.RFC3339), auth.Cusec)
+	case errors.Is(err, ErrBeforeCache):
+		return apErr(errorcode.KRB_AP_ERR_REPEAT, "authenticator from %s was made before this service started (%s), when another instance may have seen it; retry",
+			r.client, a.rc.Start().UTC().Format(time.RFC3339))
+	case err != nil:
+		return apErr(errorcode.KRB_ERR_GENERIC, "%v", err)
 	}
-	c.Mutual = types.IsFlagSet(&ap.APOptions, flags.APOptionMutualRequired)
+	return nil
+}
+
+// makeReply builds the Context and, for mutual authentication, the AP-REP
+// (RFC 4120 §3.2.4).
+func (a *Acceptor) makeReply(r *apRequest) *APError {
+	session, auth, etp := r.etp.Key, r.auth, r.etp
+	c := &Context{
+		Client: r.client, Service: r.server, Etype: session.KeyType, KVNO: r.kvno,
+		AuthTime: etp.AuthTime, StartTime: r.start, EndTime: etp.EndTime, TicketFlags: etp.Flags,
+		CTime: auth.CTime.UTC(), Cusec: auth.Cusec,
+		keys:     contextKeys{session: session, initiatorSubkey: auth.SubKey},
+		cksum:    auth.Cksum,
+		recvSeq:  uint64(uint32(auth.SeqNumber)),
+		GSSFlags: r.gssFlags, Delegated: r.delegated,
+	}
+	c.Mutual = types.IsFlagSet(&r.ap.APOptions, flags.APOptionMutualRequired)
 	if !c.Mutual {
 		// No AP-REP, so no acceptor sequence number: both directions start
 		// from the initiator's (RFC 4121 §4.1, as MIT does).
 		c.sendSeq = c.recvSeq
-		return c, nil, nil
+		r.c = c
+		return nil
 	}
 	sub, err := ticket.RandomKey(session.KeyType)
 	if err != nil {
-		return nil, nil, fail(apErr(errorcode.KRB_ERR_GENERIC, "acceptor subkey: %v", err))
+		return apErr(errorcode.KRB_ERR_GENERIC, "acceptor subkey: %v", err)
 	}
 	var sb [4]byte
 	if _, err := rand.Read(sb[:]); err != nil {
-		return nil, nil, fail(apErr(errorcode.KRB_ERR_GENERIC, "sequence number: %v", err))
+		return apErr(errorcode.KRB_ERR_GENERIC, "sequence number: %v", err)
 	}
 	// 30 random bits, as MIT and gokrb5 do, so that no peer's signed-INTEGER
 	// decoding can stumble on it.
 	seq := int64(binary.BigEndian.Uint32(sb[:]) & 0x3fffffff)
-	rep, err = ticket.BuildAPRep(ticket.APRepPart{CTime: auth.CTime, Cusec: auth.Cusec, SubKey: sub, SeqNumber: seq, HasSeq: true}, session)
+	rep, err := ticket.BuildAPRep(ticket.APRepPart{CTime: auth.CTime, Cusec: auth.Cusec, SubKey: sub, SeqNumber: seq, HasSeq: true}, session)
 	if err != nil {
-		return nil, nil, fail(apErr(errorcode.KRB_ERR_GENERIC, "building the AP-REP: %v", err))
+		return apErr(errorcode.KRB_ERR_GENERIC, "building the AP-REP: %v", err)
 	}
 	c.keys.acceptorSubkey = sub
 	c.sendSeq = uint64(seq)
-	return c, rep, nil
+	r.c, r.rep = c, rep
+	return nil
 }
 
 func (a *Acceptor) serviceString() string {

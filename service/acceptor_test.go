@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -317,21 +318,98 @@ func TestAcceptErrors(t *testing.T) {
 	}
 }
 
-// TestAcceptCheckOrder: when several checks fail the first in RFC 4120 §3.2.3
-// order wins: a skewed replay is a skew error; an expired ticket's replay is a
-// replay error.
+// TestAcceptCheckOrder: when several checks fail the first stage in RFC 4120
+// §3.2.3 order wins, and the replay cache is consulted only for an
+// authenticator that passed every other check: an expired ticket's
+// authenticator is not entered, so sending it again is still a time error,
+// never KRB_AP_ERR_REPEAT (the order before the stages were split entered it
+// first); a skewed one likewise; a name mismatch is found before the times.
 func TestAcceptCheckOrder(t *testing.T) {
 	e := newEnv(t)
 	now := e.clock.Now()
 	tk, s := e.issue(tkt{authTime: now.Add(-11 * time.Hour), endTime: now.Add(-time.Hour)})
 	b, _ := e.apreq(tk, s, req{})
-	_, _, err := e.accept(b)
-	wantCode(t, err, errorcode.KRB_AP_ERR_TKT_EXPIRED)
-	_, _, err = e.accept(b)
-	wantCode(t, err, errorcode.KRB_AP_ERR_REPEAT)
+	for i := 0; i < 2; i++ {
+		_, _, err := e.accept(b)
+		wantCode(t, err, errorcode.KRB_AP_ERR_TKT_EXPIRED)
+	}
+	skewed, _, _ := e.good(req{ctime: now.Add(-time.Hour)})
+	for i := 0; i < 2; i++ {
+		_, _, err := e.accept(skewed)
+		wantCode(t, err, errorcode.KRB_AP_ERR_SKEW)
+	}
+	if n := e.acc.rc.Len(); n != 0 {
+		t.Fatalf("replay cache holds %d entries after refused AP-REQs, want 0", n)
+	}
 	b2, _, _ := e.good(req{ctime: now.Add(-time.Hour), client: types.NewPrincipalName(1, "mallory")})
-	_, _, err = e.accept(b2)
+	_, _, err := e.accept(b2)
 	wantCode(t, err, errorcode.KRB_AP_ERR_BADMATCH)
+
+	// A GSS token whose checksum is not 0x8003 is refused before the replay
+	// cache sees its authenticator.
+	cksum := types.Checksum{CksumType: 16, Checksum: make([]byte, 12)}
+	ap, _, _ := e.good(req{cksum: &cksum})
+	for i := 0; i < 2; i++ {
+		_, _, err := e.acc.AcceptGSS(context.Background(), ticket.FrameKRB5Token(ticket.TokIDAPReq, ap))
+		wantCode(t, err, errorcode.KRB_AP_ERR_INAPP_CKSUM)
+	}
+	if n := e.acc.rc.Len(); n != 0 {
+		t.Fatalf("replay cache holds %d entries after a refused GSS token, want 0", n)
+	}
+	// The one that passes everything is entered, and its replay refused.
+	good, _, _ := e.good(req{})
+	if _, _, err := e.accept(good); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.accept(good)
+	wantCode(t, err, errorcode.KRB_AP_ERR_REPEAT)
+	if n := e.acc.rc.Len(); n != 1 {
+		t.Errorf("replay cache holds %d entries, want 1", n)
+	}
+}
+
+// TestAcceptObserver: the observer hears every stage of Stages in order, each
+// passed, for a good GSS token; for a refused AP-REQ the stages up to the one
+// that failed, that one with its error, and nothing after it.
+func TestAcceptObserver(t *testing.T) {
+	var got []StageResult
+	e := newEnv(t, func(o *Options) { o.Observer = func(r StageResult) { got = append(got, r) } })
+	ap, _, _ := e.good(req{})
+	if _, _, err := e.acc.AcceptGSS(context.Background(), ticket.FrameKRB5Token(ticket.TokIDAPReq, ap)); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(Stages) {
+		t.Fatalf("%d stage results, want %d: %+v", len(got), len(Stages), got)
+	}
+	for i, r := range got {
+		if r.Stage != Stages[i].Name || r.Err != nil {
+			t.Errorf("stage %d: %s %v, want %s passed", i, r.Stage, r.Err, Stages[i].Name)
+		}
+	}
+	got = nil
+	now := e.clock.Now()
+	tk, s := e.issue(tkt{authTime: now.Add(-11 * time.Hour), endTime: now.Add(-time.Hour)})
+	b, _ := e.apreq(tk, s, req{})
+	if _, _, err := e.accept(b); err == nil {
+		t.Fatal("expired ticket accepted")
+	}
+	var names []string
+	for _, r := range got {
+		names = append(names, r.Stage)
+	}
+	want := []string{"decode", "find-key", "decrypt-ticket", "decrypt-authenticator", "check-names", "check-times"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("stages %v, want %v", names, want)
+	}
+	last := got[len(got)-1]
+	if last.Err == nil || last.Err.Code != errorcode.KRB_AP_ERR_TKT_EXPIRED || last.Err.CName.NameString[0] != "alice" {
+		t.Errorf("check-times: %+v", last.Err)
+	}
+	for _, st := range Stages {
+		if st.Name == "" || st.Doc == "" {
+			t.Errorf("stage %+v without a name or a doc", st)
+		}
+	}
 }
 
 func TestAcceptServiceRestriction(t *testing.T) {
@@ -512,7 +590,7 @@ func FuzzAccept(f *testing.F) {
 	f.Add(b[:40])
 	f.Add([]byte{0x6e, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _, err := e.acc.accept(b)
+		_, _, err := e.acc.accept(b, nil)
 		if err != nil {
 			if _, kerr := e.acc.ErrorReply(err); kerr != nil {
 				t.Fatal(kerr)

@@ -42,29 +42,32 @@ func (a *Acceptor) acceptGSS(token []byte) (*Context, []byte, *APError) {
 		aerr := apErr(errorcode.KRB_AP_ERR_MSG_TYPE, "krb5 token with TOK_ID %04x, want 0100 (AP-REQ)", id)
 		return nil, a.errorToken(aerr), aerr
 	}
-	c, rep, aerr := a.accept(msg)
+	c, rep, aerr := a.accept(msg, &gssChecksumStage)
 	if aerr != nil {
 		return nil, a.errorToken(aerr), aerr
 	}
-	fail := func(e *APError) (*Context, []byte, *APError) {
-		e.Realm, e.SName, e.CRealm, e.CName = c.Service.Realm, c.Service.PrincipalName(), c.Client.Realm, c.Client.PrincipalName()
-		return nil, a.errorToken(e), e
-	}
-	if c.cksum.CksumType != ticket.ChecksumTypeGSS {
-		return fail(apErr(errorcode.KRB_AP_ERR_INAPP_CKSUM, "authenticator from %s has checksum type %d, want 0x8003 (GSS)", c.Client, c.cksum.CksumType))
-	}
-	gc, err := ticket.ParseGSSChecksum(c.cksum.Checksum)
-	if err != nil {
-		return fail(apErr(errorcode.KRB_AP_ERR_INAPP_CKSUM, "GSS checksum from %s: %v", c.Client, err))
-	}
 	c.Mech = mech
-	c.GSSFlags = gc.Flags
-	c.Delegated = gc.Flags&ticket.GSSFlagDeleg != 0 && len(gc.Deleg) > 0
 	if rep == nil {
 		return c, nil, nil
 	}
 	return c, ticket.FrameKRB5Token(ticket.TokIDAPRep, rep), nil
 }
+
+// gssChecksumStage checks the authenticator's 0x8003 checksum (RFC 4121
+// §4.1.1) before the replay cache sees it, and takes its flags.
+var gssChecksumStage = apStage{"gss-checksum", func(_ *Acceptor, r *apRequest) *APError {
+	ck := r.auth.Cksum
+	if ck.CksumType != ticket.ChecksumTypeGSS {
+		return apErr(errorcode.KRB_AP_ERR_INAPP_CKSUM, "authenticator from %s has checksum type %d, want 0x8003 (GSS)", r.client, ck.CksumType)
+	}
+	gc, err := ticket.ParseGSSChecksum(ck.Checksum)
+	if err != nil {
+		return apErr(errorcode.KRB_AP_ERR_INAPP_CKSUM, "GSS checksum from %s: %v", r.client, err)
+	}
+	r.gssFlags = gc.Flags
+	r.delegated = gc.Flags&ticket.GSSFlagDeleg != 0 && len(gc.Deleg) > 0
+	return nil
+}}
 
 // errorToken frames an APError as a krb5 KRB-ERROR token; nil if encoding
 // fails.
