@@ -530,7 +530,7 @@ func (a *Acceptor) checkReplay(r *apRequest) *APError {
 	auth := r.auth
 	switch err := a.rc.Check(r.server.String(), r.client.String(), auth.CTime, auth.Cusec); {
 	case errors.Is(err, ErrReplay):
-		return apErr(errorcode.KRB_AP_ERR_REPEAT, "replayed authenticator from %s (ctime %s.%06d)", r.client, auth.CTime.UTC().Format(time.RFC3339), auth.Cusec)
+		return apErr(errorcode.KRB_AP_ERR_REPEAT, "replayed authenticator from %s (ctime %s)", r.client, auth.CTime.UTC().Add(time.Duration(auth.Cusec)*time.Microsecond).Format("2006-01-02T15:04:05.000000Z"))
 	case errors.Is(err, ErrBeforeCache):
 		return apErr(errorcode.KRB_AP_ERR_REPEAT, "authenticator from %s was made before this service started (%s), when another instance may have seen it; retry",
 			r.client, a.rc.Start().UTC().Format(time.RFC3339))

@@ -28,8 +28,9 @@ const maxRecordedToken = 1 << 20
 // per-message token it sees, in both directions, to a Recorder. It changes nothing on the wire.
 type recordingConn struct {
 	net.Conn
-	rec  *Recorder
-	addr string
+	rec   *Recorder
+	addr  string
+	actor string // Wire.Actor of what is recorded
 
 	mu         sync.Mutex
 	wbuf, rbuf []byte
@@ -41,6 +42,11 @@ type recordingConn struct {
 // the connection: writes are sent by the client, reads come from the service).
 func (r *Recorder) RecordConn(conn net.Conn) net.Conn {
 	return &recordingConn{Conn: conn, rec: r, addr: conn.RemoteAddr().String()}
+}
+
+// recordConnAs is RecordConn for a connection whose client side is actor (the attacker).
+func (r *Recorder) recordConnAs(conn net.Conn, actor string) net.Conn {
+	return &recordingConn{Conn: conn, rec: r, addr: conn.RemoteAddr().String(), actor: actor}
 }
 
 // Write implements net.Conn.
@@ -83,7 +89,7 @@ func (c *recordingConn) feed(buf *[]byte, b []byte, sent bool) {
 // token records one sample-protocol token.
 func (c *recordingConn) token(flags byte, tok []byte, sent bool) {
 	now := time.Now()
-	w := Wire{Sent: sent, Service: true, Addr: c.addr, Network: "tcp", WireSize: 5 + len(tok), Time: now}
+	w := Wire{Sent: sent, Service: true, Addr: c.addr, Network: "tcp", WireSize: 5 + len(tok), Time: now, Actor: c.actor}
 	switch {
 	case flags&sampleContext != 0 && len(tok) > 0:
 		msg, framing := unframeContextToken(tok)

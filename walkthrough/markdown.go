@@ -81,6 +81,20 @@ func (m *mdWriter) doc(st *Story, o MarkdownOptions) {
 	for i := range st.Steps {
 		m.step(&st.Steps[i], i+1)
 	}
+	if f := st.Failure; f != nil {
+		m.w("## What went wrong\n\n")
+		for _, r := range failureRows(st, f) {
+			m.w("**%s**\n\n", r.label)
+			for _, v := range r.values {
+				if len(r.values) > 1 {
+					m.w("- %s\n", mdEsc(v))
+				} else {
+					m.w("%s\n", mdEsc(v))
+				}
+			}
+			m.w("\n")
+		}
+	}
 	for _, p := range st.Outro {
 		m.w("%s\n\n", mdEsc(p))
 	}
@@ -125,14 +139,18 @@ func (m *mdWriter) step(s *Step, n int) {
 			by = c.By
 			m.w("**%s**\n\n", byHeading(by))
 		}
-		mark := "•"
-		switch c.Result {
-		case CheckPass:
-			mark = "✓"
-		case CheckFail:
-			mark = "✗"
+		mark, _ := checkMark(c.Result)
+		text := mdEsc(c.Text)
+		if c.Stage != "" {
+			text = mdCode(c.Stage) + ": " + text
 		}
-		m.w("- %s %s\n", mark, mdEsc(c.Text))
+		if c.Result == CheckSkip {
+			text = "(not reached) " + text
+		}
+		m.w("- %s %s\n", mark, text)
+		if c.Detail != "" {
+			m.w("  - → %s\n", mdEsc(c.Detail))
+		}
 	}
 	if len(s.Checks) > 0 {
 		m.w("\n")

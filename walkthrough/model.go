@@ -25,6 +25,8 @@ const (
 	ActorAS      = "AS"
 	ActorTGS     = "TGS"
 	ActorService = "service"
+	// ActorAttacker is someone on the network, or a user of the realm, who attacks the others (failure stories).
+	ActorAttacker = "attacker"
 	// ActorWalkthrough checks what only an observer holding every key can: that the same session key sits in a
 	// reply part and in its ticket, that a derived key equals the stored one.
 	ActorWalkthrough = "walkthrough"
@@ -43,6 +45,7 @@ const (
 	CheckPass = "pass" // verified here and true
 	CheckFail = "fail" // verified here and false, or the receiver refused the message
 	CheckInfo = "info" // what the receiver checks; not verifiable from this view
+	CheckSkip = "skip" // not reached: an earlier check failed and the receiver stopped there
 )
 
 // Story is a whole exchange, ready to render.
@@ -64,6 +67,35 @@ type Story struct {
 	Steps []Step `json:"steps"`
 	// Outro is said after the last step.
 	Outro []string `json:"outro,omitempty"`
+	// Scenario names the failure story this is (see Scenarios); "" for the story of a login that works.
+	Scenario string `json:"scenario,omitempty"`
+	// Failure says, for a failure story, what went wrong and how to fix it.
+	Failure *Failure `json:"failure,omitempty"`
+}
+
+// Failure is the diagnosis of a failure story: which check failed where, what came back, what people see, what
+// the check protects against and how to fix the cause.
+type Failure struct {
+	// StepID is the step whose check failed (or, when nothing is refused, the step where the attack succeeds).
+	StepID string `json:"step_id"`
+	// By is the actor whose check failed: ActorAS, ActorTGS, ActorService, ActorClient, or ActorAttacker when the
+	// story is an attack that nothing on the wire refuses.
+	By string `json:"by"`
+	// Stage is the failed check's name as its receiver names it (the KDC's or the service's own stage name);
+	// Check says what it checks, in the receiver's words, and Detail what the receiver reported.
+	Stage  string `json:"stage,omitempty"`
+	Check  string `json:"check"`
+	Detail string `json:"detail,omitempty"`
+	// Code, CodeName and EText are those of the KRB-ERROR that came back; Code is 0 when none did.
+	Code     int32  `json:"code,omitempty"`
+	CodeName string `json:"code_name,omitempty"`
+	EText    string `json:"e_text,omitempty"`
+	// MIT is what MIT krb5's tools print in the same situation; Ours what kerbkit's tools printed in this run.
+	MIT  []string `json:"mit"`
+	Ours []string `json:"ours"`
+	// Protects says what the check protects against; Fix lists how to fix the cause.
+	Protects string   `json:"protects"`
+	Fix      []string `json:"fix"`
 }
 
 // Step is one message on the wire, or one local computation (string-to-key).
@@ -159,8 +191,13 @@ type Check struct {
 	By string `json:"by"`
 	// Text says what is checked and, where verified here, with which values.
 	Text string `json:"text"`
-	// Result is CheckPass, CheckFail or CheckInfo.
+	// Result is CheckPass, CheckFail, CheckInfo or CheckSkip.
 	Result string `json:"result"`
+	// Stage is the receiver's own name for the check (a stage of the KDC's or the service's pipeline), when the
+	// check comes from the receiver's list rather than the walkthrough's; Detail is what the receiver said when
+	// the check failed.
+	Stage  string `json:"stage,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // Note kinds.

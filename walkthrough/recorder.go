@@ -40,6 +40,9 @@ type Wire struct {
 	Round int
 	// Time is when the message was seen.
 	Time time.Time
+	// Actor is who is on the client's side of this message when it is not the client (ActorAttacker replaying
+	// a captured message); "" means ActorClient.
+	Actor string
 }
 
 // Options configure a Recorder: its view and the keys it knows.
@@ -81,6 +84,10 @@ type Recorder struct {
 	pendTGSInfo *tgsPending
 	// pendAPInfo keeps what the pending AP-REQ revealed, for its checks.
 	pendAPInfo *apPending
+	// observed are the checks the receivers reported for the pending request (see Observe).
+	observed []Observed
+	// actor is who sends and receives on the client's side for the message being added (Wire.Actor).
+	actor string
 }
 
 // pendingKind says which request is pending.
@@ -165,14 +172,49 @@ func (r *Recorder) Flush() {
 		p.Checks = append(p.Checks, Check{By: p.To, Text: "no reply was received", Result: CheckFail})
 		r.emit(*p)
 	}
+	r.observed = nil
 }
 
-// emit completes a step.
+// emit completes a step: its ID made unique in the story, and the client's side played by the current actor.
 func (r *Recorder) emit(s Step) {
+	if a := r.actor; a != "" && a != ActorClient {
+		if s.From == ActorClient {
+			s.From = a
+		}
+		if s.To == ActorClient {
+			s.To = a
+		}
+	}
+	base, n := s.ID, 1
+	for r.hasStep(s.ID) {
+		n++
+		s.ID = base + "-" + strconv.Itoa(n)
+	}
 	r.steps = append(r.steps, s)
 	if r.o.OnStep != nil {
 		r.o.OnStep(s)
 	}
+}
+
+// hasStep reports whether a completed step has the ID.
+func (r *Recorder) hasStep(id string) bool {
+	for i := range r.steps {
+		if r.steps[i].ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// AddStep records a step that is not a message on the wire (an attacker's offline work, a change made in transit).
+func (r *Recorder) AddStep(s Step) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.Time.IsZero() {
+		s.Time = time.Now()
+	}
+	r.actor = ""
+	r.emit(s)
 }
 
 // realm reports whether the recorder knows every key of the realm.
@@ -185,6 +227,8 @@ func (r *Recorder) Add(w Wire) {
 	if w.Time.IsZero() {
 		w.Time = time.Now()
 	}
+	r.actor = w.Actor
+	defer func() { r.actor = "" }()
 	switch ticket.MessageType(w.Data) {
 	case msgtype.KRB_AS_REQ:
 		r.asReq(w)
@@ -658,6 +702,7 @@ func (r *Recorder) finishRequest(req *Step, k pendingKind, code *int32) {
 		return
 	}
 	r.requestOutcome(req, k, code)
+	r.receiverChecks(req, k)
 	r.emit(*req)
 }
 

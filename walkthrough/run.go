@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -74,18 +76,19 @@ func Run(ctx context.Context, o RunOptions) (*Story, error) {
 	o.defaults()
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	env, err := startRealm(ctx, o)
+	env, err := startRealm(ctx, o, realmSpec{})
 	if err != nil {
 		return nil, err
 	}
 	defer env.Close()
 	db := env.store
 
-	// The recorder knows every key of the realm.
+	// The recorder knows every key of the realm, and hears the KDC's and the service's checks.
 	rec := NewRecorder(Options{
 		View: ViewRealm, RealmKey: storeKeys(db), Password: o.Password, HasPassword: true,
 		ShowPassword: true, ShowKeys: true,
 	})
+	env.listen(rec)
 	user, err := client.ParsePrincipal(o.User, o.Realm)
 	if err != nil {
 		return nil, fmt.Errorf("walkthrough: %w", err)
@@ -170,6 +173,52 @@ type realmEnv struct {
 	admin            *kdc.LocalAdmin
 	kdcAddr, svcAddr string
 	closers          []func()
+	// obs forwards what the KDC and the service report of their checks to a recorder (see listen).
+	obs *observers
+	// svcLog holds the service's log lines (what kservice would print).
+	svcLog *logBuffer
+}
+
+// realmSpec varies the realm for failure stories; the zero value is the standard realm.
+type realmSpec struct {
+	// userNoPreauth creates the user without the requires-preauth flag.
+	userNoPreauth bool
+	// servicePassword derives the service's key from a password instead of a random key.
+	servicePassword string
+	// kdcNow and serviceNow are the KDC's and the service's clocks (nil: time.Now).
+	kdcNow, serviceNow func() time.Time
+}
+
+// listen makes rec hear the checks the KDC and the service report.
+func (e *realmEnv) listen(rec *Recorder) { e.obs.set(rec) }
+
+// observers hands the service's stage results to the recorder set last; nil until then.
+type observers struct {
+	mu  sync.Mutex
+	rec *Recorder
+}
+
+func (o *observers) set(r *Recorder) {
+	o.mu.Lock()
+	o.rec = r
+	o.mu.Unlock()
+}
+
+func (o *observers) get() *Recorder {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.rec
+}
+
+// service is the service.Options.Observer of the realm's service.
+func (o *observers) service(res service.StageResult) {
+	if r := o.get(); r != nil {
+		ob := Observed{By: ActorService, Stage: res.Stage}
+		if res.Err != nil {
+			ob.Failed, ob.Detail = true, codeName(res.Err.Code)+": "+strings.TrimPrefix(res.Err.Reason, "service: ")
+		}
+		r.Observe(ob)
+	}
 }
 
 // Close stops the service and the KDC, closes the store and removes the directory.
@@ -182,9 +231,9 @@ func (e *realmEnv) Close() {
 
 // startRealm creates the realm in a temporary bbolt store (krbtgt, the user with o.Password, the service with a
 // random key), starts the KDC on 127.0.0.1:0 over UDP and TCP, and the GSS sample service on 127.0.0.1:0.
-func startRealm(ctx context.Context, o RunOptions) (_ *realmEnv, err error) {
+func startRealm(ctx context.Context, o RunOptions, spec realmSpec) (_ *realmEnv, err error) {
 	o.defaults()
-	e := &realmEnv{}
+	e := &realmEnv{obs: &observers{}, svcLog: &logBuffer{}}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -205,15 +254,19 @@ func startRealm(ctx context.Context, o RunOptions) (_ *realmEnv, err error) {
 	e.store = db
 	e.closers = append(e.closers, func() { db.Close() })
 	e.admin = &kdc.LocalAdmin{Store: db}
-	if _, err := e.admin.Add(ctx, kdc.AddRequest{Name: o.User, Password: o.Password}); err != nil {
+	if _, err := e.admin.Add(ctx, kdc.AddRequest{Name: o.User, Password: o.Password, NoPreauth: spec.userNoPreauth}); err != nil {
 		return nil, fmt.Errorf("walkthrough: add %s: %w", o.User, err)
 	}
-	if _, err := e.admin.Add(ctx, kdc.AddRequest{Name: o.Service, RandomKey: true}); err != nil {
+	svcReq := kdc.AddRequest{Name: o.Service, RandomKey: true}
+	if spec.servicePassword != "" {
+		svcReq = kdc.AddRequest{Name: o.Service, Password: spec.servicePassword}
+	}
+	if _, err := e.admin.Add(ctx, svcReq); err != nil {
 		return nil, fmt.Errorf("walkthrough: add %s: %w", o.Service, err)
 	}
 
 	// The KDC, over real UDP and TCP.
-	k, err := kdc.New(kdc.Config{Store: db, Logger: o.Logger})
+	k, err := kdc.New(kdc.Config{Store: db, Logger: o.Logger, Now: spec.kdcNow})
 	if err != nil {
 		return nil, fmt.Errorf("walkthrough: %w", err)
 	}
@@ -228,7 +281,7 @@ func startRealm(ctx context.Context, o RunOptions) (_ *realmEnv, err error) {
 	e.kdcAddr = srv.Addr()
 
 	// The service: its keys exported to a keytab file, served by the GSS sample server.
-	svcAddr, stopService, err := startService(ctx, e.admin, dir, o)
+	svcAddr, stopService, err := startService(ctx, e, o, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -238,8 +291,9 @@ func startRealm(ctx context.Context, o RunOptions) (_ *realmEnv, err error) {
 }
 
 // startService exports the service's keys to a keytab and serves the GSS sample protocol on 127.0.0.1:0.
-func startService(ctx context.Context, admin *kdc.LocalAdmin, dir string, o RunOptions) (string, func(), error) {
-	entries, err := admin.Keytab(ctx, []string{o.Service})
+func startService(ctx context.Context, e *realmEnv, o RunOptions, spec realmSpec) (string, func(), error) {
+	dir := e.dir
+	entries, err := e.admin.Keytab(ctx, []string{o.Service})
 	if err != nil {
 		return "", nil, fmt.Errorf("walkthrough: keytab: %w", err)
 	}
@@ -251,7 +305,10 @@ func startService(ctx context.Context, admin *kdc.LocalAdmin, dir string, o RunO
 	if err != nil {
 		return "", nil, fmt.Errorf("walkthrough: keytab: %w", err)
 	}
-	acc, err := service.NewAcceptor(kt, service.Options{Logger: o.Logger, Service: o.Service})
+	// The service's log lines go to the run's logger and are kept, to show what kservice prints.
+	logger := slog.New(teeHandler{o.Logger.Handler(), slog.NewTextHandler(e.svcLog, &slog.HandlerOptions{ReplaceAttr: dropTime})})
+	acc, err := service.NewAcceptor(kt, service.Options{Logger: logger, Service: o.Service, Now: spec.serviceNow,
+		Observer: e.obs.service})
 	if err != nil {
 		return "", nil, fmt.Errorf("walkthrough: service: %w", err)
 	}
@@ -261,7 +318,7 @@ func startService(ctx context.Context, admin *kdc.LocalAdmin, dir string, o RunO
 	}
 	sctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	ss := &service.SampleServer{Acceptor: acc, Logger: o.Logger}
+	ss := &service.SampleServer{Acceptor: acc, Logger: logger}
 	go func() { done <- ss.Serve(sctx, ln) }()
 	return ln.Addr().String(), func() {
 		stop()

@@ -124,12 +124,123 @@ func (t *textWriter) intro(st *Story) {
 	}
 }
 
-// outro writes the closing paragraphs.
+// checkMark is the mark and colour of a check result.
+func checkMark(result string) (string, string) {
+	switch result {
+	case CheckPass:
+		return "✓", ansiGreen
+	case CheckFail:
+		return "✗", ansiRed
+	case CheckSkip:
+		return "–", ansiDim
+	}
+	return "•", ansiDim
+}
+
+// outro writes the diagnosis of a failure story, then the closing paragraphs.
 func (t *textWriter) outro(st *Story) {
+	if f := st.Failure; f != nil {
+		t.failure(st, f)
+	}
 	for _, p := range st.Outro {
 		t.para(0, "", p, "")
 		t.line("")
 	}
+}
+
+// failure writes the diagnosis of a failure story.
+func (t *textWriter) failure(st *Story, f *Failure) {
+	head := "━━ What went wrong "
+	if n := t.o.Width - utf8.RuneCountInString(head); n > 0 {
+		head += strings.Repeat("━", n)
+	}
+	t.line(t.c(ansiBold+ansiRed, head))
+	for _, r := range failureRows(st, f) {
+		t.line("  " + t.c(ansiBold, r.label))
+		for _, v := range r.values {
+			first := "    "
+			if len(r.values) > 1 {
+				first = "    • "
+			}
+			t.para(len(first), first, v, "")
+		}
+	}
+	t.line("")
+}
+
+// failureRow is one labelled part of a diagnosis.
+type failureRow struct {
+	label  string
+	values []string
+}
+
+// failureRows is the diagnosis as the three renderings show it.
+func failureRows(st *Story, f *Failure) []failureRow {
+	var rows []failureRow
+	add := func(label string, values ...string) {
+		var vs []string
+		for _, v := range values {
+			if v != "" {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) > 0 {
+			rows = append(rows, failureRow{label, vs})
+		}
+	}
+	where := ""
+	if s := st.Step(f.StepID); s != nil {
+		where = fmt.Sprintf("step %d (%s)", slicesIndex(st, f.StepID)+1, stepLabelText(s))
+	}
+	check := f.Check
+	if f.Stage != "" {
+		check = "the " + f.By + "'s check " + f.Stage + ": " + f.Check
+	} else if f.By != "" {
+		check = "(" + f.By + ") " + f.Check
+	}
+	if where != "" {
+		check += ", at " + where
+	}
+	add("The check that failed", check)
+	if f.Detail != "" {
+		add("What the "+f.By+" said", f.Detail)
+	}
+	if f.Code != 0 {
+		e := errorName(f.Code)
+		if f.EText != "" {
+			e += fmt.Sprintf(", e-text %q", f.EText)
+		}
+		add("The KRB-ERROR that came back", e)
+	} else {
+		add("The KRB-ERROR that came back", "none: nothing on the wire was refused")
+	}
+	add("What MIT krb5's tools print", f.MIT...)
+	add("What kerbkit's tools printed in this run", f.Ours...)
+	add("What the check protects against", f.Protects)
+	add("How to fix it", f.Fix...)
+	return rows
+}
+
+// slicesIndex is the index of the step with the ID, or -1.
+func slicesIndex(st *Story, id string) int {
+	for i := range st.Steps {
+		if st.Steps[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// stepLabelText names a step briefly: "TGS-REQ, C D".
+func stepLabelText(s *Step) string {
+	name := s.Message
+	if name == "" {
+		name = s.Title
+	}
+	if len(s.Letters) > 0 && s.Letters[0] != "pre" {
+		name += ", " + strings.Join(s.Letters, " ")
+	}
+	return name
 }
 
 // stepHeading is "4/10  A B  AS-REP  AS → client".
@@ -154,6 +265,15 @@ func stepHeading(s *Step, n, total int) (num, letters, msg, route string) {
 func transportLine(s *Step) string {
 	switch s.Transport {
 	case "local", "":
+		if s.Framing != "" {
+			return s.Framing
+		}
+		if s.From == ActorAttacker {
+			return "done by the attacker on its own machine, offline; nothing is sent, nobody can notice"
+		}
+		if s.From != "" && s.From != ActorClient {
+			return "done by the " + s.From + "; nothing is sent"
+		}
 		return "computed on the client; nothing is sent"
 	}
 	var b strings.Builder
@@ -210,14 +330,18 @@ func (t *textWriter) step(s *Step, n, total int) {
 				t.line("")
 				t.line("  " + t.c(ansiBold, byHeading(by)))
 			}
-			mark, style := "•", ansiDim
-			switch c.Result {
-			case CheckPass:
-				mark, style = "✓", ansiGreen
-			case CheckFail:
-				mark, style = "✗", ansiRed
+			mark, style := checkMark(c.Result)
+			text := c.Text
+			if c.Stage != "" {
+				text = c.Stage + ": " + text
 			}
-			t.para(6, "    "+t.c(style, mark)+" ", c.Text, "")
+			if c.Result == CheckSkip {
+				text = "(not reached) " + text
+			}
+			t.para(6, "    "+t.c(style, mark)+" ", text, "")
+			if c.Detail != "" {
+				t.para(8, "      → ", c.Detail, ansiRed)
+			}
 		}
 	}
 	if len(s.Notes) > 0 {

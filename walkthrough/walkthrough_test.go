@@ -300,7 +300,7 @@ func TestExplainerClientView(t *testing.T) {
 	defer cancel()
 	o := RunOptions{TempDir: t.TempDir()}
 	o.defaults()
-	env, err := startRealm(ctx, o)
+	env, err := startRealm(ctx, o, realmSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +430,7 @@ func TestExplainHTTPNegotiate(t *testing.T) {
 	defer cancel()
 	o := RunOptions{TempDir: t.TempDir()}
 	o.defaults()
-	env, err := startRealm(ctx, o)
+	env, err := startRealm(ctx, o, realmSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}

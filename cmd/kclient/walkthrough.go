@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,8 +25,9 @@ import (
 type WalkthroughOptions struct {
 	Env *Env
 
-	HTML    string // --html FILE
-	JSON    bool   // --json
+	HTML     string // --html FILE
+	JSON     bool   // --json
+	Scenario string // --scenario NAME|list
 	Step    bool   // --step
 	NoColor bool   // --no-color
 }
@@ -34,7 +37,7 @@ type WalkthroughOptions struct {
 func NewCmdWalkthrough(env *Env, runF func(context.Context, *WalkthroughOptions) error) *cobra.Command {
 	opts := &WalkthroughOptions{Env: env}
 	cmd := &cobra.Command{
-		Use:   "walkthrough [--step] [--json] [--html FILE]",
+		Use:   "walkthrough [--scenario NAME|list] [--step] [--json] [--html FILE]",
 		Short: "Run a whole Kerberos login and service request in-process and explain every message (A to H)",
 		Long: `Run the whole Kerberos story with nothing to set up, and explain it message by message.
 
@@ -49,9 +52,20 @@ kvno, key usage) and, since the walkthrough owns every key of its realm, the dec
 receiver checks before it believes the message; and where modern Kerberos differs from the classic description.
 Everything is stopped and deleted at the end.
 
+--scenario NAME runs a failure story instead, in the same realm and the same views: a real exchange that fails
+(wrong-password, no-preauth, clock-skew, replay, expired-tgt, stale-keytab, tampered-ticket, weak-service-key),
+explained message by message, with the check that failed named as the KDC or the service names it, the
+KRB-ERROR that came back, what MIT's and kerbkit's tools print, what the check protects against and how to fix
+the cause. --scenario list names them.
+
 Colour is used only when standard output is a terminal (--no-color, NO_COLOR turn it off). --step waits for
 Enter after each message. --json prints the same story for programs. --html FILE writes it as one
 self-contained HTML page with a sequence diagram.`,
+		Example: `  kclient walkthrough                          # the whole story of a login that works
+  kclient walkthrough --step                   # one message at a time
+  kclient walkthrough --scenario list          # the failure stories
+  kclient walkthrough --scenario clock-skew    # what KRB_AP_ERR_SKEW is, and how to fix it
+  kclient walkthrough --scenario replay --html replay.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -65,6 +79,10 @@ self-contained HTML page with a sequence diagram.`,
 	f.BoolVar(&opts.JSON, "json", false, "print the story as JSON")
 	f.BoolVar(&opts.Step, "step", false, "wait for Enter after each message")
 	f.BoolVar(&opts.NoColor, "no-color", false, "no ANSI colours, even on a terminal")
+	f.StringVar(&opts.Scenario, "scenario", "", "run a failure story instead (\"list\" names them)")
+	_ = cmd.RegisterFlagCompletionFunc("scenario", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return append(walkthrough.ScenarioNames(), "list"), cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 
@@ -73,7 +91,19 @@ func walkthroughRun(ctx context.Context, o *WalkthroughOptions) error {
 	if o.Step && o.JSON {
 		return &usageError{err: errors.New("--step pages the text story; it cannot be combined with --json")}
 	}
-	st, err := walkthrough.Run(ctx, walkthrough.RunOptions{})
+	if o.Scenario == "list" {
+		return listScenarios(o)
+	}
+	var st *walkthrough.Story
+	var err error
+	if o.Scenario != "" {
+		if !slices.Contains(walkthrough.ScenarioNames(), o.Scenario) {
+			return &usageError{err: fmt.Errorf("no scenario %q (kclient walkthrough --scenario list names them)", o.Scenario)}
+		}
+		st, err = walkthrough.RunScenario(ctx, o.Scenario, walkthrough.RunOptions{})
+	} else {
+		st, err = walkthrough.Run(ctx, walkthrough.RunOptions{})
+	}
 	if err != nil {
 		return fmt.Errorf("kclient: %w", err)
 	}
@@ -99,6 +129,27 @@ func walkthroughRun(ctx context.Context, o *WalkthroughOptions) error {
 		return walkthrough.WriteText(o.Env.Out, st, to)
 	}
 	return pageSteps(o.Env, st, to)
+}
+
+// listScenarios prints the failure stories, or them as JSON.
+func listScenarios(o *WalkthroughOptions) error {
+	list := walkthrough.Scenarios()
+	if o.JSON {
+		enc := json.NewEncoder(o.Env.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	var b strings.Builder
+	b.WriteString("Failure stories (kclient walkthrough --scenario NAME):\n")
+	width := 0
+	for _, s := range list {
+		width = max(width, len(s.Name))
+	}
+	for _, s := range list {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, s.Name, s.Title)
+	}
+	_, err := io.WriteString(o.Env.Out, b.String())
+	return err
 }
 
 // pageSteps prints the story one step at a time, waiting for Enter (or q to stop) between steps. When the input
