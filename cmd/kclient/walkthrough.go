@@ -28,8 +28,8 @@ type WalkthroughOptions struct {
 	HTML     string // --html FILE
 	JSON     bool   // --json
 	Scenario string // --scenario NAME|list
-	Step    bool   // --step
-	NoColor bool   // --no-color
+	Step     bool   // --step
+	NoColor  bool   // --no-color
 }
 
 // NewCmdWalkthrough returns "kclient walkthrough". runF replaces the run function in tests; nil means
