@@ -38,18 +38,17 @@ type asRequest struct {
 // pre-authenticate → issue → encode.
 func (k *KDC) handleAS(ctx context.Context, req *ticket.KDCRequest, out *outcome) ([]byte, error) {
 	as := &asRequest{req: req, now: k.now().UTC()}
-	if err := k.decodeAS(as); err != nil {
+	if err := k.observe("AS", "decode", k.decodeAS(as)); err != nil {
 		return nil, err
 	}
 	out.client, out.service = as.cname.String(), as.sname.String()
-	steps := []func(context.Context, *asRequest) error{k.lookupAS, k.checkASPolicy, k.selectReplyKey, k.checkPreauth}
-	for _, step := range steps {
-		if err := step(ctx, as); err != nil {
+	for _, step := range asSteps {
+		if err := k.observe("AS", step.name, step.run(k, ctx, as)); err != nil {
 			return nil, err
 		}
 	}
 	reply, err := k.issueAS(as)
-	if err != nil {
+	if err = k.observe("AS", "issue", err); err != nil {
 		return nil, err
 	}
 	out.issued = fmt.Sprintf("reply=%s session=%s", principal.EnctypeName(as.replyKey.Etype), principal.EnctypeName(as.session.KeyType))

@@ -65,6 +65,9 @@ type Config struct {
 	// LookasideTTL is how long replies are kept for retransmissions; 0 means
 	// DefaultLookasideTTL, negative disables the cache.
 	LookasideTTL time.Duration
+	// Observer, when set, is told how each stage of every AS and TGS request ended (ASStages, TGSStages),
+	// synchronously, before the reply is sent. It is for message recorders (the walkthrough); nil costs nothing.
+	Observer func(StageResult)
 }
 
 // KDC answers Kerberos requests. It is safe for concurrent use.
@@ -80,6 +83,8 @@ type KDC struct {
 	// keys caches keys derived from long-term keys (krbtgt, services,
 	// clients) per usage; session keys and subkeys are never put in it.
 	keys *ticket.KeyCache
+
+	observer func(StageResult) // Config.Observer
 
 	// Panics counts requests that panicked and were answered with KRB_ERR_GENERIC.
 	panics atomic.Int64
@@ -99,6 +104,8 @@ func New(cfg Config) (*KDC, error) {
 		minLife: cfg.MinLife,
 		maxUDP:  cfg.MaxUDPReply,
 		keys:    ticket.NewKeyCache(0),
+
+		observer: cfg.Observer,
 	}
 	if k.log == nil {
 		k.log = slog.New(slog.NewTextHandler(io.Discard, nil))

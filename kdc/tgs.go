@@ -52,22 +52,22 @@ func (k *KDC) handleTGS(ctx context.Context, req *ticket.KDCRequest, out *outcom
 	if len(req.Body.SName.NameString) > 0 {
 		out.service = principal.FromPrincipalName(req.Body.SName, req.Body.Realm).String()
 	}
-	steps := []func(context.Context, *tgsRequest) error{k.decodeTGS, k.openTGT}
-	for _, step := range steps {
-		if err := step(ctx, tr); err != nil {
-			return nil, err
-		}
+	if err := k.observe("TGS", "decode", k.decodeTGS(ctx, tr)); err != nil {
+		return nil, err
+	}
+	if err := k.observe("TGS", "open-tgt", k.openTGT(ctx, tr)); err != nil {
+		return nil, err
 	}
 	out.client = tr.client.String()
 	out.cname, out.crealm = tr.tgt.CName, tr.tgt.CRealm
-	for _, step := range []func(context.Context, *tgsRequest) error{k.checkAuthenticator, k.lookupClient, k.checkTGSOptions, k.lookupServer} {
-		if err := step(ctx, tr); err != nil {
+	for _, step := range tgsSteps {
+		if err := k.observe("TGS", step.name, step.run(k, ctx, tr)); err != nil {
 			return nil, err
 		}
 	}
 	out.service = tr.sname.String()
 	reply, issued, err := k.issueTGS(tr)
-	if err != nil {
+	if err = k.observe("TGS", "issue", err); err != nil {
 		return nil, err
 	}
 	out.issued = issued
