@@ -67,4 +67,3 @@ func TestObserver(t *testing.T) {
 		}
 	}
 }
-
