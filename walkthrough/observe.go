@@ -10,6 +10,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 
+	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/service"
 )
 
@@ -45,6 +46,14 @@ func receiverStages(by string) []stageDoc {
 	switch by {
 	case ActorService:
 		for _, s := range service.Stages {
+			out = append(out, stageDoc{s.Name, s.Doc})
+		}
+	case ActorAS:
+		for _, s := range kdc.ASStages {
+			out = append(out, stageDoc{s.Name, s.Doc})
+		}
+	case ActorTGS:
+		for _, s := range kdc.TGSStages {
 			out = append(out, stageDoc{s.Name, s.Doc})
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -210,6 +211,23 @@ func (o *observers) get() *Recorder {
 	return o.rec
 }
 
+// kdc is the kdc.Config.Observer of the realm's KDC.
+func (o *observers) kdc(res kdc.StageResult) {
+	if r := o.get(); r != nil {
+		ob := Observed{By: ActorAS, Stage: res.Stage}
+		if res.Exchange == "TGS" {
+			ob.By = ActorTGS
+		}
+		if e := res.Err; e != nil {
+			ob.Failed, ob.Detail = true, codeName(e.Code)+", e-text "+strconv.Quote(e.Status)
+			if e.Cause != nil {
+				ob.Detail += ": " + e.Cause.Error()
+			}
+		}
+		r.Observe(ob)
+	}
+}
+
 // service is the service.Options.Observer of the realm's service.
 func (o *observers) service(res service.StageResult) {
 	if r := o.get(); r != nil {
@@ -266,7 +284,7 @@ func startRealm(ctx context.Context, o RunOptions, spec realmSpec) (_ *realmEnv,
 	}
 
 	// The KDC, over real UDP and TCP.
-	k, err := kdc.New(kdc.Config{Store: db, Logger: o.Logger, Now: spec.kdcNow})
+	k, err := kdc.New(kdc.Config{Store: db, Logger: o.Logger, Now: spec.kdcNow, Observer: e.obs.kdc})
 	if err != nil {
 		return nil, fmt.Errorf("walkthrough: %w", err)
 	}

@@ -50,9 +50,9 @@ var scenarios = []scenario{
 		user: "bob", password: "dragon", spec: func(*scene) realmSpec { return realmSpec{userNoPreauth: true} },
 		play: playNoPreauth},
 	{ScenarioInfo: ScenarioInfo{Name: "clock-skew", Title: "Clock skew: KRB_AP_ERR_SKEW",
-		Summary: "The service's clock is ten minutes behind; it refuses an authenticator that, by its clock, comes from the future."},
+		Summary: "The service's clock is ten minutes ahead; by its clock the client's fresh authenticator is ten minutes old."},
 		spec: func(sc *scene) realmSpec {
-			sc.svcClock.set(-10 * time.Minute)
+			sc.svcClock.set(10 * time.Minute)
 			return realmSpec{serviceNow: sc.svcClock.now}
 		},
 		play: playClockSkew},
@@ -265,15 +265,11 @@ func (sc *scene) serviceLogLine() []string {
 // KRB-ERROR that came back.
 func (sc *scene) diagnose() {
 	f := sc.st.Failure
-	for i := range sc.st.Steps {
+	for i := len(sc.st.Steps) - 1; i >= 0 && f.Check == ""; i-- {
 		s := &sc.st.Steps[i]
-		if f.StepID != "" && s.ID != f.StepID {
-			continue
-		}
 		if c := failedCheck(s); c != nil {
 			f.StepID, f.By, f.Stage, f.Check, f.Detail = s.ID, c.By, c.Stage, c.Text, strings.ReplaceAll(c.Detail, sc.env.dir+"/", "")
 			c.Detail = f.Detail
-			break
 		}
 	}
 	var ke *client.KDCError
@@ -467,13 +463,16 @@ func playClockSkew(ctx context.Context, sc *scene) error {
 	st, f := sc.st, sc.st.Failure
 	st.Intro = []string{
 		fmt.Sprintf("The realm %s, its KDC and the client agree on the time. The service %s runs on a host whose clock is "+
-			"ten minutes behind (the walkthrough set the service's injectable clock back by 10 minutes).", sc.o.Realm, sc.svc),
+			"ten minutes ahead (the walkthrough set the service's injectable clock 10 minutes forward).", sc.o.Realm, sc.svc),
 		"The login and the service ticket work: the KDC's clock is right. Then the client sends its authenticator, stamped " +
-			"with the time; by the service's clock it was made ten minutes in the future, beyond the five minutes allowed.",
+			"with the time; by the service's clock it was made ten minutes ago, beyond the five minutes allowed.",
 	}
 	f.MIT = []string{
-		"gss-server (MIT's sample service, on the skewed host): GSS-API error accepting context: Clock skew too great",
-		"the client then reads the KRB-ERROR: Clock skew too great",
+		"gss-server (MIT's sample service, on the fast host): GSS-API error accepting context: Clock skew too great",
+		"gss-client, reading the KRB-ERROR: GSS-API error initializing context: Clock skew too great",
+		"with the service's clock behind instead, MIT's acceptor first finds the brand-new ticket not yet valid and says " +
+			"Ticket not yet valid (KRB_AP_ERR_TKT_NYV); kerbkit checks the authenticator's time first, in RFC 4120 §3.2.3's " +
+			"order, and says Clock skew too great either way",
 	}
 	f.Ours = append([]string{kclientLine(sc.err, "")}, sc.serviceLogLine()...)
 	f.Protects = "An authenticator is only proof of anything while it is fresh: the service accepts it within the clock skew " +
@@ -549,8 +548,7 @@ func playReplay(ctx context.Context, sc *scene) error {
 			"be talking to it as " + sc.user.String() + ". Everything in it is genuine: the ticket decrypts, the authenticator " +
 			"decrypts, the names match, the time is fresh.",
 	}
-	f.MIT = []string{"gss-server (MIT's sample service): GSS-API error accepting context: Request is a replay",
-		"a client that receives it: Request is a replay"}
+	f.MIT = []string{"gss-server (MIT's sample service, with its replay cache on): GSS-API error accepting context: Request is a replay"}
 	f.Ours = sc.serviceLogLine()
 	f.Protects = "A ticket can be used many times, so its authenticator is what proves the sender holds the session key now. " +
 		"Without a replay cache an authenticator could be replayed for the whole clock-skew window; with it, each " +
@@ -593,9 +591,39 @@ func playExpiredTGT(ctx context.Context, sc *scene) error {
 		return err
 	}
 	sc.kdcClock.set(0)
-	_, sc.err = sc.serviceTicket(ctx, as)
-	if !client.IsCode(sc.err, 32) {
-		return fmt.Errorf("TGS exchange with an expired TGT: want KRB_AP_ERR_TKT_EXPIRED, got %v", sc.err)
+	// kclient (like MIT's kvno) looks at the TGT's endtime first and does not send it: that is what the user sees.
+	_, local := sc.serviceTicket(ctx, as)
+	var lke *client.KDCError
+	if !errors.As(local, &lke) || !lke.Local || lke.Code != 32 {
+		return fmt.Errorf("TGS exchange with an expired TGT: want the client's own KRB_AP_ERR_TKT_EXPIRED, got %v", local)
+	}
+	sc.rec.AddStep(Step{
+		ID: "client-check", Title: "The client looks at the TGT's endtime first, and does not send it",
+		From: ActorClient, To: ActorClient, Transport: "local",
+		Summary: "Before it builds a TGS-REQ, the client compares the endtime of the TGT in its credential cache with its " +
+			"clock (allowing the clock skew). The TGT expired an hour ago, so it stops here and sends nothing: kclient ticket, " +
+			"like MIT's kvno, reports \"Ticket expired\" without asking the KDC.",
+		Fields: []Field{
+			field("TGT endtime", kTime(as.Credential.EndTime)),
+			field("now", kTime(time.Now())),
+		},
+		Checks: []Check{{By: ActorClient, Result: CheckFail, Text: "the TGT is valid now (endtime " + kTime(as.Credential.EndTime) +
+			", more than the clock skew ago): " + kclientLine(local, "while getting credentials for "+sc.svc.String())}},
+		Notes: []Note{{NoteWhy, "The client's check only spares a round trip; it protects nothing, since a client can skip it. " +
+			"What protects the realm is that the TGS checks the same endtime, sealed inside the ticket where the client cannot " +
+			"change it. The next message is what a client that skips its own check (or one whose krb5.conf allows a clock skew " +
+			"of hours) sends."}},
+	})
+	// A client that does not stop itself: a clockskew of 12 hours in its configuration lets the TGT through.
+	lax := &client.Config{Realm: sc.o.Realm, KDCs: map[string][]string{sc.o.Realm: {sc.env.kdcAddr}}, Clockskew: 12 * time.Hour}
+	c, err := client.New(lax)
+	if err != nil {
+		return err
+	}
+	c.Trace = sc.rec.Trace
+	_, sc.err = c.TGS(ctx, client.TGSRequest{TGT: as.Credential, Server: sc.svc})
+	if !client.IsCode(sc.err, 32) || errors.As(sc.err, &lke) && lke.Local {
+		return fmt.Errorf("TGS exchange with an expired TGT: want the TGS's KRB_AP_ERR_TKT_EXPIRED, got %v", sc.err)
 	}
 	st, f := sc.st, sc.st.Failure
 	st.Intro = []string{
@@ -603,11 +631,12 @@ func playExpiredTGT(ctx context.Context, sc *scene) error {
 			"ran the login with the KDC's injectable clock set eleven hours back, then set it right. (The client took the KDC's "+
 			"time from its PREAUTH_REQUIRED answer, as MIT's and Heimdal's clients do, so the login itself went through.)",
 			sc.user, sc.o.Realm, shortDuration(realmMaxLife)),
-		"Now the client asks the TGS for a service ticket with that TGT. The authenticator is fresh; the ticket is not.",
+		"Now the client wants a service ticket with that TGT. The authenticator would be fresh; the ticket is not. The " +
+			"client notices first; a client that does not is refused by the TGS.",
 	}
 	during := "while getting credentials for " + sc.svc.String()
-	f.MIT = []string{"kvno: Ticket expired " + during}
-	f.Ours = []string{kclientLine(sc.err, during)}
+	f.MIT = []string{"kvno: Ticket expired " + during + " (kvno too refuses before sending)"}
+	f.Ours = []string{kclientLine(local, during) + " (kclient ticket refuses before sending, as kvno does)"}
 	f.Protects = "A ticket is a bearer credential for its lifetime: whoever holds it and its session key (a copied credential " +
 		"cache) can use it. The endtime the KDC sealed inside the ticket bounds that: after it, the ticket is worthless to " +
 		"its owner and to a thief alike, and the client cannot change it without breaking the integrity check."
@@ -649,7 +678,9 @@ func playStaleKeytab(ctx context.Context, sc *scene) error {
 			"enc-part header. The service looks for that kvno in its keytab and does not find it.", sc.svc, info.KVNO),
 	}
 	f.MIT = []string{
-		fmt.Sprintf("gss-server (MIT's acceptor): Request ticket server %s kvno %d not found in keytab; ticket is likely out of date", sc.svc, info.KVNO),
+		fmt.Sprintf("gss-server (MIT's acceptor): GSS-API error accepting context: Request ticket server %s kvno %d not found "+
+			"in keytab; keytab is likely out of date", sc.svc, info.KVNO),
+		"gss-client, reading the KRB-ERROR: GSS-API error initializing context: Key version is not available",
 		fmt.Sprintf("kvno %s shows the ticket's kvno (%d); klist -k on the keytab shows the keytab's (1)", sc.o.Service, info.KVNO),
 	}
 	f.Ours = append([]string{kclientLine(sc.err, "")}, sc.serviceLogLine()...)

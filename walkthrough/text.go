@@ -162,7 +162,7 @@ func (t *textWriter) failure(st *Story, f *Failure) {
 			if len(r.values) > 1 {
 				first = "    • "
 			}
-			t.para(len(first), first, v, "")
+			t.para(utf8.RuneCountInString(first), first, v, "")
 		}
 	}
 	t.line("")
