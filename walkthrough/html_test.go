@@ -167,3 +167,72 @@ func darkShare(img image.Image) float64 {
 	}
 	return float64(dark) / float64(total)
 }
+
+// TestScenarioHTML checks every failure story's page: self-contained, the attacker's lifeline when an attacker
+// plays, the diagnosis linked to the failed step, which is open; and renders one in headless Chromium (with
+// -update the screenshot becomes docs/failures/stale-keytab.png).
+func TestScenarioHTML(t *testing.T) {
+	for name, st := range runScenarios(t) {
+		var b bytes.Buffer
+		if err := WriteHTML(&b, st); err != nil {
+			t.Fatal(err)
+		}
+		page := b.String()
+		for _, bad := range []string{"<script", "<link", "http://", "https://"} {
+			if strings.Contains(strings.ToLower(page), bad) {
+				t.Errorf("%s: page contains %q", name, bad)
+			}
+		}
+		lifelines := 4
+		if hasActor(st, ActorAttacker) {
+			lifelines = 5
+		}
+		if n := strings.Count(page, `class="lifeline"`); n != lifelines {
+			t.Errorf("%s: %d lifelines, want %d", name, n, lifelines)
+		}
+		f := st.Failure
+		if !strings.Contains(page, `id="what-went-wrong"`) || !strings.Contains(page, `<a href="#step-`+f.StepID+`">Go to the step`) {
+			t.Errorf("%s: no diagnosis linking to step %s", name, f.StepID)
+		}
+		if !strings.Contains(page, `class="step card failed" id="step-`+f.StepID+`" open>`) {
+			t.Errorf("%s: the failed step %s is not open and marked", name, f.StepID)
+		}
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found and CI=true: apt-get install -y chromium", chromiumPath)
+		}
+		t.Skipf("%s not found: apt-get install -y chromium to render the page", chromiumPath)
+	}
+	dir := t.TempDir()
+	page, shot := filepath.Join(dir, "stale-keytab.html"), filepath.Join(dir, "stale-keytab.png")
+	var b bytes.Buffer
+	if err := WriteHTML(&b, runScenarios(t)["stale-keytab"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(page, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, page, shot)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot is not a PNG: %v", err)
+	}
+	if n := distinctColors(img, 2000); n < 200 {
+		t.Errorf("screenshot has %d distinct colours: the page did not render", n)
+	}
+	if *update {
+		data, err := os.ReadFile(shot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(docsDir, "failures", "stale-keytab.png"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -67,6 +67,10 @@ var normalizers = []struct {
 	{regexp.MustCompile(`(nonce|seq-number|cusec|pausec|susec|SND_SEQ|sequence number)([^0-9\n]{0,24})\d+`), "${1}${2}<N>"},
 	{regexp.MustCompile(`\b\d+( bytes?|-byte)\b`), "<N>$1"},
 	{regexp.MustCompile(`(off by|clock by) (less than a second|[0-9hmsµ.]+)`), "$1 <SKEW>"},
+	// The failure stories: measured guessing costs, the byte an attacker changed, and its value.
+	{regexp.MustCompile(`\d[\d.,]*(×10\^\d+)? (µs|ms|s|minutes|hours|days|years)\b`), "<DUR>"},
+	{regexp.MustCompile(`\bbyte \d+`), "byte <N>"},
+	{regexp.MustCompile(`(before|after)(\W{0,6})0x[0-9a-f]{2}`), "$1${2}0x<HEX>"},
 }
 
 // normalize makes two runs' renderings comparable.
