@@ -3,8 +3,8 @@ package walkthrough
 import (
 	"bytes"
 	"context"
-	"os"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
