@@ -91,7 +91,7 @@ func (r *Recorder) takeObserved(by string) []Observed {
 // (the walkthrough's realm), each check passed, failed (with what the receiver said) or was not reached; without
 // them (a client's view of any KDC or service), the list says what the receiver checks. A receiver without a
 // stage table keeps the recorder's checks.
-func (r *Recorder) receiverChecks(s *Step, k pendingKind) {
+func (r *Recorder) receiverChecks(s *Step, k pendingKind, code *int32) {
 	by := receiverOf(k)
 	stages := receiverStages(by)
 	obs := r.takeObserved(by)
@@ -108,6 +108,10 @@ func (r *Recorder) receiverChecks(s *Step, k pendingKind) {
 	if len(obs) == 0 {
 		for _, st := range stages {
 			list = append(list, Check{By: by, Stage: st.name, Text: st.doc, Result: CheckInfo})
+		}
+		if code != nil {
+			kept = append(kept, Check{By: ActorClient, Result: CheckFail, Text: "the " + by + " refused it with " + errorName(*code) +
+				": one of its checks failed, and only the " + by + " knows which (its KRB-ERROR's e-text may say)"})
 		}
 	} else {
 		seen := map[string]Observed{}

@@ -702,7 +702,7 @@ func (r *Recorder) finishRequest(req *Step, k pendingKind, code *int32) {
 		return
 	}
 	r.requestOutcome(req, k, code)
-	r.receiverChecks(req, k)
+	r.receiverChecks(req, k, code)
 	r.emit(*req)
 }
 
