@@ -30,7 +30,8 @@ type recordingConn struct {
 	net.Conn
 	rec   *Recorder
 	addr  string
-	actor string // Wire.Actor of what is recorded
+	actor string           // Wire.Actor of what is recorded
+	clock func() time.Time // when the bytes were seen; nil means time.Now (a capture gives its own)
 
 	mu         sync.Mutex
 	wbuf, rbuf []byte
@@ -89,6 +90,9 @@ func (c *recordingConn) feed(buf *[]byte, b []byte, sent bool) {
 // token records one sample-protocol token.
 func (c *recordingConn) token(flags byte, tok []byte, sent bool) {
 	now := time.Now()
+	if c.clock != nil {
+		now = c.clock()
+	}
 	w := Wire{Sent: sent, Service: true, Addr: c.addr, Network: "tcp", WireSize: 5 + len(tok), Time: now, Actor: c.actor}
 	switch {
 	case flags&sampleContext != 0 && len(tok) > 0:

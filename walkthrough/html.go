@@ -172,8 +172,11 @@ func (h *htmlWriter) failure(st *Story, f *Failure) {
 
 // viewName says what a view means.
 func viewName(v string) string {
-	if v == ViewRealm {
+	switch v {
+	case ViewRealm:
 		return "every key of the realm known, every part opened"
+	case ViewCapture:
+		return "a capture: parts opened with the keys given"
 	}
 	return "the client's: tickets stay sealed"
 }

@@ -104,6 +104,7 @@ func paName(t int32) string {
 
 // usageNames say what each key usage number protects [RFC 4120 §7.5.1, RFC 4121 §2].
 var usageNames = map[int]string{
+	51: "FAST armored request (KrbFastReq)", 52: "FAST armored reply (KrbFastResponse)",
 	1:  "AS-REQ PA-ENC-TIMESTAMP",
 	2:  "ticket enc-part (EncTicketPart)",
 	3:  "AS-REP enc-part (EncASRepPart)",

@@ -95,7 +95,7 @@ func (r *Recorder) receiverChecks(s *Step, k pendingKind, code *int32) {
 	by := receiverOf(k)
 	stages := receiverStages(by)
 	obs := r.takeObserved(by)
-	if len(stages) == 0 || (len(obs) == 0 && r.realm()) {
+	if len(stages) == 0 || (len(obs) == 0 && r.o.View == ViewRealm) {
 		return
 	}
 	var kept []Check

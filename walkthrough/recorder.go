@@ -88,6 +88,8 @@ type Recorder struct {
 	observed []Observed
 	// actor is who sends and receives on the client's side for the message being added (Wire.Actor).
 	actor string
+	// at is when the message being added was seen: the time the checks compare with ("now" of a capture).
+	at time.Time
 }
 
 // pendingKind says which request is pending.
@@ -129,7 +131,10 @@ type state struct {
 	tgsSubkey     types.EncryptionKey
 	haveTGSSubkey bool
 	tgsTicket     []byte // the ticket of the pending TGS-REQ
-	tgsClient     principal.Name
+	tgsClient     ticket.Principal
+	// FAST [RFC 6113]: the armor key of the pending TGS-REQ (MIT clients armor TGS-REQs with the TGT).
+	fastArmor     types.EncryptionKey
+	haveFastArmor bool
 
 	// Service ticket (from F, or from the cache).
 	svc       sessionSlot
@@ -218,7 +223,9 @@ func (r *Recorder) AddStep(s Step) {
 }
 
 // realm reports whether the recorder knows every key of the realm.
-func (r *Recorder) realm() bool { return r.o.View == ViewRealm && r.o.RealmKey != nil }
+func (r *Recorder) realm() bool {
+	return (r.o.View == ViewRealm || r.o.View == ViewCapture) && r.o.RealmKey != nil
+}
 
 // Add records one message.
 func (r *Recorder) Add(w Wire) {
@@ -227,7 +234,7 @@ func (r *Recorder) Add(w Wire) {
 	if w.Time.IsZero() {
 		w.Time = time.Now()
 	}
-	r.actor = w.Actor
+	r.actor, r.at = w.Actor, w.Time
 	defer func() { r.actor = "" }()
 	switch ticket.MessageType(w.Data) {
 	case msgtype.KRB_AS_REQ:
@@ -845,6 +852,10 @@ func (r *Recorder) ticketPartOf(letter string, t messages.Ticket, what, holder s
 		p.SealedFor = server.String()
 		p.Reason = "sealed for " + server.String() + ": the client cannot read this. Only " + holder +
 			" has the key; the client passes the ticket on unopened."
+		if r.o.View == ViewCapture {
+			p.Reason = fmt.Sprintf("sealed for %s: no key of %s (%s, kvno %d) was given; a keytab with it (--keytab) opens it",
+				server, server, etypeName(t.EncPart.EType), t.EncPart.KVNO)
+		}
 		return p, nil
 	}
 	part, err := ticket.OpenTicket(t, key)
@@ -879,7 +890,7 @@ func (r *Recorder) asRepChecks(s *Step, rep ticket.KDCRepWire, tkt messages.Tick
 	ok := srv.Equal(r.st.asServer) && haveTkt && principal.FromPrincipalName(tkt.SName, tkt.Realm).Equal(r.st.asServer)
 	add(pass(ok), "the server in A and in ticket B are both "+r.st.asServer.String()+", the server asked for")
 	add(pass(!p.EndTime.After(r.st.asTill)), "endtime "+kTime(p.EndTime)+" is no later than the requested till "+kTime(r.st.asTill))
-	d := p.AuthTime.Sub(time.Now().Add(r.st.kdcOffset))
+	d := p.AuthTime.Sub(r.at.Add(r.st.kdcOffset))
 	add(pass(d < r.o.Clockskew && d > -r.o.Clockskew), "authtime is within "+shortDuration(r.o.Clockskew)+" of the client's clock (off by "+skewText(d)+")")
 	if etp != nil {
 		s.Checks = append(s.Checks, Check{By: ActorWalkthrough, Result: pass(bytes.Equal(etp.part.Key.KeyValue, p.Key.KeyValue) && etp.part.Key.KeyType == p.Key.KeyType),
@@ -978,6 +989,10 @@ func (r *Recorder) tgsReq(w Wire) {
 		pd.SealedFor, pd.Reason = "the TGS", "the client/TGS session key is not known to this view"
 	}
 	s.Parts = append(s.Parts, pd)
+	r.st.haveFastArmor = false
+	if v, ok := req.PA(paFXFast); ok && auth != nil && auth.SubKey.KeyType != 0 {
+		s.Parts = append(s.Parts, r.fastRequestPart(v, auth.SubKey, skey))
+	}
 	r.pendTGSInfo = &tgsPending{sameTicket: r.st.tgt.raw != nil && bytes.Equal(r.st.tgt.raw, ap.Ticket.Bytes)}
 	s.Notes = []Note{
 		{NoteClassic, "\"Message C: composed of the TGT from message B and the ID of the requested service. " +
@@ -988,6 +1003,59 @@ func (r *Recorder) tgsReq(w Wire) {
 			"usually a fresh subkey for the reply."},
 	}
 	r.hold(s, pendTGS)
+}
+
+// fastRequestPart opens a TGS-REQ's PA-FX-FAST: the armor key is KRB-FX-CF2 of the authenticator's subkey and
+// the TGT's session key [RFC 6113 §5.4.1.1], which the recorder keeps for the reply.
+func (r *Recorder) fastRequestPart(v []byte, subkey, session types.EncryptionKey) Part {
+	p := Part{Name: "padata PA-FX-FAST (KrbFastReq in enc-fast-req)",
+		What: "FAST armor [RFC 6113]: the request's body and padata again, encrypted so that nobody on the path can read or change them"}
+	armor, err := cf2(subkey, session, "subkeyarmor", "ticketarmor")
+	p.Key = keyInfo("the FAST armor key: KRB-FX-CF2(the subkey from D, the session key from A, \"subkeyarmor\", \"ticketarmor\")",
+		armor, subkey.KeyType, 0, usageFastEnc, r.o.ShowKeys)
+	if err != nil {
+		p.SealedFor, p.Reason = "the TGS", "the armor key cannot be derived here: "+err.Error()
+		return p
+	}
+	r.st.fastArmor, r.st.haveFastArmor = armor, true
+	fr, ar, err := openFastRequest(v, armor)
+	if ar != nil {
+		p.CipherSize = len(ar.EncFastReq.Cipher)
+	}
+	if err != nil {
+		p.SealedFor, p.Reason = "the TGS", "does not open with the armor key: "+err.Error()
+		return p
+	}
+	p.Opened, p.Fields = true, fastReqFields(fr)
+	return p
+}
+
+// fastReplyPart opens a reply's PA-FX-FAST with the armor key of its request; it returns the part and the
+// strengthen-key, when the KDC sent one (the reply part is then sealed in KRB-FX-CF2(strengthen-key, reply key)).
+func (r *Recorder) fastReplyPart(v []byte) (Part, *types.EncryptionKey) {
+	p := Part{Name: "padata PA-FX-FAST (KrbFastResponse in enc-fast-rep)",
+		What: "the KDC's FAST answer: padata for the client, and a strengthen-key that changes the key F is sealed in",
+		Key:  keyInfo("the FAST armor key of the TGS-REQ", r.st.fastArmor, r.st.fastArmor.KeyType, 0, usageFastRep, r.o.ShowKeys)}
+	fr, ed, err := openFastReply(v, r.st.fastArmor)
+	if ed != nil {
+		p.CipherSize = len(ed.Cipher)
+	}
+	if err != nil {
+		p.SealedFor, p.Reason = "the client", "does not open with the armor key: "+err.Error()
+		return p, nil
+	}
+	p.Opened = true
+	if len(fr.PAData) > 0 {
+		p.Fields = append(p.Fields, field("padata", "", padataFields(fr.PAData)...))
+	}
+	p.Fields = append(p.Fields, field("nonce", fastNonceText(fr.Nonce)))
+	if fr.StrengthenKey.KeyType == 0 {
+		p.Fields = append(p.Fields, field("strengthen-key", "absent: F is sealed in the reply key as usual"))
+		return p, nil
+	}
+	p.Fields = append(p.Fields, keyField("strengthen-key", fr.StrengthenKey, r.o.ShowKeys))
+	k := fr.StrengthenKey
+	return p, &k
 }
 
 // tgsPending keeps what the TGS-REQ step learned for the checks made when the reply arrives.
@@ -1093,18 +1161,40 @@ func (r *Recorder) tgsRep(w Wire) {
 	keyOwner := "the client/TGS session key (from A)"
 	var key types.EncryptionKey
 	tried := false
+	// With FAST the reply key may be strengthened: KRB-FX-CF2(strengthen-key, reply key) [RFC 6113 §5.4.3].
+	var strengthen *types.EncryptionKey
+	if r.st.haveFastArmor {
+		for _, pa := range rep.PAData {
+			if pa.PADataType == paFXFast {
+				var fp Part
+				fp, strengthen = r.fastReplyPart(pa.PADataValue)
+				s.Parts = append(s.Parts, fp)
+			}
+		}
+	}
+	replyKey := func(k types.EncryptionKey, owner string) (types.EncryptionKey, string) {
+		if strengthen == nil {
+			return k, owner
+		}
+		sk, err := cf2(*strengthen, k, "strengthenkey", "replykey")
+		if err != nil {
+			return k, owner
+		}
+		return sk, owner + ", strengthened by FAST: KRB-FX-CF2(strengthen-key, that key)"
+	}
 	if r.st.haveTGSSubkey {
 		tried = true
-		if p, err := ticket.DecryptReplyPart(rep.EncPart, r.st.tgsSubkey, keyusage.TGS_REP_ENCPART_AUTHENTICATOR_SUB_KEY); err == nil {
-			enc, usage, key = &p, keyusage.TGS_REP_ENCPART_AUTHENTICATOR_SUB_KEY, r.st.tgsSubkey
-			keyOwner = "the subkey the client chose in authenticator D"
+		k, owner := replyKey(r.st.tgsSubkey, "the subkey the client chose in authenticator D")
+		if p, err := ticket.DecryptReplyPart(rep.EncPart, k, keyusage.TGS_REP_ENCPART_AUTHENTICATOR_SUB_KEY); err == nil {
+			enc, usage, key, keyOwner = &p, keyusage.TGS_REP_ENCPART_AUTHENTICATOR_SUB_KEY, k, owner
 		}
 	}
 	if enc == nil && r.st.tgt.have {
 		tried = true
-		key = r.st.tgt.key
-		if p, err := ticket.DecryptReplyPart(rep.EncPart, r.st.tgt.key, keyusage.TGS_REP_ENCPART_SESSION_KEY); err == nil {
-			enc = &p
+		k, owner := replyKey(r.st.tgt.key, keyOwner)
+		key = k
+		if p, err := ticket.DecryptReplyPart(rep.EncPart, k, keyusage.TGS_REP_ENCPART_SESSION_KEY); err == nil {
+			enc, keyOwner = &p, owner
 		}
 	}
 	pf.Key = keyInfo(keyOwner, key, rep.EncPart.EType, rep.EncPart.KVNO, int(usage), r.o.ShowKeys)
@@ -1138,7 +1228,7 @@ func (r *Recorder) tgsRep(w Wire) {
 		ok := srv.Equal(r.st.tgsServer) && terr == nil && principal.FromPrincipalName(tkt.SName, tkt.Realm).Equal(r.st.tgsServer)
 		add(pass(ok), "the server in F and in ticket E are both "+r.st.tgsServer.String()+", the service asked for")
 		st := startOr(enc.StartTime, enc.AuthTime)
-		d := st.Sub(time.Now().Add(r.st.kdcOffset))
+		d := st.Sub(r.at.Add(r.st.kdcOffset))
 		add(pass(d < r.o.Clockskew && d > -r.o.Clockskew), "starttime is within "+shortDuration(r.o.Clockskew)+" of the client's clock (off by "+skewText(d)+")")
 		add(pass(!enc.EndTime.After(r.st.tgsTill)), "endtime "+kTime(enc.EndTime)+" is no later than the requested till "+kTime(r.st.tgsTill))
 		if etp != nil {

@@ -59,7 +59,7 @@ func NewRootCmd(env *Env) *cobra.Command {
 	root.AddCommand(NewCmdLogin(env, nil), NewCmdList(env, nil), NewCmdDestroy(env, nil))
 	root.AddCommand(NewCmdTicket(env, nil), NewCmdRenew(env, nil))
 	root.AddCommand(NewCmdRequest(env, nil))
-	root.AddCommand(NewCmdWalkthrough(env, nil))
+	root.AddCommand(NewCmdWalkthrough(env, nil), NewCmdExplain(env, nil))
 	return root
 }
 

@@ -107,28 +107,42 @@ func walkthroughRun(ctx context.Context, o *WalkthroughOptions) error {
 	if err != nil {
 		return fmt.Errorf("kclient: %w", err)
 	}
-	if o.HTML != "" {
+	return showStory(o.Env, st, storyView{HTML: o.HTML, JSON: o.JSON, Step: o.Step, NoColor: o.NoColor})
+}
+
+// storyView is how a story is to be shown: --html FILE, --json, --step, --no-color.
+type storyView struct {
+	HTML    string
+	JSON    bool
+	Step    bool
+	NoColor bool
+}
+
+// showStory renders a story as asked: the HTML page to a file, then JSON, a line about the page, or the text
+// (paged with --step).
+func showStory(env *Env, st *walkthrough.Story, v storyView) error {
+	if v.HTML != "" {
 		var b bytes.Buffer
 		if err := walkthrough.WriteHTML(&b, st); err != nil {
 			return fmt.Errorf("kclient: %w", err)
 		}
-		if err := writeFileAtomic(o.HTML, b.Bytes()); err != nil {
-			return fmt.Errorf("kclient: writing %s: %w", o.HTML, err)
+		if err := writeFileAtomic(v.HTML, b.Bytes()); err != nil {
+			return fmt.Errorf("kclient: writing %s: %w", v.HTML, err)
 		}
 	}
 	switch {
-	case o.JSON:
-		return walkthrough.WriteJSON(o.Env.Out, st)
-	case o.HTML != "" && !o.Step:
-		_, err := fmt.Fprintf(o.Env.Out, "wrote %s: %d messages, %s; open it in a browser\n",
-			o.HTML, len(st.Steps), strings.Join(st.Letters(), " "))
+	case v.JSON:
+		return walkthrough.WriteJSON(env.Out, st)
+	case v.HTML != "" && !v.Step:
+		_, err := fmt.Fprintf(env.Out, "wrote %s: %d messages, %s; open it in a browser\n",
+			v.HTML, len(st.Steps), strings.Join(st.Letters(), " "))
 		return err
 	}
-	to := walkthrough.TextOptions{Color: walkthrough.ColorEnabled(o.Env.Out, o.NoColor, o.Env.Getenv)}
-	if !o.Step {
-		return walkthrough.WriteText(o.Env.Out, st, to)
+	to := walkthrough.TextOptions{Color: walkthrough.ColorEnabled(env.Out, v.NoColor, env.Getenv)}
+	if !v.Step {
+		return walkthrough.WriteText(env.Out, st, to)
 	}
-	return pageSteps(o.Env, st, to)
+	return pageSteps(env, st, to)
 }
 
 // listScenarios prints the failure stories, or them as JSON.

@@ -1,0 +1,358 @@
+package walkthrough
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/testenv"
+	"github.com/kerbkit/kerbkit/ticket"
+)
+
+// The committed captures (testdata/), made by TestCaptureMIT and TestCaptureOurKDC with -update: tcpdump on
+// the loopback interface while real MIT clients ran, and the keytab (the throw-away realm's krbtgt and
+// host/localhost keys) that opens them. The user's password is testenv.UserPassword.
+const (
+	mitCapture     = "testdata/mit-kinit-kvno.pcap"
+	mitKeytab      = "testdata/mit-kinit-kvno.keytab"
+	ourCapture     = "testdata/ourkdc-kinit-kvno-gss.pcap"
+	ourKeytab      = "testdata/ourkdc-kinit-kvno-gss.keytab"
+	captureTimeout = 60 * time.Second
+)
+
+// explainFile explains a capture file with a keytab and, when password is not "", a password.
+func explainFile(t *testing.T, capture, keytabPath, password string) *Story {
+	t.Helper()
+	f, err := os.Open(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	o := CaptureOptions{Name: filepath.Base(capture), Password: password, HasPassword: password != ""}
+	if keytabPath != "" {
+		if o.Keytab, err = client.LoadKeytab(keytabPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := ExplainCapture(f, o)
+	if err != nil {
+		t.Fatalf("ExplainCapture(%s): %v", capture, err)
+	}
+	return st
+}
+
+// wantOpened checks that every part with one of the letters is in the story and opened.
+func wantOpened(t *testing.T, st *Story, letters ...string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, s := range st.Steps {
+		for _, p := range s.Parts {
+			if !slicesContains(letters, p.Letter) {
+				continue
+			}
+			seen[p.Letter] = true
+			if !p.Opened {
+				t.Errorf("step %s part %s not opened: %s", s.ID, p.Letter, p.Reason)
+			}
+			if p.Key.Value != "" {
+				t.Errorf("step %s part %s: a capture's explanation shows a key value", s.ID, p.Letter)
+			}
+		}
+	}
+	for _, l := range letters {
+		if !seen[l] {
+			t.Errorf("no part %s in the story (steps %v)", l, stepIDs(st))
+		}
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// TestExplainCaptureMIT explains the committed capture of MIT kinit + kvno against an MIT krb5kdc: with the
+// realm's keytab and the user's password every part of pre, A, B, C, D, E and F opens; with the password only,
+// what the client can open (pre, A, D, F) opens and the tickets stay sealed, saying which key would open them.
+func TestExplainCaptureMIT(t *testing.T) {
+	st := explainFile(t, mitCapture, mitKeytab, testenv.UserPassword)
+	wantSteps(t, st, "as-req-1", "preauth-required", "s2k", "as-req-2", "as-rep", "tgs-req", "tgs-rep")
+	wantOpened(t, st, "pre", "A", "B", "C", "D", "E", "F")
+	if st.Client != "alice@MIT.TEST" || st.Service != "host/localhost@MIT.TEST" || st.View != ViewCapture {
+		t.Errorf("client %q service %q view %q", st.Client, st.Service, st.View)
+	}
+	for _, s := range st.Steps {
+		for _, c := range s.Checks {
+			if c.Result == CheckFail && s.ID != "as-req-1" {
+				t.Errorf("%s: failed check in a good capture: %s", s.ID, c.Text)
+			}
+		}
+	}
+	var text bytes.Buffer
+	if err := WriteText(&text, st, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	noSecrets(t, text.String(), testenv.UserPassword)
+
+	pw := explainFile(t, mitCapture, "", testenv.UserPassword)
+	wantOpened(t, pw, "pre", "A", "D", "F")
+	for _, id := range []string{"as-rep", "tgs-rep"} {
+		s := pw.Step(id)
+		for _, p := range s.Parts {
+			if (p.Letter == "B" || p.Letter == "E") && (p.Opened || !strings.Contains(p.Reason, "--keytab")) {
+				t.Errorf("%s part %s without the keytab: opened %v, %q", id, p.Letter, p.Opened, p.Reason)
+			}
+		}
+	}
+	none := explainFile(t, mitCapture, "", "")
+	if len(none.Steps) != len(st.Steps)-1 { // no s2k step without a password
+		t.Errorf("without keys: %d steps, want %d", len(none.Steps), len(st.Steps)-1)
+	}
+}
+
+// TestExplainCaptureOurKDC explains the committed capture of MIT kinit, kvno and gss-client against our KDC and
+// our GSS sample service: every message from pre to H, and the wrap and MIC tokens after it, all opened.
+func TestExplainCaptureOurKDC(t *testing.T) {
+	st := explainFile(t, ourCapture, ourKeytab, testenv.UserPassword)
+	wantOpened(t, st, "pre", "A", "B", "C", "D", "E", "F", "G", "H")
+	if got := st.Letters(); !slicesContains(got, "H") || !slicesContains(got, "G") {
+		t.Errorf("letters %v", got)
+	}
+	for _, id := range []string{"ap-req", "ap-rep", "wrap", "mic"} {
+		if st.Step(id) == nil {
+			t.Errorf("no step %s (steps %v)", id, stepIDs(st))
+		}
+	}
+	if s := st.Step("ap-rep"); s == nil || !hasCheck(s, CheckPass, "ctime and cusec are exactly those of authenticator G") {
+		t.Errorf("ap-rep: the mutual authentication check is missing")
+	}
+	if s := st.Step("wrap"); s == nil || len(s.Parts) == 0 || !s.Parts[0].Opened || !hasField(s.Parts[0].Fields, "hello from a capture") {
+		t.Errorf("wrap token not opened: %+v", s)
+	}
+}
+
+// TestExplainCaptureBadFiles: garbage, an empty file and a truncated capture get clear errors; the truncated one
+// is explained up to its last complete packet.
+func TestExplainCaptureBadFiles(t *testing.T) {
+	for name, data := range map[string][]byte{
+		"garbage": []byte("this is not a capture, just some text that goes on for a while\n"),
+		"empty":   nil,
+		"short":   {0xd4, 0xc3},
+	} {
+		_, err := ExplainCapture(bytes.NewReader(data), CaptureOptions{})
+		if !errors.Is(err, ErrNotCapture) {
+			t.Errorf("%s: error %v, want ErrNotCapture", name, err)
+		}
+	}
+	full, err := os.ReadFile(mitCapture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := ExplainCapture(bytes.NewReader(full), CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := ExplainCapture(bytes.NewReader(full[:len(full)*2/3]), CaptureOptions{})
+	var te *TruncatedError
+	if !errors.As(err, &te) || te.Packets == 0 || !strings.Contains(err.Error(), "truncated after") {
+		t.Fatalf("truncated capture: error %v", err)
+	}
+	if st == nil || len(st.Steps) == 0 || len(st.Steps) >= len(whole.Steps) {
+		t.Errorf("truncated capture: %v steps, the whole one %d", st, len(whole.Steps))
+	}
+	// A pcap header with garbage packets: nothing Kerberos, no crash.
+	junk := append(bytes.Clone(full[:24]), bytes.Repeat([]byte{0x10, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0x20, 0, 0, 0, 0xff}, 40)...)
+	if _, err := ExplainCapture(bytes.NewReader(junk), CaptureOptions{}); err == nil {
+		t.Log("junk packets: explained without error")
+	}
+}
+
+// FuzzExplainCapture: no input crashes the capture reader.
+func FuzzExplainCapture(f *testing.F) {
+	if b, err := os.ReadFile(mitCapture); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = ExplainCapture(bytes.NewReader(b), CaptureOptions{})
+	})
+}
+
+// tcpdump captures the loopback interface into a file while a test runs real clients.
+type tcpdump struct {
+	cmd  *exec.Cmd
+	file string
+}
+
+// startTcpdump runs `tcpdump -i lo -s 0 -U -w FILE FILTER` and waits until it listens. It needs tcpdump and
+// the right to capture (root); without them the test is skipped, unless CI=true.
+func startTcpdump(t *testing.T, filter string) *tcpdump {
+	t.Helper()
+	path, err := exec.LookPath("tcpdump")
+	if err == nil && os.Geteuid() != 0 {
+		err = errors.New("capturing needs root")
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("tcpdump: %v (CI=true: apt-get install -y tcpdump, run as root)", err)
+		}
+		t.Skipf("tcpdump: %v", err)
+	}
+	td := &tcpdump{file: filepath.Join(t.TempDir(), "capture.pcap")}
+	td.cmd = exec.Command(path, "-i", "lo", "-s", "0", "-U", "--immediate-mode", "-n", "-w", td.file, filter)
+	td.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := td.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := td.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { td.stop(t) })
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on") {
+				ready <- sc.Text()
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(15 * time.Second):
+		t.Fatal("tcpdump did not start listening within 15s")
+	}
+	// "listening on" is printed before the kernel delivers packets to it: give it a moment.
+	time.Sleep(time.Second)
+	return td
+}
+
+// stop ends tcpdump by its PID (SIGINT, which flushes the file), then SIGKILL after 5 s.
+func (td *tcpdump) stop(t *testing.T) string {
+	if td.cmd.ProcessState != nil {
+		return td.file
+	}
+	// Packets the kernel handed over but tcpdump has not written yet are lost on SIGINT: let it catch up.
+	time.Sleep(500 * time.Millisecond)
+	_ = td.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- td.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-td.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		t.Errorf("tcpdump did not stop on SIGINT")
+	}
+	return td.file
+}
+
+// keepCapture copies a capture and its keytab into testdata with -update.
+func keepCapture(t *testing.T, capture, keytab, wantCapture, wantKeytab string) {
+	t.Helper()
+	if !*update {
+		return
+	}
+	for src, dst := range map[string]string{capture: wantCapture, keytab: wantKeytab} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", dst)
+	}
+}
+
+// TestCaptureMIT is the acceptance check, live: a fresh tcpdump of MIT kinit + kvno against an MIT krb5kdc,
+// explained with that realm's keytab (krbtgt and host/localhost, extracted with ktadd -norandkey) and the user's
+// password, shows pre, A, B, C, D, E and F decrypted. With -update the capture and keytab become testdata.
+func TestCaptureMIT(t *testing.T) {
+	m := testenv.NewMITRealm(t, testenv.MITRealmOptions{})
+	_, port, _ := net.SplitHostPort(m.Addr)
+	kt := filepath.Join(t.TempDir(), "realm.keytab")
+	m.KadminLocal(t, "", "ktadd -norandkey -k "+kt+" krbtgt/"+m.Name+" host/localhost")
+	td := startTcpdump(t, "port "+port)
+	env := m.Env(testenv.EnvOptions{})
+	kinit, kvno := testenv.RequireTool(t, "kinit"), testenv.RequireTool(t, "kvno")
+	if _, stderr, code := testenv.Run(t, env, testenv.UserPassword+"\n", kinit, testenv.UserName); code != 0 {
+		t.Fatalf("kinit: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := testenv.Run(t, env, "", kvno, "host/localhost"); code != 0 {
+		t.Fatalf("kvno: exit %d: %s", code, stderr)
+	}
+	file := td.stop(t)
+	st := explainFile(t, file, kt, testenv.UserPassword)
+	wantOpened(t, st, "pre", "A", "B", "C", "D", "E", "F")
+	keepCapture(t, file, kt, mitCapture, mitKeytab)
+}
+
+// TestCaptureOurKDC, live: tcpdump of MIT kinit, kvno and gss-client against our KDC and our GSS sample service,
+// explained with our realm's keytab and the password: every message from pre to H opened. With -update the
+// capture and keytab become testdata.
+func TestCaptureOurKDC(t *testing.T) {
+	kinit, kvno := testenv.RequireTool(t, "kinit"), testenv.RequireTool(t, "kvno")
+	gssClient := testenv.RequireTool(t, "gss-client")
+	ctx, cancel := context.WithTimeout(context.Background(), captureTimeout)
+	defer cancel()
+	o := RunOptions{TempDir: t.TempDir(), Password: testenv.UserPassword, Realm: "KERBKIT.TEST"}
+	o.defaults()
+	env, err := startRealm(ctx, o, realmSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	entries, err := env.admin.Keytab(ctx, []string{"krbtgt/" + o.Realm, o.Service})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kt := filepath.Join(t.TempDir(), "realm.keytab")
+	if err := ticket.WriteKeytabFile(kt, entries); err != nil {
+		t.Fatal(err)
+	}
+	_, kport, _ := net.SplitHostPort(env.kdcAddr)
+	shost, sport, _ := net.SplitHostPort(env.svcAddr)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "krb5.conf")
+	if err := os.WriteFile(conf, []byte(testenv.KRB5Conf(o.Realm, env.kdcAddr, testenv.EnvOptions{})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cenv := testenv.ClientEnviron(map[string]string{"KRB5_CONFIG": conf, "KRB5CCNAME": "FILE:" + filepath.Join(dir, "cc")})
+	td := startTcpdump(t, "port "+kport+" or port "+sport)
+	if _, stderr, code := testenv.Run(t, cenv, o.Password+"\n", kinit, o.User); code != 0 {
+		t.Fatalf("kinit: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := testenv.Run(t, cenv, "", kvno, o.Service); code != 0 {
+		t.Fatalf("kvno: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := testenv.Run(t, cenv, "", gssClient, "-port", sport, shost, "host@localhost", "hello from a capture"); code != 0 {
+		t.Fatalf("gss-client: exit %d: %s", code, stderr)
+	}
+	file := td.stop(t)
+	st := explainFile(t, file, kt, o.Password)
+	wantOpened(t, st, "pre", "A", "B", "C", "D", "E", "F", "G", "H")
+	if n, err := strconv.Atoi(sport); err != nil || n == 0 {
+		t.Fatal("no service port")
+	}
+	keepCapture(t, file, kt, ourCapture, ourKeytab)
+}
