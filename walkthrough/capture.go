@@ -326,17 +326,16 @@ func (d *captureDecoder) isKDCStream(s *capStream) bool {
 	if isKDCPort(s.server) || isKDCPort(s.client) || d.kdcs[s.server] {
 		return true
 	}
-	for _, c := range s.chunks {
-		if c.sent {
-			b := c.data
-			if len(b) < 5 {
-				return false
-			}
-			n := int(binary.BigEndian.Uint32(b))
-			return n <= maxKDCFrame && len(b) >= 4+n && isKDCRequest(b[4:4+n])
-		}
+	b := s.clientPrefix(4)
+	if len(b) < 4 {
+		return false
 	}
-	return false
+	n := int(binary.BigEndian.Uint32(b))
+	if n > maxKDCFrame {
+		return false
+	}
+	b = s.clientPrefix(4 + n)
+	return len(b) == 4+n && isKDCRequest(b[4:])
 }
 
 // kdcStream cuts a KDC TCP connection into messages: a 4-byte big-endian length, then the message [RFC 4120
@@ -470,18 +469,26 @@ func (d *captureDecoder) feed(rec *Recorder) {
 // looksLikeSample reports whether the client starts the connection as a GSS sample protocol client does: a
 // token of flags NOOP|CONTEXT_NEXT (or CONTEXT), a 4-byte length, and then a context token.
 func looksLikeSample(s *capStream) bool {
-	for _, c := range s.chunks {
-		if !c.sent {
-			continue
-		}
-		b := c.data
-		if len(b) < 5 {
-			return false
-		}
-		n := binary.BigEndian.Uint32(b[1:5])
-		return (b[0] == ticket.SampleNoop|ticket.SampleContextNext || b[0] == ticket.SampleContext) && n < maxRecordedToken
+	b := s.clientPrefix(5)
+	if len(b) < 5 {
+		return false
 	}
-	return false
+	n := binary.BigEndian.Uint32(b[1:5])
+	return (b[0] == ticket.SampleNoop|ticket.SampleContextNext || b[0] == ticket.SampleContext) && n < maxRecordedToken
+}
+
+// clientPrefix returns the first n bytes (or fewer) the connection's client sent.
+func (s *capStream) clientPrefix(n int) []byte {
+	var b []byte
+	for _, c := range s.chunks {
+		if c.sent {
+			b = append(b, c.data...)
+			if len(b) >= n {
+				return b[:n]
+			}
+		}
+	}
+	return b
 }
 
 // sampleEvents replays a GSS sample protocol connection into the recorder, chunk by chunk in capture order.
@@ -504,14 +511,10 @@ func sampleEvents(rec *Recorder, s *capStream) []event {
 
 // looksLikeHTTP reports whether the client speaks HTTP/1.
 func looksLikeHTTP(s *capStream) bool {
-	for _, c := range s.chunks {
-		if c.sent {
-			for _, m := range []string{"GET ", "POST ", "HEAD ", "PUT ", "OPTIONS ", "DELETE ", "PATCH "} {
-				if bytes.HasPrefix(c.data, []byte(m)) {
-					return true
-				}
-			}
-			return false
+	b := s.clientPrefix(8)
+	for _, m := range []string{"GET ", "POST ", "HEAD ", "PUT ", "OPTIONS ", "DELETE ", "PATCH "} {
+		if bytes.HasPrefix(b, []byte(m)) {
+			return true
 		}
 	}
 	return false
