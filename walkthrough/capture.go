@@ -451,7 +451,7 @@ func (d *captureDecoder) feed(rec *Recorder) {
 				d.http++
 			}
 			evs = append(evs, hev...)
-		default:
+		case len(s.chunks) > 0:
 			d.skipped++
 		}
 	}

@@ -29,9 +29,15 @@ const paFXFast = 136
 
 // krbFastArmoredReq is KrbFastArmoredReq [RFC 6113 §5.4.2], the armored-data [0] of PA-FX-FAST-REQUEST.
 type krbFastArmoredReq struct {
-	Armor       asn1.RawValue       `asn1:"explicit,optional,tag:0"`
+	Armor       krbFastArmor        `asn1:"explicit,optional,tag:0"`
 	ReqChecksum types.Checksum      `asn1:"explicit,tag:1"`
 	EncFastReq  types.EncryptedData `asn1:"explicit,tag:2"`
+}
+
+// krbFastArmor is KrbFastArmor [RFC 6113 §5.4.1]; a TGS-REQ has none (the TGT is the armor).
+type krbFastArmor struct {
+	ArmorType  int32  `asn1:"explicit,tag:0"`
+	ArmorValue []byte `asn1:"explicit,tag:1"`
 }
 
 // krbFastReq is KrbFastReq [RFC 6113 §5.4.2], what enc-fast-req holds.

@@ -990,7 +990,7 @@ func (r *Recorder) tgsReq(w Wire) {
 	}
 	s.Parts = append(s.Parts, pd)
 	r.st.haveFastArmor = false
-	if v, ok := req.PA(paFXFast); ok && auth != nil && auth.SubKey.KeyType != 0 {
+	if v, ok := req.PA(paFXFast); ok && len(v) > 0 && auth != nil && auth.SubKey.KeyType != 0 {
 		s.Parts = append(s.Parts, r.fastRequestPart(v, auth.SubKey, skey))
 	}
 	r.pendTGSInfo = &tgsPending{sameTicket: r.st.tgt.raw != nil && bytes.Equal(r.st.tgt.raw, ap.Ticket.Bytes)}
@@ -1165,7 +1165,7 @@ func (r *Recorder) tgsRep(w Wire) {
 	var strengthen *types.EncryptionKey
 	if r.st.haveFastArmor {
 		for _, pa := range rep.PAData {
-			if pa.PADataType == paFXFast {
+			if pa.PADataType == paFXFast && len(pa.PADataValue) > 0 {
 				var fp Part
 				fp, strengthen = r.fastReplyPart(pa.PADataValue)
 				s.Parts = append(s.Parts, fp)

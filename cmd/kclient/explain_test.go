@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kerbkit/kerbkit/testenv"
+	"github.com/kerbkit/kerbkit/walkthrough"
+)
+
+// The capture of MIT kinit + kvno against an MIT krb5kdc, and its realm's keytab (walkthrough's testdata).
+const (
+	explainCapture = "../../walkthrough/testdata/mit-kinit-kvno.pcap"
+	explainKeytab  = "../../walkthrough/testdata/mit-kinit-kvno.keytab"
+)
+
+// TestExplainCapture runs kclient explain as a user would: with the keytab and the password on standard input
+// every part of pre and A to F is decrypted, no key and no password printed; --json and --html agree.
+func TestExplainCapture(t *testing.T) {
+	r := runExplainCmd(t, nil, testenv.UserPassword+"\n", "explain", explainCapture, "--keytab", explainKeytab, "--password")
+	wantExplained(t, "explain", r, testenv.UserPassword,
+		"Kerberos messages in mit-kinit-kvno.pcap", "6 over UDP",
+		"━━ 5/7 A B AS-REP AS → client", "━━ 7/7 E F TGS-REP TGS → client",
+		"krbtgt/MIT.TEST@MIT.TEST kvno 1", "strengthened by FAST: KRB-FX-CF2(strengthen-key, that key)")
+	if strings.Contains(r.stdout, "not opened") {
+		t.Errorf("a part stayed sealed with every key given:\n%s", r.stdout)
+	}
+	if r.stderr != "" {
+		t.Errorf("stderr %q", r.stderr)
+	}
+
+	j := runExplainCmd(t, nil, testenv.UserPassword+"\n", "explain", explainCapture, "--keytab", explainKeytab, "--password", "--json")
+	var st walkthrough.Story
+	if err := json.Unmarshal([]byte(j.stdout), &st); err != nil || j.code != 0 {
+		t.Fatalf("--json: exit %d, %v", j.code, err)
+	}
+	if st.View != walkthrough.ViewCapture || len(st.Steps) != 7 {
+		t.Errorf("--json: view %q, %d steps", st.View, len(st.Steps))
+	}
+	page := filepath.Join(t.TempDir(), "capture.html")
+	h := runExplainCmd(t, nil, "", "explain", explainCapture, "--html", page)
+	b, err := os.ReadFile(page)
+	if h.code != 0 || err != nil || !strings.Contains(string(b), "<svg") || !strings.Contains(h.stdout, "wrote "+page) {
+		t.Errorf("--html: exit %d, %v, stdout %q", h.code, err, h.stdout)
+	}
+	// Without keys the tickets and the reply parts stay sealed and say what would open them.
+	n := runExplainCmd(t, nil, "", "explain", explainCapture)
+	if n.code != 0 || !strings.Contains(flatText(n.stdout), "a keytab with it (--keytab) opens it") {
+		t.Errorf("no keys: exit %d\n%s", n.code, n.stdout)
+	}
+}
+
+// TestExplainBadInput: a garbage file, a missing file, a truncated capture and a bad keytab each get one line
+// and exit 1; the truncated capture is explained up to its last complete packet first.
+func TestExplainBadInput(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.pcap")
+	if err := os.WriteFile(garbage, []byte("GET / HTTP/1.1\r\nHost: example\r\n\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full, err := os.ReadFile(explainCapture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.pcap")
+	if err := os.WriteFile(truncated, full[:len(full)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"explain", garbage}, "garbage.pcap: not a pcap or pcapng capture"},
+		{[]string{"explain", filepath.Join(dir, "missing.pcap")}, "no such file or directory"},
+		{[]string{"explain", truncated}, "the capture is truncated after"},
+		{[]string{"explain", explainCapture, "--keytab", garbage}, "keytab " + garbage},
+		{[]string{"explain"}, "accepts 1 arg"},
+	} {
+		r := runExplainCmd(t, nil, "", c.args...)
+		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+		if r.code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "kclient: ") || !strings.Contains(lines[0], c.want) {
+			t.Errorf("%v: exit %d, stderr %q, want one line with %q", c.args, r.code, r.stderr, c.want)
+		}
+		if strings.Contains(r.stderr, "GET /") {
+			t.Errorf("%v: the error echoes the file's bytes: %q", c.args, r.stderr)
+		}
+	}
+	r := runExplainCmd(t, nil, "", "explain", truncated)
+	if !strings.Contains(r.stdout, "AS-REQ") {
+		t.Errorf("the truncated capture was not explained up to where it ends:\n%s", r.stdout)
+	}
+}
