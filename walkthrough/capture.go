@@ -590,8 +590,10 @@ func (d *captureDecoder) describe(st *Story, o CaptureOptions, packets int) {
 			tcp++
 		}
 	}
-	found := fmt.Sprintf("%d packets read. Kerberos messages to and from a KDC: %d over UDP, %d over TCP (%d "+
-		"connections, reassembled)", packets, udp, tcp, d.kdcTCP)
+	found := fmt.Sprintf("%d packets read. Kerberos messages to and from a KDC: %d over UDP, %d over TCP", packets, udp, tcp)
+	if d.kdcTCP > 0 {
+		found += fmt.Sprintf(" (%d connections, reassembled)", d.kdcTCP)
+	}
 	if d.sample > 0 {
 		found += fmt.Sprintf("; %d GSS sample protocol connections", d.sample)
 	}

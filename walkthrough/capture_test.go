@@ -356,3 +356,57 @@ func TestCaptureOurKDC(t *testing.T) {
 	}
 	keepCapture(t, file, kt, ourCapture, ourKeytab)
 }
+
+// TestCaptureDocsGolden keeps docs/explain.md (the committed MIT capture, explained with its keytab and password)
+// in sync, and renders the same story's HTML page in headless Chromium (with -update: docs/explain.png).
+func TestCaptureDocsGolden(t *testing.T) {
+	st := explainFile(t, mitCapture, mitKeytab, testenv.UserPassword)
+	var b bytes.Buffer
+	preface := "<!-- Generated: go test ./walkthrough -run TestCaptureDocsGolden -update -->\n\n" +
+		"A capture of MIT's `kinit alice` and `kvno host/localhost` against an MIT krb5kdc, made with tcpdump and " +
+		"explained with the realm's keytab (krbtgt and host/localhost, `kadmin.local ktadd -norandkey`) and the user's password:\n\n" +
+		"```sh\nkclient explain walkthrough/testdata/mit-kinit-kvno.pcap --keytab walkthrough/testdata/mit-kinit-kvno.keytab --password\n```\n\n" +
+		"![The same explanation as an HTML page (--html FILE)](explain.png)"
+	if err := WriteMarkdown(&b, st, MarkdownOptions{Preface: preface}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(docsDir, "explain.md")
+	if *update {
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (regenerate with: go test ./walkthrough -run TestCaptureDocsGolden -update)", err)
+		}
+		if d := firstDiff(normalize(b.String()), normalize(string(want))); d != "" {
+			t.Errorf("docs/explain.md is out of date (regenerate with: go test ./walkthrough -run TestCaptureDocsGolden -update)\n%s", d)
+		}
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found and CI=true: apt-get install -y chromium", chromiumPath)
+		}
+		t.Skipf("%s not found: apt-get install -y chromium to render the page", chromiumPath)
+	}
+	dir := t.TempDir()
+	page, shot := filepath.Join(dir, "explain.html"), filepath.Join(dir, "explain.png")
+	b.Reset()
+	if err := WriteHTML(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(page, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, page, shot)
+	data, err := os.ReadFile(shot)
+	if err != nil || len(data) < 10000 {
+		t.Fatalf("screenshot: %v, %d bytes", err, len(data))
+	}
+	if *update {
+		if err := os.WriteFile(filepath.Join(docsDir, "explain.png"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
