@@ -5,17 +5,21 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/kdc"
+	"github.com/kerbkit/kerbkit/service"
 	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -125,25 +129,12 @@ func TestExplainCaptureMIT(t *testing.T) {
 	}
 }
 
-// TestExplainCaptureOurKDC explains the committed capture of MIT kinit, kvno and gss-client against our KDC and
-// our GSS sample service: every message from pre to H, and the wrap and MIC tokens after it, all opened.
+// TestExplainCaptureOurKDC explains the committed capture of MIT kinit, kvno (over TCP), gss-client and curl
+// --negotiate against our KDC and services: every message from pre to H, the tokens after H, all opened.
 func TestExplainCaptureOurKDC(t *testing.T) {
 	st := explainFile(t, ourCapture, ourKeytab, testenv.UserPassword)
 	wantOpened(t, st, "pre", "A", "B", "C", "D", "E", "F", "G", "H")
-	if got := st.Letters(); !slicesContains(got, "H") || !slicesContains(got, "G") {
-		t.Errorf("letters %v", got)
-	}
-	for _, id := range []string{"ap-req", "ap-rep", "wrap", "mic"} {
-		if st.Step(id) == nil {
-			t.Errorf("no step %s (steps %v)", id, stepIDs(st))
-		}
-	}
-	if s := st.Step("ap-rep"); s == nil || !hasCheck(s, CheckPass, "ctime and cusec are exactly those of authenticator G") {
-		t.Errorf("ap-rep: the mutual authentication check is missing")
-	}
-	if s := st.Step("wrap"); s == nil || len(s.Parts) == 0 || !s.Parts[0].Opened || !hasField(s.Parts[0].Fields, "hello from a capture") {
-		t.Errorf("wrap token not opened: %+v", s)
-	}
+	checkOurCapture(t, st)
 }
 
 // TestExplainCaptureBadFiles: garbage, an empty file and a truncated capture get clear errors; the truncated one
@@ -307,12 +298,14 @@ func TestCaptureMIT(t *testing.T) {
 	keepCapture(t, file, kt, mitCapture, mitKeytab)
 }
 
-// TestCaptureOurKDC, live: tcpdump of MIT kinit, kvno and gss-client against our KDC and our GSS sample service,
-// explained with our realm's keytab and the password: every message from pre to H opened. With -update the
-// capture and keytab become testdata.
+// TestCaptureOurKDC, live: tcpdump of MIT kinit and kvno (over TCP: udp_preference_limit = 1), gss-client and
+// curl --negotiate against our KDC, our GSS sample service and our HTTP Negotiate service, explained with our
+// realm's keytab and the password: every message from pre to H opened, the KDC's TCP connections reassembled,
+// and the HTTP exchange's AP-REQ and AP-REP found in their headers. With -update the capture and keytab become
+// testdata.
 func TestCaptureOurKDC(t *testing.T) {
 	kinit, kvno := testenv.RequireTool(t, "kinit"), testenv.RequireTool(t, "kvno")
-	gssClient := testenv.RequireTool(t, "gss-client")
+	gssClient, curl := testenv.RequireTool(t, "gss-client"), testenv.RequireTool(t, "curl")
 	ctx, cancel := context.WithTimeout(context.Background(), captureTimeout)
 	defer cancel()
 	o := RunOptions{TempDir: t.TempDir(), Password: testenv.UserPassword, Realm: "KERBKIT.TEST"}
@@ -322,7 +315,10 @@ func TestCaptureOurKDC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer env.Close()
-	entries, err := env.admin.Keytab(ctx, []string{"krbtgt/" + o.Realm, o.Service})
+	if _, err := env.admin.Add(ctx, kdc.AddRequest{Name: "HTTP/localhost", RandomKey: true}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := env.admin.Keytab(ctx, []string{"krbtgt/" + o.Realm, o.Service, "HTTP/localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,15 +326,27 @@ func TestCaptureOurKDC(t *testing.T) {
 	if err := ticket.WriteKeytabFile(kt, entries); err != nil {
 		t.Fatal(err)
 	}
+	skt, err := service.LoadKeytab(kt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := service.NewAcceptor(skt, service.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Service: "HTTP/localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(service.Negotiate(acc, service.HelloHandler()))
+	defer web.Close()
+	_, wport, _ := net.SplitHostPort(web.Listener.Addr().String())
+
 	_, kport, _ := net.SplitHostPort(env.kdcAddr)
 	shost, sport, _ := net.SplitHostPort(env.svcAddr)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "krb5.conf")
-	if err := os.WriteFile(conf, []byte(testenv.KRB5Conf(o.Realm, env.kdcAddr, testenv.EnvOptions{})), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(testenv.KRB5Conf(o.Realm, env.kdcAddr, testenv.EnvOptions{ForceTCP: true})), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cenv := testenv.ClientEnviron(map[string]string{"KRB5_CONFIG": conf, "KRB5CCNAME": "FILE:" + filepath.Join(dir, "cc")})
-	td := startTcpdump(t, "port "+kport+" or port "+sport)
+	td := startTcpdump(t, "port "+kport+" or port "+sport+" or port "+wport)
 	if _, stderr, code := testenv.Run(t, cenv, o.Password+"\n", kinit, o.User); code != 0 {
 		t.Fatalf("kinit: exit %d: %s", code, stderr)
 	}
@@ -348,13 +356,43 @@ func TestCaptureOurKDC(t *testing.T) {
 	if _, stderr, code := testenv.Run(t, cenv, "", gssClient, "-port", sport, shost, "host@localhost", "hello from a capture"); code != 0 {
 		t.Fatalf("gss-client: exit %d: %s", code, stderr)
 	}
+	if stdout, stderr, code := testenv.Run(t, cenv, "", curl, "-sS", "--negotiate", "-u", ":", "http://localhost:"+wport+"/"); code != 0 ||
+		!strings.Contains(stdout, "hello alice@") {
+		t.Fatalf("curl --negotiate: exit %d: %s %s", code, stdout, stderr)
+	}
 	file := td.stop(t)
 	st := explainFile(t, file, kt, o.Password)
 	wantOpened(t, st, "pre", "A", "B", "C", "D", "E", "F", "G", "H")
-	if n, err := strconv.Atoi(sport); err != nil || n == 0 {
-		t.Fatal("no service port")
-	}
+	checkOurCapture(t, st)
 	keepCapture(t, file, kt, ourCapture, ourKeytab)
+}
+
+// checkOurCapture checks what the capture of MIT's clients against our KDC and services must show: the KDC's
+// messages over TCP, the GSS sample protocol's AP exchange and tokens, and HTTP Negotiate's.
+func checkOurCapture(t *testing.T, st *Story) {
+	t.Helper()
+	for _, id := range []string{"as-req-1", "as-rep", "tgs-req", "tgs-rep", "tgs-req-2", "tgs-rep-2", "ap-req", "ap-rep", "wrap", "mic", "ap-req-2", "ap-rep-2"} {
+		if st.Step(id) == nil {
+			t.Errorf("no step %s (steps %v)", id, stepIDs(st))
+		}
+	}
+	for _, id := range []string{"as-req-1", "as-rep", "tgs-req"} {
+		if s := st.Step(id); s != nil && s.Transport != "tcp" {
+			t.Errorf("%s over %s, want tcp (udp_preference_limit = 1)", id, s.Transport)
+		}
+	}
+	if s := st.Step("ap-rep"); s == nil || !hasCheck(s, CheckPass, "ctime and cusec are exactly those of authenticator G") {
+		t.Errorf("ap-rep: the mutual authentication check is missing")
+	}
+	if s := st.Step("wrap"); s == nil || len(s.Parts) == 0 || !s.Parts[0].Opened || !hasField(s.Parts[0].Fields, "hello from a capture") {
+		t.Errorf("wrap token not opened: %+v", s)
+	}
+	if s := st.Step("ap-req-2"); s == nil || !strings.Contains(s.Framing, "Authorization: Negotiate") {
+		t.Errorf("the HTTP AP-REQ: %+v", s)
+	}
+	if s := st.Step("ap-rep-2"); s == nil || !strings.Contains(strings.ToLower(s.Framing), "www-authenticate: negotiate") {
+		t.Errorf("the HTTP AP-REP: %+v", s)
+	}
 }
 
 // TestCaptureDocsGolden keeps docs/explain.md (the committed MIT capture, explained with its keytab and password)
