@@ -1,7 +1,6 @@
 package walkthrough
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
@@ -52,7 +51,10 @@ type TruncatedError struct {
 }
 
 func (e *TruncatedError) Error() string {
-	return fmt.Sprintf("the capture is truncated after %d complete packets (%v); what they hold was explained", e.Packets, e.Err)
+	if errors.Is(e.Err, io.ErrUnexpectedEOF) {
+		return fmt.Sprintf("the capture is truncated after %d complete packets (it ends inside the next one); what they hold was explained", e.Packets)
+	}
+	return fmt.Sprintf("the capture is cut after %d complete packets (%v); what they hold was explained", e.Packets, e.Err)
 }
 
 func (e *TruncatedError) Unwrap() error { return e.Err }
@@ -130,44 +132,140 @@ type capPacket struct {
 	ci   gopacket.CaptureInfo
 }
 
-// readCapture reads every packet of a pcap or pcapng stream. A stream that ends inside a packet returns the
-// complete packets and a *TruncatedError.
+// Bounds of the file itself.
+const (
+	// maxCaptureBytes is the largest capture read.
+	maxCaptureBytes = 512 << 20
+	// maxPacketBytes is the largest packet record accepted (tcpdump's own snap length limit).
+	maxPacketBytes = 262144
+	// maxBlockBytes is the largest pcapng block accepted.
+	maxBlockBytes = 16 << 20
+)
+
+// readCapture reads every packet of a pcap or pcapng stream. The records are checked against the file's length
+// before any is decoded, so that a damaged length can neither make the reader allocate what the file does not
+// hold nor send it reading garbage: a capture that ends inside a packet, or whose records stop making sense,
+// returns the complete packets before that point and a *TruncatedError.
 func readCapture(r io.Reader) ([]capPacket, layers.LinkType, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	magic, err := br.Peek(4)
+	data, err := io.ReadAll(io.LimitReader(r, maxCaptureBytes+1))
 	if err != nil {
+		return nil, 0, fmt.Errorf("walkthrough: reading the capture: %w", err)
+	}
+	if len(data) > maxCaptureBytes {
+		return nil, 0, fmt.Errorf("walkthrough: the capture is larger than %d MiB; cut it with tcpdump -r IN -w OUT FILTER", maxCaptureBytes>>20)
+	}
+	if len(data) < 4 {
 		return nil, 0, fmt.Errorf("walkthrough: %w: the file is shorter than a capture header", ErrNotCapture)
 	}
 	var next func() ([]byte, gopacket.CaptureInfo, error)
 	var link layers.LinkType
-	switch binary.LittleEndian.Uint32(magic) {
+	var valid, whole int
+	var damage error
+	switch binary.LittleEndian.Uint32(data) {
 	case 0x0a0d0d0a: // pcapng section header block
-		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		valid, whole, damage = scanPcapng(data)
+		ng, err := pcapgo.NewNgReader(bytes.NewReader(data[:valid]), pcapgo.DefaultNgReaderOptions)
 		if err != nil {
 			return nil, 0, fmt.Errorf("walkthrough: %w: bad pcapng header: %v", ErrNotCapture, err)
 		}
 		next, link = ng.ReadPacketData, ng.LinkType()
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1: // pcap, microsecond or nanosecond, either byte order
-		pr, err := pcapgo.NewReader(br)
+		valid, whole, damage = scanPcap(data)
+		pr, err := pcapgo.NewReader(bytes.NewReader(data[:valid]))
 		if err != nil {
 			return nil, 0, fmt.Errorf("walkthrough: %w: bad pcap header: %v", ErrNotCapture, err)
 		}
+		pr.SetSnaplen(maxPacketBytes) // the records were checked against it
 		next, link = pr.ReadPacketData, pr.LinkType()
 	default:
-		return nil, 0, fmt.Errorf("walkthrough: %w (it starts with %x; tcpdump -w writes pcap, Wireshark pcapng)", ErrNotCapture, magic)
+		return nil, 0, fmt.Errorf("walkthrough: %w (it starts with %x; tcpdump -w writes pcap, Wireshark pcapng)", ErrNotCapture, data[:4])
 	}
 	pkts := []capPacket{}
 	for len(pkts) < maxPackets {
-		data, ci, err := next()
+		pd, ci, err := next()
 		if errors.Is(err, io.EOF) {
-			return pkts, link, nil
+			break
 		}
 		if err != nil {
 			return pkts, link, &TruncatedError{Packets: len(pkts), Err: err}
 		}
-		pkts = append(pkts, capPacket{data: data, ci: ci})
+		pkts = append(pkts, capPacket{data: pd, ci: ci})
 	}
-	return pkts, link, fmt.Errorf("walkthrough: more than %d packets: the rest was not read", maxPackets)
+	if len(pkts) >= maxPackets {
+		return pkts, link, fmt.Errorf("walkthrough: more than %d packets: the rest was not read", maxPackets)
+	}
+	if damage != nil {
+		return pkts, link, &TruncatedError{Packets: whole, Err: damage}
+	}
+	return pkts, link, nil
+}
+
+// scanPcap checks the records of a pcap file: it returns how many bytes hold whole, sane records, how many
+// records that is, and why the rest (if any) was cut.
+func scanPcap(b []byte) (valid, records int, damage error) {
+	if len(b) < 24 {
+		return len(b), 0, nil // pcapgo reports the short header
+	}
+	order := binary.ByteOrder(binary.LittleEndian)
+	if m := binary.BigEndian.Uint32(b); m == 0xa1b2c3d4 || m == 0xa1b23c4d {
+		order = binary.BigEndian
+	}
+	off := 24
+	for off < len(b) {
+		if off+16 > len(b) {
+			return off, records, io.ErrUnexpectedEOF
+		}
+		caplen := int(order.Uint32(b[off+8:]))
+		if caplen > maxPacketBytes {
+			return off, records, fmt.Errorf("record %d claims %d bytes, more than any capture holds: the file is damaged", records+1, caplen)
+		}
+		if off+16+caplen > len(b) {
+			return off, records, io.ErrUnexpectedEOF
+		}
+		off += 16 + caplen
+		records++
+	}
+	return off, records, nil
+}
+
+// scanPcapng checks the blocks of a pcapng file the same way, counting the packet blocks.
+func scanPcapng(b []byte) (valid, packets int, damage error) {
+	order := binary.ByteOrder(binary.LittleEndian)
+	off := 0
+	for off < len(b) {
+		if off+12 > len(b) {
+			return off, packets, io.ErrUnexpectedEOF
+		}
+		btype := order.Uint32(b[off:])
+		if btype == 0x0a0d0d0a { // a section header sets the byte order of the section
+			switch binary.LittleEndian.Uint32(b[off+8:]) {
+			case 0x1a2b3c4d:
+				order = binary.LittleEndian
+			case 0x4d3c2b1a:
+				order = binary.BigEndian
+			default:
+				return off, packets, errors.New("a section header without a byte-order magic: the file is damaged")
+			}
+		}
+		blen := int(order.Uint32(b[off+4:]))
+		if blen < 12 || blen%4 != 0 || blen > maxBlockBytes {
+			return off, packets, fmt.Errorf("a block of %d bytes: the file is damaged", blen)
+		}
+		if off+blen > len(b) {
+			return off, packets, io.ErrUnexpectedEOF
+		}
+		switch btype {
+		case 6: // enhanced packet block
+			if blen < 32 || 28+int(order.Uint32(b[off+20:])) > blen {
+				return off, packets, errors.New("a packet block longer than itself: the file is damaged")
+			}
+			packets++
+		case 2, 3: // obsolete and simple packet blocks
+			packets++
+		}
+		off += blen
+	}
+	return off, packets, nil
 }
 
 // linkTypeLinuxSLL2 is tcpdump -i any's link type on current Linux, LINKTYPE_LINUX_SLL2 (276), which gopacket

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/gopacket/pcapgo"
 
 	"github.com/kerbkit/kerbkit/client"
 	"github.com/kerbkit/kerbkit/kdc"
@@ -166,11 +169,55 @@ func TestExplainCaptureBadFiles(t *testing.T) {
 	if st == nil || len(st.Steps) == 0 || len(st.Steps) >= len(whole.Steps) {
 		t.Errorf("truncated capture: %v steps, the whole one %d", st, len(whole.Steps))
 	}
+	// A record that claims 4 GiB: cut there with a clear reason, nothing allocated for it.
+	huge := bytes.Clone(full)
+	binary.LittleEndian.PutUint32(huge[24+8:], 0xfffffff0)
+	_, err = ExplainCapture(bytes.NewReader(huge), CaptureOptions{})
+	if !errors.As(err, &te) || te.Packets != 0 || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("a record of 4 GiB: %v", err)
+	}
+	// The same packets as pcapng (as Wireshark writes it) tell the same story, and a truncated pcapng is cut
+	// after its last whole block.
+	ng := toPcapng(t, full)
+	ngStory, err := ExplainCapture(bytes.NewReader(ng), CaptureOptions{})
+	if err != nil || len(ngStory.Steps) != len(whole.Steps) {
+		t.Errorf("pcapng: %v, %d steps, want %d", err, len(ngStory.Steps), len(whole.Steps))
+	}
+	if _, err := ExplainCapture(bytes.NewReader(ng[:len(ng)-10]), CaptureOptions{}); !errors.As(err, &te) || te.Packets != 5 {
+		t.Errorf("truncated pcapng: %v", err)
+	}
 	// A pcap header with garbage packets: nothing Kerberos, no crash.
 	junk := append(bytes.Clone(full[:24]), bytes.Repeat([]byte{0x10, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0x20, 0, 0, 0, 0xff}, 40)...)
 	if _, err := ExplainCapture(bytes.NewReader(junk), CaptureOptions{}); err == nil {
 		t.Log("junk packets: explained without error")
 	}
+}
+
+// toPcapng rewrites a pcap file as pcapng with gopacket's writer.
+func toPcapng(t *testing.T, pcap []byte) []byte {
+	t.Helper()
+	r, err := pcapgo.NewReader(bytes.NewReader(pcap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	w, err := pcapgo.NewNgWriter(&b, r.LinkType())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // FuzzExplainCapture: no input crashes the capture reader.
