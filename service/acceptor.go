@@ -338,11 +338,11 @@ type apRequest struct {
 	now time.Time
 
 	ap     messages.APReq         // decode
-	server ticket.Principal       // decode: the ticket's server
+	server principal.Name         // decode: the ticket's server
 	key    types.EncryptionKey    // find-key: the service key
 	kvno   int                    // find-key
 	etp    messages.EncTicketPart // decrypt-ticket
-	client ticket.Principal       // decrypt-ticket: the ticket's client
+	client principal.Name         // decrypt-ticket: the ticket's client
 	auth   types.Authenticator    // decrypt-authenticator
 	start  time.Time              // check-times: the ticket's starttime (authtime when absent)
 
@@ -355,11 +355,11 @@ type apRequest struct {
 
 // fail fills what is known of the request into e, for the KRB-ERROR and the log.
 func (r *apRequest) fail(e *APError) *APError {
-	if len(r.server.Name.NameString) > 0 {
-		e.Realm, e.SName = r.server.Realm, r.server.Name
+	if len(r.server.Components) > 0 {
+		e.Realm, e.SName = r.server.Realm, r.server.PrincipalName()
 	}
-	if len(r.client.Name.NameString) > 0 {
-		e.CRealm, e.CName = r.client.Realm, r.client.Name
+	if len(r.client.Components) > 0 {
+		e.CRealm, e.CName = r.client.Realm, r.client.PrincipalName()
 	}
 	return e
 }
@@ -438,7 +438,7 @@ func (a *Acceptor) decodeAP(r *apRequest) *APError {
 	if len(tkt.SName.NameString) == 0 {
 		return apErr(errorcode.KRB_ERR_GENERIC, "ticket has an empty server name")
 	}
-	r.server = ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}
+	r.server = principal.FromPrincipalName(tkt.SName, tkt.Realm)
 	if types.IsFlagSet(&r.ap.APOptions, flags.APOptionUseSessionKey) {
 		return apErr(errorcode.KRB_AP_ERR_NOKEY, "user-to-user ticket (use-session-key) for %s: not supported", r.server)
 	}
@@ -466,7 +466,7 @@ func (a *Acceptor) decryptTicket(r *apRequest) *APError {
 	if err := r.etp.Unmarshal(plain); err != nil {
 		return apErr(errorcode.KRB_ERR_GENERIC, "malformed EncTicketPart: %v", err)
 	}
-	r.client = ticket.Principal{Realm: r.etp.CRealm, Name: r.etp.CName}
+	r.client = principal.FromPrincipalName(r.etp.CName, r.etp.CRealm)
 	return nil
 }
 
@@ -492,7 +492,7 @@ func (a *Acceptor) decryptAuthenticator(r *apRequest) *APError {
 
 // checkNames: the authenticator names the ticket's client.
 func (a *Acceptor) checkNames(r *apRequest) *APError {
-	if ac := (ticket.Principal{Realm: r.auth.CRealm, Name: r.auth.CName}); !ac.Equal(r.client) {
+	if ac := (principal.FromPrincipalName(r.auth.CName, r.auth.CRealm)); !ac.Equal(r.client) {
 		return apErr(errorcode.KRB_AP_ERR_BADMATCH, "authenticator names %s, the ticket %s", ac, r.client)
 	}
 	return nil

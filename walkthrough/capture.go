@@ -23,6 +23,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
 
@@ -105,11 +106,11 @@ func ExplainCapture(r io.Reader, o CaptureOptions) (*Story, error) {
 }
 
 // keytabKeys looks long-term keys up in a keytab: p's key of etype and kvno (0: the highest).
-func keytabKeys(kt *keytab.Keytab) func(p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, int, bool) {
-	return func(p ticket.Principal, etype int32, kvno int) (types.EncryptionKey, int, bool) {
+func keytabKeys(kt *keytab.Keytab) func(p principal.Name, etype int32, kvno int) (types.EncryptionKey, int, bool) {
+	return func(p principal.Name, etype int32, kvno int) (types.EncryptionKey, int, bool) {
 		best := -1
 		for i, e := range kt.Entries {
-			if e.Key.KeyType != etype || e.Principal.Realm != p.Realm || !slices.Equal(e.Principal.Components, p.Name.NameString) {
+			if e.Key.KeyType != etype || e.Principal.Realm != p.Realm || !slices.Equal(e.Principal.Components, p.Components) {
 				continue
 			}
 			if kvno != 0 && int(e.KVNO) != kvno {
@@ -668,12 +669,12 @@ func (d *captureDecoder) describe(st *Story, o CaptureOptions, packets int) {
 	for _, m := range d.msgs {
 		if m.sent && ticket.MessageType(m.data) == msgtype.KRB_AS_REQ {
 			if req, err := ticket.ParseKDCRequest(m.data); err == nil && st.Client == "" {
-				st.Client, st.Realm = ticket.Principal{Realm: req.Body.Realm, Name: req.Body.CName}.String(), req.Body.Realm
+				st.Client, st.Realm = principal.FromPrincipalName(req.Body.CName, req.Body.Realm).String(), req.Body.Realm
 			}
 		}
 		if m.sent && ticket.MessageType(m.data) == msgtype.KRB_TGS_REQ && st.Service == "" {
 			if req, err := ticket.ParseKDCRequest(m.data); err == nil {
-				st.Service = ticket.Principal{Realm: req.Body.Realm, Name: req.Body.SName}.String()
+				st.Service = principal.FromPrincipalName(req.Body.SName, req.Body.Realm).String()
 			}
 		}
 	}
@@ -723,7 +724,7 @@ func (d *captureDecoder) describe(st *Story, o CaptureOptions, packets int) {
 		if o.Keytab != nil {
 			var ps []string
 			for _, e := range o.Keytab.Entries {
-				p := ticket.Principal{Realm: e.Principal.Realm, Name: types.PrincipalName{NameString: e.Principal.Components}}.String() +
+				p := principal.Name{Realm: e.Principal.Realm, Components: e.Principal.Components}.String() +
 					" kvno " + strconv.Itoa(int(e.KVNO))
 				if !slices.Contains(ps, p) {
 					ps = append(ps, p)

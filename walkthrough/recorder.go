@@ -131,7 +131,7 @@ type state struct {
 	tgsSubkey     types.EncryptionKey
 	haveTGSSubkey bool
 	tgsTicket     []byte // the ticket of the pending TGS-REQ
-	tgsClient     ticket.Principal
+	tgsClient     principal.Name
 	// FAST [RFC 6113]: the armor key of the pending TGS-REQ (MIT clients armor TGS-REQs with the TGT).
 	fastArmor     types.EncryptionKey
 	haveFastArmor bool

@@ -105,7 +105,7 @@ type scene struct {
 	o         RunOptions
 	env       *realmEnv
 	rec       *Recorder
-	user, svc ticket.Principal
+	user, svc principal.Name
 	cfg       *client.Config
 	st        *Story
 	// kdcClock and svcClock are the KDC's and the service's clocks (used only when spec says so).
@@ -174,7 +174,7 @@ func (sc *scene) newRecorder(typed string, hasPassword bool) {
 
 // typePassword records the user typing a password: string-to-key with the salt and enctype the realm keeps.
 func (sc *scene) typePassword(ctx context.Context) {
-	if rec, err := sc.env.store.Get(ctx, principal.FromPrincipalName(sc.user.Name, sc.user.Realm)); err == nil {
+	if rec, err := sc.env.store.Get(ctx, sc.user); err == nil {
 		if ks := rec.CurrentKeys(); len(ks) > 0 {
 			sc.rec.StringToKey(sc.user, ks[0].Etype, ks[0].Salt, nil,
 				"the realm's record of "+sc.user.String()+"; the KDC announces the same in PA-ETYPE-INFO2")
@@ -388,7 +388,7 @@ func playNoPreauth(ctx context.Context, sc *scene) error {
 	if err := unmarshalApp(asRep, &rep, 11); err != nil {
 		return err
 	}
-	salt := sc.user.Name.GetSalt(sc.user.Realm)
+	salt := sc.user.Salt()
 	source := "the default salt (realm + name), which is public"
 	var params []byte
 	for _, h := range padataHints(rep.PAData) {
@@ -757,17 +757,17 @@ func playWeakServiceKey(ctx context.Context, sc *scene) error {
 	if err != nil {
 		return err
 	}
-	server := ticket.Principal{Realm: tkt.Realm, Name: tkt.SName}
+	server := principal.FromPrincipalName(tkt.SName, tkt.Realm)
 	target := guessTarget{
 		letter: "E", what: "ticket E's enc-part", owner: server.String(),
-		etype: tkt.EncPart.EType, salt: server.Name.GetSalt(server.Realm), source: "the default salt (realm + name), which is public",
+		etype: tkt.EncPart.EType, salt: server.Salt(), source: "the default salt (realm + name), which is public",
 		usage: int(keyusage.KDC_REP_TICKET), cipherSize: len(tkt.EncPart.Cipher),
 		open: func(k types.EncryptionKey) (string, bool) {
 			part, err := ticket.OpenTicket(messages.Ticket{Realm: tkt.Realm, SName: tkt.SName, EncPart: tkt.EncPart}, k)
 			if err != nil {
 				return "", false
 			}
-			return fmt.Sprintf("E decrypts to an EncTicketPart for client %s", ticket.Principal{Realm: part.CRealm, Name: part.CName}), true
+			return fmt.Sprintf("E decrypts to an EncTicketPart for client %s", principal.FromPrincipalName(part.CName, part.CRealm)), true
 		},
 	}
 	step, res := offlineGuess(target, commonPasswords, true)
