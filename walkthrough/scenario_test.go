@@ -30,7 +30,7 @@ func runScenarios(t *testing.T) map[string]*Story {
 		}
 		defer os.RemoveAll(dir)
 		for _, name := range ScenarioNames() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			st, err := RunScenario(ctx, name, RunOptions{TempDir: dir})
 			cancel()
 			if err != nil {

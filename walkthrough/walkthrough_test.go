@@ -46,7 +46,7 @@ const docsPreface = "<!-- Generated from a real run: go test ./walkthrough -run 
 // runStory runs the walkthrough once for a test.
 func runStory(t testing.TB) *Story {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	st, err := Run(ctx, RunOptions{TempDir: t.TempDir()})
 	if err != nil {
@@ -300,7 +300,7 @@ func TestTextRendering(t *testing.T) {
 // the password's key, B sealed), ticket (D and F opened with the cached TGT's session key, C and E sealed) and
 // request (G and H opened with the service ticket's session key, E sealed); no secret is printed.
 func TestExplainerClientView(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	o := RunOptions{TempDir: t.TempDir()}
 	o.defaults()
@@ -430,7 +430,7 @@ func BenchmarkWalkthrough(b *testing.B) {
 // TestExplainHTTPNegotiate explains an HTTP Negotiate exchange (kclient request --http --explain): the AP-REQ
 // in "Authorization: Negotiate" and the AP-REP in the 200's "WWW-Authenticate: Negotiate", inside SPNEGO.
 func TestExplainHTTPNegotiate(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	o := RunOptions{TempDir: t.TempDir()}
 	o.defaults()
