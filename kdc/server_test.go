@@ -204,7 +204,7 @@ func FuzzHandle(f *testing.F) {
 // (127.0.0.0/8 is all local on Linux), so tests can play several clients.
 func dialFrom(t testing.TB, src, addr string) net.Conn {
 	t.Helper()
-	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	d := net.Dialer{Timeout: 15 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +215,7 @@ func dialFrom(t testing.TB, src, addr string) net.Conn {
 // waitConns waits (bounded) until the server holds want connections.
 func waitConns(t testing.TB, srv *Server, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for srv.conns.Load() != want && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
