@@ -282,6 +282,18 @@ func TestTCPConnectionCapAllBusy(t *testing.T) {
 	r.serve()
 	// A header announcing 100 bytes and one byte of body: busy, not idle.
 	fillConns(t, r.srv, []byte{0, 0, 0, 100, 0x6a})
+	// Wait (bounded) until the server has read every header.
+	deadline := time.Now().Add(30 * time.Second)
+	for idle := -1; idle != 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		r.srv.mu.Lock()
+		idle = 0
+		for c := range r.srv.open {
+			if c.idleSince.Load() != 0 {
+				idle++
+			}
+		}
+		r.srv.mu.Unlock()
+	}
 	extra := dialFrom(t, "127.0.2.1", r.addr)
 	defer extra.Close()
 	extra.SetDeadline(time.Now().Add(3 * time.Second))
