@@ -2,10 +2,10 @@ package ticket
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
-	"github.com/jcmturner/gokrb5/v8/asn1tools"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
@@ -13,6 +13,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/ticket/der"
 )
 
 // Epoch is 19700101000000Z, the KerberosTime that stands for "no limit" in a
@@ -45,12 +46,15 @@ func (c *KeyCache) SealTicket(realm string, sname types.PrincipalName, part mess
 	part.StartTime = KerberosTime(part.StartTime)
 	part.EndTime = KerberosTime(part.EndTime)
 	part.RenewTill = KerberosTime(part.RenewTill)
-	b, err := asn1.Marshal(part)
+	buf := getScratch()
+	defer putScratch(buf)
+	b, err := der.AppendEncTicketPart((*buf)[:0], &part)
+	*buf = b
 	if err != nil {
 		return messages.Ticket{}, fmt.Errorf("ticket: encoding EncTicketPart: %w", err)
 	}
-	b = asn1tools.AddASNAppTag(b, asnAppTag.EncTicketPart)
 	ed, err := c.Encrypt(key, keyusage.KDC_REP_TICKET, b, kvno)
+	clear(b) // the session key
 	if err != nil {
 		return messages.Ticket{}, fmt.Errorf("ticket: sealing ticket: %w", err)
 	}
@@ -73,7 +77,7 @@ func (c *KeyCache) OpenTicket(t messages.Ticket, key types.EncryptionKey) (messa
 		return messages.EncTicketPart{}, fmt.Errorf("ticket: decrypting ticket: %w", err)
 	}
 	var part messages.EncTicketPart
-	if err := part.Unmarshal(b); err != nil {
+	if err := der.DecodeEncTicketPart(b, &part); err != nil {
 		return messages.EncTicketPart{}, fmt.Errorf("%w: EncTicketPart: %w", ErrDecode, err)
 	}
 	return part, nil
@@ -81,8 +85,7 @@ func (c *KeyCache) OpenTicket(t messages.Ticket, key types.EncryptionKey) (messa
 
 // MarshalTicket encodes a Ticket without any decrypted part.
 func MarshalTicket(t messages.Ticket) ([]byte, error) {
-	clean := messages.Ticket{TktVNO: t.TktVNO, Realm: t.Realm, SName: t.SName, EncPart: t.EncPart}
-	b, err := clean.Marshal()
+	b, err := der.AppendTicket(nil, &t) // never writes DecryptedEncPart
 	if err != nil {
 		return nil, fmt.Errorf("ticket: encoding Ticket: %w", err)
 	}
@@ -108,6 +111,10 @@ type Reply struct {
 	Keys *KeyCache
 }
 
+// defaultLastReq is the last-req MIT's KDC sends, {0, 19700101000000Z}
+// (protocol-notes §2); read-only.
+var defaultLastReq = []messages.LastReq{{LRType: 0, LRValue: Epoch}}
+
 // Marshal encrypts the reply part and encodes the whole reply. The part is tagged
 // EncASRepPart (25) for AS and EncTGSRepPart (26) for TGS, as RFC 4120 §5.4.2 says
 // (MIT sends 26 for both and accepts either).
@@ -119,34 +126,31 @@ func (r Reply) Marshal() ([]byte, error) {
 	p.RenewTill = KerberosTime(p.RenewTill)
 	p.KeyExpiration = KerberosTime(p.KeyExpiration)
 	if p.LastReqs == nil {
-		p.LastReqs = []messages.LastReq{{LRType: 0, LRValue: Epoch}}
-	}
-	b, err := asn1.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("ticket: encoding EncKDCRepPart: %w", err)
+		p.LastReqs = defaultLastReq
 	}
 	tag := asnAppTag.EncASRepPart
 	if r.MsgType == msgtype.KRB_TGS_REP {
 		tag = asnAppTag.EncTGSRepPart
 	}
-	b = asn1tools.AddASNAppTag(b, tag)
+	buf := getScratch()
+	defer putScratch(buf)
+	b, err := der.AppendEncKDCRepPart((*buf)[:0], &p, tag)
+	*buf = b
+	if err != nil {
+		return nil, fmt.Errorf("ticket: encoding EncKDCRepPart: %w", err)
+	}
 	ed, err := r.Keys.Encrypt(r.Key, r.Usage, b, r.KVNO)
+	clear(b) // the session key
 	if err != nil {
 		return nil, fmt.Errorf("ticket: sealing reply part: %w", err)
 	}
 	fields := messages.KDCRepFields{
 		PVNO: iana.PVNO, MsgType: r.MsgType, PAData: r.PAData, CRealm: r.CRealm, CName: r.CName,
-		Ticket:  messages.Ticket{TktVNO: r.Ticket.TktVNO, Realm: r.Ticket.Realm, SName: r.Ticket.SName, EncPart: r.Ticket.EncPart},
-		EncPart: ed,
+		Ticket: r.Ticket, EncPart: ed,
 	}
-	var out []byte
-	if r.MsgType == msgtype.KRB_TGS_REP {
-		rep := messages.TGSRep{KDCRepFields: fields}
-		out, err = rep.Marshal()
-	} else {
-		rep := messages.ASRep{KDCRepFields: fields}
-		out, err = rep.Marshal()
-	}
+	// The reply is returned, and may be kept for retransmissions: its own buffer.
+	out := make([]byte, 0, 192+len(r.Ticket.EncPart.Cipher)+len(ed.Cipher)+len(r.CRealm)+len(r.Ticket.Realm))
+	out, err = der.AppendKDCRep(out, &fields)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: encoding KDC-REP: %w", err)
 	}
@@ -197,7 +201,7 @@ func (e ErrorReply) Marshal() ([]byte, error) {
 		ErrorCode: e.Code, CRealm: e.CRealm, CName: e.CName,
 		Realm: e.Realm, SName: e.SName, EText: e.EText, EData: e.EData,
 	}
-	b, err := k.Marshal()
+	b, err := der.AppendKRBError(make([]byte, 0, 160+len(e.EData)+len(e.EText)), &k)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: encoding KRB-ERROR: %w", err)
 	}
@@ -207,20 +211,20 @@ func (e ErrorReply) Marshal() ([]byte, error) {
 // MethodData encodes METHOD-DATA (SEQUENCE OF PA-DATA, RFC 4120 §5.9.1), the
 // e-data of KDC_ERR_PREAUTH_REQUIRED.
 func MethodData(pas ...types.PAData) ([]byte, error) {
-	b, err := asn1.Marshal(types.PADataSequence(pas))
-	if err != nil {
-		return nil, fmt.Errorf("ticket: encoding METHOD-DATA: %w", err)
+	n := 8
+	for _, pa := range pas {
+		n += 16 + len(pa.PADataValue)
 	}
-	return b, nil
+	return der.AppendPAData(make([]byte, 0, n), pas), nil
 }
 
 // ETypeInfo2 encodes PA-ETYPE-INFO2 (RFC 4120 §5.2.7.5) as a PA-DATA.
 func ETypeInfo2(entries ...types.ETypeInfo2Entry) (types.PAData, error) {
-	b, err := asn1.Marshal(types.ETypeInfo2(entries))
-	if err != nil {
-		return types.PAData{}, fmt.Errorf("ticket: encoding ETYPE-INFO2: %w", err)
+	n := 8
+	for _, e := range entries {
+		n += 24 + len(e.Salt) + len(e.S2KParams)
 	}
-	return types.PAData{PADataType: 19, PADataValue: b}, nil
+	return types.PAData{PADataType: 19, PADataValue: der.AppendETypeInfo2(make([]byte, 0, n), entries)}, nil
 }
 
 // Flags builds KerberosFlags (a 32-bit BIT STRING, RFC 4120 §5.2.8) with the
@@ -231,4 +235,18 @@ func Flags(bits ...int) asn1.BitString {
 		types.SetFlag(&f, b)
 	}
 	return f
+}
+
+// scratch holds the plaintext buffers of encodings that are encrypted at once
+// (EncTicketPart, EncKDCRepPart): the ciphertext is a new slice, so the
+// buffer goes back to the pool, cleared of the session key it held.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func getScratch() *[]byte { return scratch.Get().(*[]byte) }
+
+func putScratch(b *[]byte) {
+	if cap(*b) > 64<<10 {
+		return // an outsized request; let it go
+	}
+	scratch.Put(b)
 }
