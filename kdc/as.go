@@ -15,6 +15,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
+	"github.com/kerbkit/kerbkit/ticket/der"
 )
 
 // asInvalidOptions may not appear in an AS-REQ: they only make sense with a ticket
@@ -147,7 +148,7 @@ func (k *KDC) checkPreauth(_ context.Context, as *asRequest) error {
 		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_REQUIRED, "NEEDED_PREAUTH", nil)
 	}
 	var ed types.EncryptedData
-	if err := ed.Unmarshal(v); err != nil {
+	if err := der.DecodeEncryptedData(v, &ed); err != nil {
 		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", fmt.Errorf("PA-ENC-TIMESTAMP: %w", err))
 	}
 	key, ok := as.client.FindKey(ed.EType, 0)
@@ -159,7 +160,7 @@ func (k *KDC) checkPreauth(_ context.Context, as *asRequest) error {
 		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", errors.New("encrypted timestamp does not decrypt (wrong password?)"))
 	}
 	var ts types.PAEncTSEnc
-	if err := ts.Unmarshal(plain); err != nil {
+	if err := der.DecodePAEncTSEnc(plain, &ts); err != nil {
 		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", fmt.Errorf("PA-ENC-TS-ENC: %w", err))
 	}
 	client := ts.PATimestamp.Add(time.Duration(ts.PAUSec) * time.Microsecond)

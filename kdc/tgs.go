@@ -18,6 +18,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
+	"github.com/kerbkit/kerbkit/ticket/der"
 )
 
 // sessionKeys is the KeyCache for session keys and subkeys: nil, as each is used
@@ -81,7 +82,7 @@ func (k *KDC) decodeTGS(_ context.Context, tr *tgsRequest) error {
 	if !ok {
 		return kerr(errorcode.KDC_ERR_PADATA_TYPE_NOSUPP, "NO_PA_TGS_REQ", nil)
 	}
-	if err := tr.apreq.Unmarshal(v); err != nil {
+	if err := der.DecodeAPReq(v, &tr.apreq); err != nil {
 		return kerr(errorcode.KRB_AP_ERR_MSG_TYPE, "BAD_AP_REQ", err)
 	}
 	// MIT refuses user-to-user and mutual authentication inside PA-TGS-REQ.
@@ -128,7 +129,7 @@ func (k *KDC) checkAuthenticator(_ context.Context, tr *tgsRequest) error {
 	if err != nil {
 		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR_DECRYPT_FAILED", err)
 	}
-	if err := tr.auth.Unmarshal(plain); err != nil {
+	if err := der.DecodeAuthenticator(plain, &tr.auth); err != nil {
 		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "BAD_AUTHENTICATOR", err)
 	}
 	a := tr.auth
@@ -467,8 +468,8 @@ func (k *KDC) tgsAuthData(tr *tgsRequest) (types.AuthorizationData, error) {
 	if err != nil {
 		return nil, kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "AUTHDATA_DECRYPT_FAILED", err)
 	}
-	var extra types.AuthorizationData
-	if err := extra.Unmarshal(plain); err != nil {
+	extra, err := der.DecodeAuthorizationData(plain)
+	if err != nil {
 		return nil, kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "BAD_AUTHDATA", err)
 	}
 	return append(ad, extra...), nil

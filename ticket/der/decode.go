@@ -16,9 +16,13 @@ import (
 var ErrMalformed = errors.New("der: malformed")
 
 // MaxElements bounds every SEQUENCE OF (padata, enctypes, addresses, name
-// components, authorization data, tickets): real clients send fewer than ten,
-// and the bound keeps a small hostile message from making large slices.
-const MaxElements = 64
+// components, authorization data, tickets). Each element takes at least two
+// bytes on the wire, so a list is also bounded by the input, which the KDC's
+// transports cap (64 KiB over UDP, 1 MiB over TCP), and the decoded value is
+// at most a small multiple of the input's size. The bound is generous on
+// purpose: a request with an absurd list still decodes and gets its KRB-ERROR
+// from the KDC's own limits, instead of being dropped without an answer.
+const MaxElements = 1 << 17
 
 // Universal tags used by Kerberos (X.690 §8; RFC 4120 §5.2).
 const (

@@ -28,7 +28,7 @@
 // contents (gofork does not check that an explicit tag holds exactly one
 // element), string types other than GeneralString, UTCTime or zone offsets in
 // KerberosTime (MIT refuses those too), high tag numbers, bytes after the
-// message, and lists longer than MaxElements. The differential tests and fuzz
+// message, and lists longer than MaxElements (far beyond any real message). The differential tests and fuzz
 // targets in this package check these properties against gokrb5 directly.
 //
 // Decoded byte slices alias the input; strings are copies. Callers must not
