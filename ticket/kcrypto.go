@@ -104,8 +104,10 @@ type derived struct {
 	et   *aesEtype
 	base []byte // copy of the base key: a hash collision must never select another key's entry
 	ke   cipher.Block
-	ki   []byte
-	kc   []byte
+	ki   []byte // kiBuf[:et.kiLen]
+	kc   []byte // kcBuf[:et.kiLen]
+	// The key bytes live in the struct itself: one allocation per derivation.
+	kiBuf, kcBuf, keBuf [32]byte
 	// One reusable HMAC per key: crypto/hmac keeps the padded-key states after
 	// the first use, which saves two compression-function calls per message.
 	macKi, macKc atomic.Pointer[hmacState]
@@ -127,28 +129,36 @@ func deriveKeys(et *aesEtype, base []byte, usage uint32, what need) (*derived, e
 		return nil, fmt.Errorf("ticket: enctype %d key is %d bytes, want %d", et.id, len(base), et.keyLen)
 	}
 	d := &derived{et: et}
-	var dk func(kind byte, n int) []byte
-	if et.rfc8009 {
-		dk = func(kind byte, n int) []byte { return kdfHMACSHA2(et.hash, base, usage, kind, n) }
-	} else {
+	var blk cipher.Block
+	if !et.rfc8009 {
 		b, err := aes.NewCipher(base)
 		if err != nil {
 			return nil, err
 		}
-		dk = func(kind byte, n int) []byte { return dkAES(b, usage, kind, n) }
+		blk = b
+	}
+	dk := func(kind byte, dst []byte) {
+		if et.rfc8009 {
+			kdfHMACSHA2(et.hash, base, usage, kind, dst)
+		} else {
+			dkAES(blk, usage, kind, dst)
+		}
 	}
 	if what&needEnc != 0 {
-		ke := dk(kindKe, et.keyLen)
+		ke := d.keBuf[:et.keyLen]
+		dk(kindKe, ke)
 		b, err := aes.NewCipher(ke)
-		clear(ke)
+		clear(d.keBuf[:])
 		if err != nil {
 			return nil, err
 		}
 		d.ke = b
-		d.ki = dk(kindKi, et.kiLen)
+		d.ki = d.kiBuf[:et.kiLen]
+		dk(kindKi, d.ki)
 	}
 	if what&needSum != 0 {
-		d.kc = dk(kindKc, et.kiLen)
+		d.kc = d.kcBuf[:et.kiLen]
+		dk(kindKc, d.kc)
 	}
 	return d, nil
 }
@@ -162,20 +172,54 @@ func usageLabel(usage uint32, kind byte) [5]byte {
 	return l
 }
 
-// dkAES is DK(base, usage|kind) of RFC 3961 §5.1 for AES (RFC 3962 §4): the label
-// n-folded to one block, encrypted with the base key, and each output block
-// encrypted again until n bytes; random-to-key is the identity for AES.
-func dkAES(base cipher.Block, usage uint32, kind byte, n int) []byte {
-	label := usageLabel(usage, kind)
-	out := make([]byte, 0, n+aes.BlockSize)
-	var blk [aes.BlockSize]byte
-	copy(blk[:], nfold(label[:], aes.BlockSize))
-	for len(out) < n {
-		// The CTS "encryption" of one block with a zero IV is the block cipher.
-		base.Encrypt(blk[:], blk[:])
-		out = append(out, blk[:]...)
+// dkAES is DK(base, usage|kind) of RFC 3961 §5.1 for AES (RFC 3962 §4) into
+// dst (16 or 32 bytes): the label n-folded to one block, encrypted with the
+// base key, and each output block encrypted again; random-to-key is the
+// identity for AES.
+func dkAES(base cipher.Block, usage uint32, kind byte, dst []byte) {
+	folded := foldedLabel(usage, kind)
+	var tmp [32]byte // dst rounded up to whole blocks
+	n := (len(dst) + aes.BlockSize - 1) / aes.BlockSize * aes.BlockSize
+	out := tmp[:n]
+	if n > len(tmp) {
+		out = make([]byte, n)
 	}
-	return out[:n]
+	// The CTS "encryption" of one block with a zero IV is the block cipher.
+	base.Encrypt(out[:aes.BlockSize], folded[:])
+	for i := aes.BlockSize; i < n; i += aes.BlockSize {
+		base.Encrypt(out[i:i+aes.BlockSize], out[i-aes.BlockSize:i])
+	}
+	copy(dst, out)
+	clear(out)
+}
+
+// foldedLabels holds the n-fold of every usage label below 64 (the usages
+// RFC 4120, RFC 4121 and RFC 6113 define), so that deriving keys for a session
+// key computes no n-fold.
+var foldedLabels = func() (t [64][3][aes.BlockSize]byte) {
+	for u := range t {
+		for i, kind := range [3]byte{kindKc, kindKe, kindKi} {
+			label := usageLabel(uint32(u), kind)
+			copy(t[u][i][:], nfold(label[:], aes.BlockSize))
+		}
+	}
+	return
+}()
+
+func foldedLabel(usage uint32, kind byte) (f [aes.BlockSize]byte) {
+	if usage < uint32(len(foldedLabels)) {
+		switch kind {
+		case kindKc:
+			return foldedLabels[usage][0]
+		case kindKe:
+			return foldedLabels[usage][1]
+		case kindKi:
+			return foldedLabels[usage][2]
+		}
+	}
+	label := usageLabel(usage, kind)
+	copy(f[:], nfold(label[:], aes.BlockSize))
+	return
 }
 
 // nfold is the n-fold operation of RFC 3961 §5.1 with n = 8*outLen bits: the
@@ -247,60 +291,126 @@ func lcm(a, b int) int {
 }
 
 // kdfHMACSHA2 is KDF-HMAC-SHA2(base, usage|kind, 8n) of RFC 8009 §3 for outputs
-// no longer than one hash: HMAC(base, 00000001 | label | 00 | k) truncated,
-// with k the output length in bits as 4 bytes big-endian.
-func kdfHMACSHA2(h func() hash.Hash, base []byte, usage uint32, kind byte, n int) []byte {
+// no longer than one hash, into dst (n = len(dst) bytes): HMAC(base,
+// 00000001 | label | 00 | k) truncated, with k the output length in bits as 4
+// bytes big-endian.
+func kdfHMACSHA2(h func() hash.Hash, base []byte, usage uint32, kind byte, dst []byte) []byte {
 	label := usageLabel(usage, kind)
 	m := hmac.New(h, base)
 	var msg [4 + 5 + 1 + 4]byte
 	binary.BigEndian.PutUint32(msg[0:4], 1)
 	copy(msg[4:9], label[:])
 	msg[9] = 0
-	binary.BigEndian.PutUint32(msg[10:14], uint32(8*n))
+	binary.BigEndian.PutUint32(msg[10:14], uint32(8*len(dst)))
 	m.Write(msg[:])
-	return m.Sum(nil)[:n]
+	copy(dst, m.Sum(nil))
+	return dst
 }
 
-// mac runs one HMAC with key over the parts, appending the truncated result to
-// dst. slot, when not nil, keeps one HMAC for reuse.
-func (d *derived) mac(slot *atomic.Pointer[hmacState], key []byte, dst []byte, parts ...[]byte) []byte {
-	var st *hmacState
-	if slot != nil {
-		st = slot.Swap(nil)
+// zeroIV is the cipher state RFC 8009's MAC covers: all zeros, read-only.
+var zeroIV [aes.BlockSize]byte
+
+// work is the scratch of one encryption or decryption: the CTS blocks, the
+// MAC sums and, for keys used once, a hash to compute HMAC with. Pooled, so
+// that sealing and opening allocate nothing but their result.
+type work struct {
+	blk [6][aes.BlockSize]byte
+	sum [sha512.Size384]byte
+	pad [128]byte // HMAC ipad/opad, the largest hash block (SHA-384)
+	h   [3]hash.Hash
+}
+
+var works = sync.Pool{New: func() any { return new(work) }}
+
+func getWork() *work { return works.Get().(*work) }
+
+func putWork(w *work) {
+	clear(w.blk[:])
+	clear(w.pad[:])
+	clear(w.sum[:])
+	works.Put(w)
+}
+
+// hashIndex is the slot of et's hash in work.h.
+func (et *aesEtype) hashIndex() int {
+	switch {
+	case !et.rfc8009:
+		return 0
+	case et.macLen == 16:
+		return 1
 	}
+	return 2
+}
+
+// oneShotMAC is HMAC (RFC 2104) with key over a|b, for keys used once: a
+// session key's Ki or Kc would cost crypto/hmac's allocations for one
+// message. Every Kerberos key is shorter than the hash block, so the key is
+// padded, never hashed. The full MAC lands in w.sum.
+func (w *work) oneShotMAC(et *aesEtype, key, a, b []byte) []byte {
+	i := et.hashIndex()
+	if w.h[i] == nil {
+		w.h[i] = et.hash()
+	}
+	h := w.h[i]
+	bs := h.BlockSize()
+	pad := w.pad[:bs]
+	for j := range pad {
+		pad[j] = 0x36
+	}
+	subtle.XORBytes(pad, pad[:len(key)], key)
+	h.Reset()
+	h.Write(pad)
+	h.Write(a)
+	h.Write(b)
+	inner := h.Sum(w.sum[:0])
+	for j := range pad {
+		pad[j] = 0x5c
+	}
+	subtle.XORBytes(pad, pad[:len(key)], key)
+	h.Reset()
+	h.Write(pad)
+	h.Write(inner)
+	return h.Sum(w.sum[:0])
+}
+
+// mac computes the MAC of key over a|b, truncated, appended to dst. slot,
+// when not nil, keeps a crypto/hmac for reuse (cached keys); without one,
+// the pooled hash of w is used.
+func (d *derived) mac(w *work, slot *atomic.Pointer[hmacState], key []byte, dst []byte, a, b []byte) []byte {
+	if slot == nil {
+		return append(dst, w.oneShotMAC(d.et, key, a, b)[:d.et.macLen]...)
+	}
+	st := slot.Swap(nil)
 	if st == nil {
 		st = &hmacState{h: hmac.New(d.et.hash, key)}
 	} else {
 		st.h.Reset()
 	}
-	for _, p := range parts {
-		st.h.Write(p)
-	}
-	var sum [sha512.Size384]byte
-	full := st.h.Sum(sum[:0])
+	st.h.Write(a)
+	st.h.Write(b)
+	full := st.h.Sum(w.sum[:0])
 	dst = append(dst, full[:d.et.macLen]...)
-	if slot != nil {
-		slot.Store(st)
-	}
+	slot.Store(st)
 	return dst
 }
 
 // seal encrypts plaintext behind confounder and appends the MAC (RFC 3962 §6,
 // RFC 8009 §5). confounder is one block; tests pass the RFC's.
 func (d *derived) seal(confounder, plaintext []byte, slot *atomic.Pointer[hmacState]) []byte {
+	w := getWork()
+	defer putWork(w)
 	n := confounderLen + len(plaintext)
 	out := make([]byte, n, n+d.et.macLen)
 	copy(out, confounder)
 	copy(out[confounderLen:], plaintext)
 	if d.et.rfc8009 {
-		ctsEncrypt(d.ke, out)
-		var iv [aes.BlockSize]byte
-		return d.mac(slot, d.ki, out, iv[:], out)
+		ctsEncrypt(d.ke, out, w)
+		return d.mac(w, slot, d.ki, out, zeroIV[:], out)
 	}
-	var buf [sha512.Size384]byte
-	tag := d.mac(slot, d.ki, buf[:0], out)
-	ctsEncrypt(d.ke, out)
-	return append(out, tag...)
+	var tag [sha512.Size384]byte
+	t := d.mac(w, slot, d.ki, tag[:0], out, nil)
+	ctsEncrypt(d.ke, out, w)
+	return append(out, t...)
 }
 
 // open checks and decrypts ct, returning the plaintext without the confounder.
@@ -308,20 +418,21 @@ func (d *derived) open(ct []byte, slot *atomic.Pointer[hmacState]) ([]byte, erro
 	if len(ct) < confounderLen+d.et.macLen {
 		return nil, fmt.Errorf("%w: ciphertext of %d bytes is too short", ErrIntegrity, len(ct))
 	}
+	w := getWork()
+	defer putWork(w)
 	body, tag := ct[:len(ct)-d.et.macLen], ct[len(ct)-d.et.macLen:]
 	var buf [sha512.Size384]byte
 	if d.et.rfc8009 {
-		var iv [aes.BlockSize]byte
-		if !hmac.Equal(d.mac(slot, d.ki, buf[:0], iv[:], body), tag) {
+		if !hmac.Equal(d.mac(w, slot, d.ki, buf[:0], zeroIV[:], body), tag) {
 			return nil, ErrIntegrity
 		}
 		out := append([]byte(nil), body...)
-		ctsDecrypt(d.ke, out)
+		ctsDecrypt(d.ke, out, w)
 		return out[confounderLen:], nil
 	}
 	out := append([]byte(nil), body...)
-	ctsDecrypt(d.ke, out)
-	if !hmac.Equal(d.mac(slot, d.ki, buf[:0], out), tag) {
+	ctsDecrypt(d.ke, out, w)
+	if !hmac.Equal(d.mac(w, slot, d.ki, buf[:0], out, nil), tag) {
 		return nil, ErrIntegrity
 	}
 	return out[confounderLen:], nil
@@ -330,7 +441,7 @@ func (d *derived) open(ct []byte, slot *atomic.Pointer[hmacState]) ([]byte, erro
 // ctsEncrypt is AES-CTS with a zero IV in place (RFC 3962 §5: CBC with the last
 // two blocks swapped and the last one truncated). len(buf) must be at least one
 // block.
-func ctsEncrypt(b cipher.Block, buf []byte) {
+func ctsEncrypt(b cipher.Block, buf []byte, w *work) {
 	const bs = aes.BlockSize
 	n := len(buf)
 	if n == bs {
@@ -341,23 +452,25 @@ func ctsEncrypt(b cipher.Block, buf []byte) {
 	r := n - bs*(m-1)
 	// CBC over the m-1 full blocks. By hand: cipher.NewCBCEncrypter copies the
 	// whole key schedule to the heap on every call.
-	var prev [bs]byte // the IV, then C[i]
+	prev := w.blk[0][:] // the IV, then C[i]
+	clear(prev)
 	for i := 0; i < m-1; i++ {
 		blk := buf[bs*i : bs*(i+1)]
-		subtle.XORBytes(blk, blk, prev[:])
+		subtle.XORBytes(blk, blk, prev)
 		b.Encrypt(blk, blk)
-		copy(prev[:], blk)
+		copy(prev, blk)
 	}
-	var last [bs]byte             // prev is C[m-1]
-	copy(last[:], buf[bs*(m-1):]) // P[m] padded with zeros
-	subtle.XORBytes(last[:], last[:], prev[:])
-	b.Encrypt(last[:], last[:]) // C[m]
-	copy(buf[bs*(m-2):], last[:])
+	last := w.blk[1][:] // prev is C[m-1]
+	clear(last)
+	copy(last, buf[bs*(m-1):]) // P[m] padded with zeros
+	subtle.XORBytes(last, last, prev)
+	b.Encrypt(last, last) // C[m]
+	copy(buf[bs*(m-2):], last)
 	copy(buf[bs*(m-1):], prev[:r])
 }
 
 // ctsDecrypt undoes ctsEncrypt in place. len(buf) must be at least one block.
-func ctsDecrypt(b cipher.Block, buf []byte) {
+func ctsDecrypt(b cipher.Block, buf []byte, w *work) {
 	const bs = aes.BlockSize
 	n := len(buf)
 	if n == bs {
@@ -367,18 +480,17 @@ func ctsDecrypt(b cipher.Block, buf []byte) {
 	m := (n + bs - 1) / bs
 	r := n - bs*(m-1)
 	// On the wire: C[1..m-2], C[m], C[m-1] truncated to r bytes.
-	var d, cm1, prev [bs]byte
-	b.Decrypt(d[:], buf[bs*(m-2):bs*(m-1)]) // (P[m] | zeros) XOR C[m-1]
+	d, cm1, prev, pm, pm1 := w.blk[0][:], w.blk[1][:], w.blk[2][:], w.blk[3][:], w.blk[4][:]
+	clear(prev)
+	b.Decrypt(d, buf[bs*(m-2):bs*(m-1)]) // (P[m] | zeros) XOR C[m-1]
 	copy(cm1[:r], buf[bs*(m-1):])
 	copy(cm1[r:], d[r:]) // the truncated bytes of C[m-1] are what the zeros left
-	var pm [bs]byte
 	subtle.XORBytes(pm[:r], d[:r], cm1[:r])
 	if m > 2 {
-		copy(prev[:], buf[bs*(m-3):bs*(m-2)]) // C[m-2]
+		copy(prev, buf[bs*(m-3):bs*(m-2)]) // C[m-2]
 	}
-	var pm1 [bs]byte
-	b.Decrypt(pm1[:], cm1[:])
-	subtle.XORBytes(pm1[:], pm1[:], prev[:])
+	b.Decrypt(pm1, cm1)
+	subtle.XORBytes(pm1, pm1, prev)
 	// CBC decryption of C[1..m-2], last block first so that each block's
 	// predecessor is still ciphertext when it is needed.
 	for i := m - 3; i >= 0; i-- {
@@ -388,7 +500,7 @@ func ctsDecrypt(b cipher.Block, buf []byte) {
 			subtle.XORBytes(blk, blk, buf[bs*(i-1):bs*i])
 		}
 	}
-	copy(buf[bs*(m-2):], pm1[:])
+	copy(buf[bs*(m-2):], pm1)
 	copy(buf[bs*(m-1):], pm[:r])
 }
 
@@ -545,7 +657,9 @@ func (c *KeyCache) Checksum(key types.EncryptionKey, usage uint32, data []byte) 
 		return 0, nil, err
 	}
 	_, kc := c.slots(d)
-	return et.cksum, d.mac(kc, d.kc, nil, data), nil
+	w := getWork()
+	defer putWork(w)
+	return et.cksum, d.mac(w, kc, d.kc, nil, data, nil), nil
 }
 
 // VerifyChecksum reports whether sum is the key's keyed checksum over data for
@@ -567,6 +681,8 @@ func (c *KeyCache) VerifyChecksum(key types.EncryptionKey, usage uint32, data, s
 		return false
 	}
 	_, kc := c.slots(d)
+	w := getWork()
+	defer putWork(w)
 	var buf [sha512.Size384]byte
-	return hmac.Equal(d.mac(kc, d.kc, buf[:0], data), sum)
+	return hmac.Equal(d.mac(w, kc, d.kc, buf[:0], data, nil), sum)
 }
