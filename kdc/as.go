@@ -52,7 +52,7 @@ func (k *KDC) handleAS(ctx context.Context, req *ticket.KDCRequest, out *outcome
 	if err = k.observe("AS", "issue", err); err != nil {
 		return nil, err
 	}
-	out.issued = fmt.Sprintf("reply=%s session=%s", principal.EnctypeName(as.replyKey.Etype), principal.EnctypeName(as.session.KeyType))
+	out.issued = "reply=" + principal.EnctypeName(as.replyKey.Etype) + " session=" + principal.EnctypeName(as.session.KeyType)
 	return reply, nil
 }
 
@@ -70,8 +70,8 @@ func (k *KDC) decodeAS(as *asRequest) error {
 	if b.Realm != k.realm {
 		return kerr(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_REALM_UNKNOWN", fmt.Errorf("request for realm %q", b.Realm))
 	}
-	as.cname = principal.FromPrincipalName(b.CName, b.Realm)
-	as.sname = principal.FromPrincipalName(b.SName, b.Realm)
+	as.cname = wireName(b.CName, b.Realm)
+	as.sname = wireName(b.SName, b.Realm)
 	for _, o := range asInvalidOptions {
 		if isSet(b.KDCOptions, o) {
 			return kerr(errorcode.KDC_ERR_BADOPTION, "BAD_OPTION", fmt.Errorf("option %d not allowed in an AS-REQ", o))
@@ -239,7 +239,7 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 		Flags:     tktFlags,
 		Key:       as.session,
 		CRealm:    k.realm,
-		CName:     as.cname.PrincipalName(),
+		CName:     b.CName,
 		Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
 		AuthTime:  as.now,
 		StartTime: lt.start,

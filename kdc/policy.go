@@ -164,11 +164,20 @@ func selectEtype(requested []int32, ok func(int32) bool) (int32, bool) {
 // serviceKey returns the key a ticket for rec is sealed in: the current key of
 // the first enctype the principal holds (the strongest, in creation order).
 func serviceKey(rec *principal.Record) (principal.Key, error) {
-	keys := rec.CurrentKeys()
-	if len(keys) == 0 {
-		return principal.Key{}, kerr(errorcode.KDC_ERR_NULL_KEY, "NO_SERVICE_KEY", fmt.Errorf("%s has no keys", rec.Name))
+	kvno := rec.KVNO()
+	for _, k := range rec.Keys {
+		if k.KVNO == kvno {
+			return k, nil // what rec.CurrentKeys()[0] is, without the slice
+		}
 	}
-	return keys[0], nil
+	return principal.Key{}, kerr(errorcode.KDC_ERR_NULL_KEY, "NO_SERVICE_KEY", fmt.Errorf("%s has no keys", rec.Name))
+}
+
+// wireName is the principal a PrincipalName of a decoded message names, in
+// realm. Unlike principal.FromPrincipalName it shares the components with the
+// message, which nothing on the request path modifies.
+func wireName(pn types.PrincipalName, realm string) principal.Name {
+	return principal.Name{Components: pn.NameString, Realm: realm, Type: pn.NameType}
 }
 
 // hasKeyOf returns a test for "rec holds a current key of this enctype": the

@@ -2,6 +2,7 @@ package kdc
 
 import (
 	"context"
+	"strconv"
 
 	"errors"
 	"fmt"
@@ -51,7 +52,7 @@ type tgsRequest struct {
 func (k *KDC) handleTGS(ctx context.Context, req *ticket.KDCRequest, out *outcome) ([]byte, error) {
 	tr := &tgsRequest{req: req, now: k.now().UTC()}
 	if len(req.Body.SName.NameString) > 0 {
-		out.service = principal.FromPrincipalName(req.Body.SName, req.Body.Realm).String()
+		out.service = wireName(req.Body.SName, req.Body.Realm).String()
 	}
 	if err := k.observe("TGS", "decode", k.decodeTGS(ctx, tr)); err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func (k *KDC) handleTGS(ctx context.Context, req *ticket.KDCRequest, out *outcom
 			return nil, err
 		}
 	}
-	out.service = tr.sname.String()
+	// out.service already names tr.sname: both come from the request body.
 	reply, issued, err := k.issueTGS(tr)
 	if err = k.observe("TGS", "issue", err); err != nil {
 		return nil, err
@@ -99,8 +100,8 @@ func (k *KDC) decodeTGS(_ context.Context, tr *tgsRequest) error {
 // (key usage 2).
 func (k *KDC) openTGT(ctx context.Context, tr *tgsRequest) error {
 	t := tr.apreq.Ticket
-	tname := principal.FromPrincipalName(t.SName, t.Realm)
-	if t.Realm != k.realm || !tname.Equal(principal.Krbtgt(k.realm)) {
+	tname := wireName(t.SName, t.Realm)
+	if t.Realm != k.realm || !isTGSName(tname) || tname.Components[1] != k.realm {
 		return kerr(errorcode.KRB_AP_ERR_NOT_US, "NOT_A_TGT", fmt.Errorf("ticket for %s", tname))
 	}
 	rec, err := k.store.Get(ctx, tname)
@@ -117,7 +118,7 @@ func (k *KDC) openTGT(ctx context.Context, tr *tgsRequest) error {
 	if tr.tgt, err = k.keys.OpenTicket(t, key.EncryptionKey()); err != nil {
 		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "TGT_DECRYPT_FAILED", err)
 	}
-	tr.client = principal.FromPrincipalName(tr.tgt.CName, tr.tgt.CRealm)
+	tr.client = wireName(tr.tgt.CName, tr.tgt.CRealm)
 	return nil
 }
 
@@ -133,7 +134,7 @@ func (k *KDC) checkAuthenticator(_ context.Context, tr *tgsRequest) error {
 		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "BAD_AUTHENTICATOR", err)
 	}
 	a := tr.auth
-	if a.CRealm != tr.tgt.CRealm || !principal.FromPrincipalName(a.CName, a.CRealm).Equal(tr.client) {
+	if a.CRealm != tr.tgt.CRealm || !wireName(a.CName, a.CRealm).Equal(tr.client) {
 		return kerr(errorcode.KRB_AP_ERR_BADMATCH, "CLIENT_MISMATCH", nil)
 	}
 	ctime := a.CTime.Add(time.Duration(a.Cusec) * time.Microsecond)
@@ -214,7 +215,7 @@ func (k *KDC) checkTGSOptions(_ context.Context, tr *tgsRequest) error {
 	}
 	// PROXY gives a ticket for another service, never a TGT (RFC 4120 §2.5: "a
 	// new ticket (but not a ticket-granting ticket)"); MIT answers BADOPTION.
-	if isSet(opts, flags.Proxy) && isTGSName(principal.FromPrincipalName(tr.req.Body.SName, tr.req.Body.Realm)) {
+	if isSet(opts, flags.Proxy) && isTGSName(wireName(tr.req.Body.SName, tr.req.Body.Realm)) {
 		return kerr(errorcode.KDC_ERR_BADOPTION, "PROXY_TGT_REFUSED", errors.New("PROXY may not ask for a ticket-granting ticket"))
 	}
 	if isSet(opts, flags.EncTktInSkey) {
@@ -224,7 +225,7 @@ func (k *KDC) checkTGSOptions(_ context.Context, tr *tgsRequest) error {
 	// RENEW and VALIDATE reissue the presented ticket: the request must name its
 	// server, or a TGT could be turned into a service ticket that keeps INITIAL
 	// (Heimdal answers the same KDC_ERR_SERVER_NOMATCH).
-	if tr.renew && !principal.FromPrincipalName(tr.req.Body.SName, tr.req.Body.Realm).Equal(principal.FromPrincipalName(tr.apreq.Ticket.SName, tr.apreq.Ticket.Realm)) {
+	if tr.renew && !wireName(tr.req.Body.SName, tr.req.Body.Realm).Equal(wireName(tr.apreq.Ticket.SName, tr.apreq.Ticket.Realm)) {
 		return kerr(errorcode.KDC_ERR_SERVER_NOMATCH, "SERVER_NOMATCH", errors.New("RENEW/VALIDATE must name the presented ticket's server"))
 	}
 	if isSet(opts, flags.Renew) && !tr.tgt.RenewTill.IsZero() && tr.now.After(tr.tgt.RenewTill) {
@@ -254,7 +255,7 @@ func (k *KDC) lookupServer(ctx context.Context, tr *tgsRequest) error {
 	if b.Realm != k.realm {
 		return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_REALM_UNKNOWN", fmt.Errorf("request for realm %q", b.Realm))
 	}
-	tr.sname = principal.FromPrincipalName(b.SName, b.Realm)
+	tr.sname = wireName(b.SName, b.Realm)
 	rec, err := k.store.Get(ctx, tr.sname)
 	if err != nil {
 		if errors.Is(err, principal.ErrNotFound) {
@@ -390,7 +391,7 @@ func (k *KDC) issueTGS(tr *tgsRequest) ([]byte, string, error) {
 	case isSet(b.KDCOptions, flags.Validate):
 		what = "validated"
 	}
-	return out, fmt.Sprintf("%s %s kvno %d session=%s", what, principal.EnctypeName(skey.Etype), skey.KVNO, principal.EnctypeName(session.KeyType)), nil
+	return out, what + " " + principal.EnctypeName(skey.Etype) + " kvno " + strconv.FormatUint(uint64(skey.KVNO), 10) + " session=" + principal.EnctypeName(session.KeyType), nil
 }
 
 // reissueTimes gives a renewed or validated ticket its times: RENEW starts it now

@@ -172,6 +172,11 @@ func (n Name) Salt() string {
 // String formats n as "comp1/comp2@REALM", escaping as Parse expects.
 func (n Name) String() string {
 	var b strings.Builder
+	size := len(n.Components) + len(n.Realm) // separators; escapes are rare
+	for _, c := range n.Components {
+		size += len(c)
+	}
+	b.Grow(size) // one allocation: the KDC formats names on every request
 	for i, c := range n.Components {
 		if i > 0 {
 			b.WriteByte('/')

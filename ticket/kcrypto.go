@@ -177,20 +177,24 @@ func usageLabel(usage uint32, kind byte) [5]byte {
 // base key, and each output block encrypted again; random-to-key is the
 // identity for AES.
 func dkAES(base cipher.Block, usage uint32, kind byte, dst []byte) {
-	folded := foldedLabel(usage, kind)
-	var tmp [32]byte // dst rounded up to whole blocks
-	n := (len(dst) + aes.BlockSize - 1) / aes.BlockSize * aes.BlockSize
-	out := tmp[:n]
-	if n > len(tmp) {
-		out = make([]byte, n)
+	const bs = aes.BlockSize
+	out := dst
+	if len(out)%bs != 0 { // not for the AES enctypes, whose keys are whole blocks
+		out = make([]byte, (len(dst)+bs-1)/bs*bs)
 	}
 	// The CTS "encryption" of one block with a zero IV is the block cipher.
-	base.Encrypt(out[:aes.BlockSize], folded[:])
-	for i := aes.BlockSize; i < n; i += aes.BlockSize {
-		base.Encrypt(out[i:i+aes.BlockSize], out[i-aes.BlockSize:i])
+	// Working in dst, which lives in the heap entry already, keeps the blocks
+	// from escaping through the cipher.Block interface.
+	folded := foldedLabel(usage, kind)
+	copy(out[:bs], folded[:])
+	base.Encrypt(out[:bs], out[:bs])
+	for i := bs; i < len(out); i += bs {
+		base.Encrypt(out[i:i+bs], out[i-bs:i])
 	}
-	copy(dst, out)
-	clear(out)
+	if len(out) != len(dst) {
+		copy(dst, out)
+		clear(out)
+	}
 }
 
 // foldedLabels holds the n-fold of every usage label below 64 (the usages
