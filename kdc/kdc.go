@@ -179,21 +179,12 @@ func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Add
 	start := time.Now()
 	var out outcome
 	reply, err = k.process(ctx, req, &out)
+	var ke *Error
 	if err != nil {
-		ke := asError(err)
+		ke = asError(err)
 		reply = k.errorReply(req, ke, &out)
-		attrs := []any{"transport", tr, "from", addrString(from),
-			"client", logString(out.client), "service", logString(out.service), "etypes", logEtypes(out.etypes),
-			"result", ke.Status, "code", ke.Code}
-		if ke.Cause != nil {
-			attrs = append(attrs, "reason", logString(ke.Cause.Error()))
-		}
-		k.log.Info(msgName(req.MsgType), append(attrs, "took", time.Since(start))...)
-	} else {
-		k.log.Info(msgName(req.MsgType), "transport", tr, "from", addrString(from),
-			"client", logString(out.client), "service", logString(out.service), "etypes", logEtypes(out.etypes),
-			"result", "ISSUE", "issued", out.issued, "took", time.Since(start))
 	}
+	k.logRequest(ctx, req, ke, &out, tr, from, start)
 	if reply == nil {
 		return nil, false
 	}
@@ -204,6 +195,37 @@ func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Add
 	}
 	reply = k.fitTransport(pkt, reply, tr)
 	return reply, reply != nil
+}
+
+// logRequest writes the one line per request, as MIT does. It uses typed
+// attributes (LogAttrs) and formats nothing when the level is off: the line is
+// part of every request's cost.
+func (k *KDC) logRequest(ctx context.Context, req *ticket.KDCRequest, ke *Error, out *outcome, tr Transport, from net.Addr, start time.Time) {
+	if !k.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	attrs := [12]slog.Attr{
+		slog.String("transport", string(tr)),
+		slog.String("from", addrString(from)),
+		slog.String("client", logString(out.client)),
+		slog.String("service", logString(out.service)),
+		slog.Any("etypes", logEtypes(out.etypes)),
+	}
+	n := 5
+	if ke == nil {
+		attrs[n], attrs[n+1] = slog.String("result", "ISSUE"), slog.String("issued", out.issued)
+		n += 2
+	} else {
+		attrs[n], attrs[n+1] = slog.String("result", ke.Status), slog.Int("code", int(ke.Code))
+		n += 2
+		if ke.Cause != nil {
+			attrs[n] = slog.String("reason", logString(ke.Cause.Error()))
+			n++
+		}
+	}
+	attrs[n] = slog.Duration("took", time.Since(start))
+	n++
+	k.log.LogAttrs(ctx, slog.LevelInfo, msgName(req.MsgType), attrs[:n]...)
 }
 
 // fitTransport replaces a reply too big for one UDP datagram by
