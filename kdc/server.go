@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
@@ -213,7 +214,9 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 	defer s.wg.Done()
 	buf := make([]byte, MaxUDPPayload+1)
 	for {
-		n, from, err := c.ReadFromUDP(buf)
+		// ReadFromUDPAddrPort allocates nothing, where ReadFromUDP makes a
+		// *UDPAddr per datagram.
+		n, ap, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -221,14 +224,23 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 			s.log.Warn("udp read", "err", err)
 			continue
 		}
-		reply, ok := s.kdc.Handle(ctx, buf[:n], UDP, from)
+		reply, ok := s.kdc.Handle(ctx, buf[:n], UDP, udpAddr{ap})
 		if !ok {
 			continue
 		}
-		if _, err := c.WriteToUDP(reply, from); err != nil {
-			s.log.Warn("udp write", "to", from.String(), "err", err)
+		if _, err := c.WriteToUDPAddrPort(reply, ap); err != nil {
+			s.log.Warn("udp write", "to", ap.String(), "err", err)
 		}
 	}
+}
+
+// udpAddr is a datagram's source as a net.Addr, formatted only when logged.
+type udpAddr struct{ netip.AddrPort }
+
+func (udpAddr) Network() string { return "udp" }
+
+func (a udpAddr) String() string {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()).String() // 1.2.3.4:88, not [::ffff:1.2.3.4]:88
 }
 
 func (s *Server) acceptTCP(ctx context.Context) {
