@@ -106,8 +106,11 @@ const DefaultLockTimeout = time.Second
 // a separate file next to it.
 func MasterKeyPath(dbPath string) string { return dbPath + ".mkey" }
 
-// MaxCachedRecords bounds the decoded-record cache of a BoltStore.
-const MaxCachedRecords = 100000
+// MaxCachedRecords bounds the decoded-record cache of a BoltStore: about 10 MB
+// of records, whatever the size of the database. A full cache makes room by
+// dropping its oldest entry, so the principals in use (krbtgt, the services,
+// the clients of the last minutes) stay cached.
+const MaxCachedRecords = 16384
 
 // BoltStore is the embedded Store: one bbolt file, one transaction per change.
 //
@@ -123,10 +126,12 @@ type BoltStore struct {
 	realm  string
 	policy principal.RealmPolicy
 
-	cache  sync.Map // name key → *principal.Record, never modified once stored
-	cached atomic.Int64
-	mu     sync.Mutex    // orders cache fills against invalidations
-	gen    atomic.Uint64 // bumped by every write, under mu
+	cache    sync.Map // name key → *principal.Record, never modified once stored
+	cached   atomic.Int64
+	ring     []string      // keys in fill order, at most MaxCachedRecords; under mu
+	ringHead int           // oldest fill once ring is full
+	mu       sync.Mutex    // orders cache fills against invalidations
+	gen      atomic.Uint64 // bumped by every write, under mu
 }
 
 var _ principal.Store = (*BoltStore)(nil)
@@ -331,17 +336,27 @@ func (s *BoltStore) Get(ctx context.Context, name principal.Name) (*principal.Re
 // fill caches rec unless a write happened since gen was read: the record may
 // then be older than what the write left behind.
 func (s *BoltStore) fill(key string, gen uint64, rec *principal.Record) {
-	if s.cached.Load() >= MaxCachedRecords {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gen.Load() != gen {
 		return
 	}
-	if _, loaded := s.cache.LoadOrStore(key, rec); !loaded {
-		s.cached.Add(1)
+	if _, loaded := s.cache.LoadOrStore(key, rec); loaded {
+		return
 	}
+	s.cached.Add(1)
+	// The ring remembers fill order; once it is full, the oldest fill makes
+	// room (first in, first out: a hot record is dropped at most once per
+	// MaxCachedRecords misses, and comes back at the next lookup).
+	if len(s.ring) < MaxCachedRecords {
+		s.ring = append(s.ring, key)
+		return
+	}
+	if _, ok := s.cache.LoadAndDelete(s.ring[s.ringHead]); ok {
+		s.cached.Add(-1)
+	}
+	s.ring[s.ringHead] = key
+	s.ringHead = (s.ringHead + 1) % len(s.ring)
 }
 
 // invalidate drops key from the cache after a committed write.
