@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# kdcbench.sh — what one Kerberos exchange costs our KDC, and how it compares
+# with MIT krb5kdc on this machine.
+#
+#   bench/kdcbench.sh                 # in-process benchmarks, then ours vs MIT over loopback
+#   INPROC=0 bench/kdcbench.sh        # only the loopback comparison
+#   LOOP=0 bench/kdcbench.sh          # only the in-process benchmarks
+#   RUNS=3 DUR=10s CONC=8 MODES="as tgs" PROTOS="udp tcp" MIT_MODE=nols bench/kdcbench.sh
+#
+# In process: `go test -bench` on kdc/ (µs and allocations per AS and TGS
+# exchange, with -cpu 1,2 for the parallel ones).
+# Loopback: our `kdc serve` and, if installed, MIT's krb5kdc, each with a fresh
+# realm, one user and host/localhost, each pinned to CPU 0 while bench/loadgen
+# runs on CPU 1; the KDC not being measured is paused (SIGSTOP). For each cell
+# it prints the median rate of RUNS runs, the KDC's CPU time per request, and
+# the ratio ours/MIT. MIT_MODE=nols (default) sets disable_last_success, MIT's
+# fastest setting; MIT_MODE=default measures MIT as shipped, which writes its
+# database on every login. Everything listens on 127.0.0.1; every process
+# started is stopped by PID at exit.
+set -u
+RUNS=${RUNS:-3}; DUR=${DUR:-10s}; CONC=${CONC:-8}
+MODES=${MODES:-"as tgs"}; PROTOS=${PROTOS:-"udp tcp"}; MIT_MODE=${MIT_MODE:-nols}
+INPROC=${INPROC:-1}; LOOP=${LOOP:-1}
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+WORK=$(mktemp -d /tmp/kdcbench.XXXXXX)
+STARTED=()
+finish() {
+	for pid in "${STARTED[@]:-}"; do
+		[ -n "$pid" ] || continue
+		kill -CONT "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null
+	done
+	sleep 0.2
+	rm -rf "$WORK"
+}
+trap finish EXIT
+fail() { echo "kdcbench: $*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+if [ "$INPROC" = 1 ]; then
+	echo "== in process (go test -bench ./kdc/): median of 5"
+	go test -run '^$' -bench '^Benchmark(ASPreauth|PreauthRequired|TGS)$' -benchmem -count 5 ./kdc/ >"$WORK/inproc.txt" 2>&1 ||
+		fail "benchmarks failed: $(tail -5 "$WORK/inproc.txt")"
+	go test -run '^$' -bench '^Benchmark(ASPreauth|TGS)Parallel$' -benchmem -count 5 -cpu 1,2 ./kdc/ >>"$WORK/inproc.txt" 2>&1 ||
+		fail "parallel benchmarks failed: $(tail -5 "$WORK/inproc.txt")"
+	awk '/^Benchmark/ {
+			name = $1; ns[name] = ns[name] " " $3
+			for (i = 4; i <= NF; i++) if ($(i+1) == "allocs/op") allocs[name] = $i
+		}
+		END {
+			printf "%-34s %10s %10s\n", "benchmark", "µs/op", "allocs/op"
+			for (n in ns) {
+				c = split(substr(ns[n], 2), v, " ")
+				for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+				printf "%-34s %10.1f %10s\n", n, v[int((c + 1) / 2)] / 1000, allocs[n]
+			}
+		}' "$WORK/inproc.txt" | sort
+	echo
+fi
+[ "$LOOP" = 1 ] || exit 0
+
+have taskset || fail "needs taskset (util-linux)"
+[ "$(nproc)" -ge 2 ] || fail "needs 2 CPUs: the KDC on CPU 0, the load on CPU 1"
+go build -o "$WORK/" ./cmd/kdc ./bench/loadgen >"$WORK/build.log" 2>&1 || fail "build: $(head -c 400 "$WORK/build.log")"
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+listening() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Ours.
+OURS_PORT=$(freeport)
+KDC="$WORK/kdc"
+"$KDC" init --realm OURS.BENCH --db "$WORK/ours.db" >/dev/null || fail "kdc init"
+echo 'bench-alice-pw' | "$KDC" principal add alice --db "$WORK/ours.db" >/dev/null || fail "kdc principal add"
+"$KDC" principal add host/localhost --random-key --db "$WORK/ours.db" >/dev/null || fail "kdc principal add"
+setsid "$KDC" serve --db "$WORK/ours.db" --listen "127.0.0.1:$OURS_PORT" >"$WORK/ours.log" 2>&1 &
+OURS=$!; STARTED+=("$OURS")
+listening "$OURS_PORT" || fail "our KDC did not start: $(tail -3 "$WORK/ours.log")"
+taskset -acp 0 "$OURS" >/dev/null
+
+# MIT, if installed.
+MIT=""
+if have krb5kdc && have kdb5_util && have kadmin.local; then
+	MIT_PORT=$(freeport); M="$WORK/mit"; mkdir -p "$M"
+	nols=false; [ "$MIT_MODE" = nols ] && nols=true
+	cat >"$M/kdc.conf" <<-EOF
+	[kdcdefaults]
+	  kdc_listen = 127.0.0.1:$MIT_PORT
+	  kdc_tcp_listen = 127.0.0.1:$MIT_PORT
+	[realms]
+	  MIT.BENCH = {
+	    database_name = $M/principal
+	    key_stash_file = $M/stash
+	    acl_file = $M/kadm5.acl
+	    supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
+	    default_principal_flags = +preauth
+	  }
+	[dbmodules]
+	  MIT.BENCH = {
+	    disable_last_success = $nols
+	    disable_lockout = $nols
+	  }
+	[logging]
+	  kdc = FILE:$M/kdc.log
+	EOF
+	: >"$M/kadm5.acl"
+	printf '[libdefaults]\n  default_realm = MIT.BENCH\n[realms]\n  MIT.BENCH = {\n    kdc = 127.0.0.1:%s\n  }\n' "$MIT_PORT" >"$M/krb5.conf"
+	export KRB5_KDC_PROFILE="$M/kdc.conf" KRB5_CONFIG="$M/krb5.conf"
+	kdb5_util create -s -r MIT.BENCH -P "bench-master-$$" >/dev/null 2>&1 || fail "kdb5_util create"
+	kadmin.local -r MIT.BENCH -q "addprinc -pw bench-bob-pw bob" >/dev/null 2>&1
+	kadmin.local -r MIT.BENCH -q "addprinc -randkey host/localhost" >/dev/null 2>&1
+	setsid krb5kdc -n -r MIT.BENCH >"$M/out" 2>&1 &
+	MIT=$!; STARTED+=("$MIT")
+	unset KRB5_KDC_PROFILE KRB5_CONFIG
+	listening "$MIT_PORT" || fail "krb5kdc did not start: $(cat "$M/out")"
+	taskset -acp 0 "$MIT" >/dev/null
+else
+	echo "(MIT krb5kdc not installed: our figures only; apt-get install krb5-kdc krb5-admin-server)"
+fi
+
+# measure PID ADDR REALM USER PASSWORD MODE PROTO -> "rps p99_us cpu_us_per_request errors"
+measure() {
+	local pid=$1 t0 t1 line
+	t0=$(ticks "$pid")
+	line=$(taskset -c 1 "$WORK/loadgen" --kdc "$2" --realm "$3" --user "$4" --password "$5" --mode "$6" --proto "$7" \
+		--conc "$CONC" --duration "$DUR" --warmup 1s 2>>"$WORK/load.err" | grep '^RESULT')
+	t1=$(ticks "$pid")
+	echo "$line" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '{
+		for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		# CPU per request over the whole run, warm-up included
+		n = f["ok"] * (f["dur_s"] + 1) / f["dur_s"]
+		printf "%s %s %.0f %s\n", f["rps"], f["p99_us"], (n > 0 ? dt / hz * 1e6 / n : 0), f["errors"] }'
+}
+median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
+
+echo "== loopback, KDC on CPU 0, load on CPU 1, concurrency $CONC, median of $RUNS x $DUR (MIT: $MIT_MODE)"
+printf '%-8s %10s %10s %7s %12s %12s %9s %9s\n' cell ours/s mit/s ratio ours_us/req mit_us/req ours_p99 errors
+summary=""
+for mode in $MODES; do
+	for proto in $PROTOS; do
+		: >"$WORK/o"; : >"$WORK/m"
+		for _ in $(seq 1 "$RUNS"); do
+			[ -n "$MIT" ] && kill -STOP "$MIT"
+			measure "$OURS" "127.0.0.1:$OURS_PORT" OURS.BENCH alice bench-alice-pw "$mode" "$proto" >>"$WORK/o"
+			[ -n "$MIT" ] && kill -CONT "$MIT"
+			if [ -n "$MIT" ]; then
+				kill -STOP "$OURS"
+				measure "$MIT" "127.0.0.1:$MIT_PORT" MIT.BENCH bob bench-bob-pw "$mode" "$proto" >>"$WORK/m"
+				kill -CONT "$OURS"
+			fi
+		done
+		o=$(cut -d' ' -f1 "$WORK/o" | median); ou=$(cut -d' ' -f3 "$WORK/o" | median); op=$(cut -d' ' -f2 "$WORK/o" | median)
+		oe=$(awk '{s += $4} END {print s + 0}' "$WORK/o")
+		m=-; mu=-; ratio=-
+		if [ -n "$MIT" ]; then
+			m=$(cut -d' ' -f1 "$WORK/m" | median); mu=$(cut -d' ' -f3 "$WORK/m" | median)
+			ratio=$(awk -v a="$o" -v b="$m" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+			summary="$summary $mode/$proto=$ratio"
+		fi
+		printf '%-8s %10.0f %10s %7s %12s %12s %9s %9s\n' "$mode/$proto" "$o" "$m" "$ratio" "$ou" "$mu" "$op" "$oe"
+	done
+done
+[ -n "$summary" ] && echo "ratio ours/MIT ($MIT_MODE):$summary"
+exit 0
