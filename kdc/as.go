@@ -52,7 +52,7 @@ func (k *KDC) handleAS(ctx context.Context, req *ticket.KDCRequest, out *outcome
 	if err = k.observe("AS", "issue", err); err != nil {
 		return nil, err
 	}
-	out.issued = "reply=" + principal.EnctypeName(as.replyKey.Etype) + " session=" + principal.EnctypeName(as.session.KeyType)
+	out.issued = issue{what: "reply", replyEtype: as.replyKey.Etype, sessionEtype: as.session.KeyType}
 	return reply, nil
 }
 

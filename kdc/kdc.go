@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -155,7 +156,7 @@ type outcome struct {
 	cname  types.PrincipalName
 	crealm string
 	etypes []int32
-	issued string // what was issued, e.g. "ticket aes256-cts-hmac-sha1-96"
+	issued issue // what was issued, formatted only for the log
 }
 
 // Handle answers one request. ok is false when pkt does not decode as a KDC
@@ -197,6 +198,23 @@ func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Add
 	return reply, reply != nil
 }
 
+// issue is what an exchange issued, for the log line.
+type issue struct {
+	what                                  string // "reply" (AS), "ticket", "renewed", "validated" (TGS)
+	replyEtype, ticketEtype, sessionEtype int32
+	kvno                                  uint32
+}
+
+// String is the log's "issued" value: "reply=aes256-cts-hmac-sha1-96
+// session=…" for AS, "ticket aes256-cts-hmac-sha1-96 kvno 2 session=…" for TGS.
+func (i issue) String() string {
+	if i.what == "reply" {
+		return "reply=" + principal.EnctypeName(i.replyEtype) + " session=" + principal.EnctypeName(i.sessionEtype)
+	}
+	return i.what + " " + principal.EnctypeName(i.ticketEtype) + " kvno " + strconv.FormatUint(uint64(i.kvno), 10) +
+		" session=" + principal.EnctypeName(i.sessionEtype)
+}
+
 // logRequest writes the one line per request, as MIT does. It uses typed
 // attributes (LogAttrs) and formats nothing when the level is off: the line is
 // part of every request's cost.
@@ -213,7 +231,7 @@ func (k *KDC) logRequest(ctx context.Context, req *ticket.KDCRequest, ke *Error,
 	}
 	n := 5
 	if ke == nil {
-		attrs[n], attrs[n+1] = slog.String("result", "ISSUE"), slog.String("issued", out.issued)
+		attrs[n], attrs[n+1] = slog.String("result", "ISSUE"), slog.String("issued", out.issued.String())
 		n += 2
 	} else {
 		attrs[n], attrs[n+1] = slog.String("result", ke.Status), slog.Int("code", int(ke.Code))

@@ -2,7 +2,6 @@ package kdc
 
 import (
 	"context"
-	"strconv"
 
 	"errors"
 	"fmt"
@@ -68,11 +67,10 @@ func (k *KDC) handleTGS(ctx context.Context, req *ticket.KDCRequest, out *outcom
 		}
 	}
 	// out.service already names tr.sname: both come from the request body.
-	reply, issued, err := k.issueTGS(tr)
+	reply, err := k.issueTGS(tr, &out.issued)
 	if err = k.observe("TGS", "issue", err); err != nil {
 		return nil, err
 	}
-	out.issued = issued
 	return reply, nil
 }
 
@@ -158,10 +156,16 @@ func (k *KDC) checkAuthenticator(_ context.Context, tr *tgsRequest) error {
 	return k.checkTGSChecksum(tr)
 }
 
-// unkeyedChecksums are checksum types that are not keyed, hence not
+// unkeyedChecksum reports checksum types that are not keyed, hence not
 // collision-proof (RFC 3961 §6.1, RFC 4120 §7.5.3 registry): CRC32, RSA-MD4,
 // RSA-MD5, SHA1 and the DES MACs.
-var unkeyedChecksums = map[int32]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 14: true}
+func unkeyedChecksum(t int32) bool {
+	switch t {
+	case 1, 2, 3, 4, 5, 6, 7, 8, 9, 14:
+		return true
+	}
+	return false
+}
 
 // checkTGSChecksum verifies the authenticator checksum over the raw req-body: it
 // must be present and be the keyed checksum of the session key's enctype
@@ -172,7 +176,7 @@ func (k *KDC) checkTGSChecksum(tr *tgsRequest) error {
 	if ck.CksumType == 0 && len(ck.Checksum) == 0 {
 		return kerr(errorcode.KRB_AP_ERR_INAPP_CKSUM, "NO_CHECKSUM", nil)
 	}
-	if unkeyedChecksums[ck.CksumType] {
+	if unkeyedChecksum(ck.CksumType) {
 		return kerr(errorcode.KRB_AP_ERR_INAPP_CKSUM, "UNKEYED_CHECKSUM", fmt.Errorf("checksum type %d is not collision-proof", ck.CksumType))
 	}
 	et, err := crypto.GetChksumEtype(ck.CksumType)
@@ -296,14 +300,14 @@ func (k *KDC) lookupClient(ctx context.Context, tr *tgsRequest) error {
 }
 
 // issueTGS makes the service ticket and the TGS-REP (RFC 4120 §3.3.3, §5.4.2).
-func (k *KDC) issueTGS(tr *tgsRequest) ([]byte, string, error) {
+func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 	b := tr.req.Body
 	tgt := tr.tgt
 	var lt lifetimes
 	if tr.renew {
 		var err error
 		if lt, err = k.reissueTimes(tr); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	} else {
 		lim := k.lifeLimits(tr.server)
@@ -313,27 +317,27 @@ func (k *KDC) issueTGS(tr *tgsRequest) ([]byte, string, error) {
 		lim.canPostdate = types.IsFlagSet(&tgt.Flags, flags.MayPostDate)
 		var err error
 		if lt, err = k.computeTimes(timesOf(b.KDCOptions, b.From, b.Till, b.RTime), tr.now, lim); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
 
 	sessEtype, ok := selectEtype(b.EType, hasKeyOf(tr.server))
 	if !ok {
-		return nil, "", kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE", fmt.Errorf("no requested enctype is supported by %s", tr.sname))
+		return nil, kerr(errorcode.KDC_ERR_ETYPE_NOSUPP, "BAD_ENCRYPTION_TYPE", fmt.Errorf("no requested enctype is supported by %s", tr.sname))
 	}
 	session, err := principal.RandomKey(sessEtype)
 	if err != nil {
-		return nil, "", kerr(errorcode.KRB_ERR_GENERIC, "RANDOM_FAILED", err)
+		return nil, kerr(errorcode.KRB_ERR_GENERIC, "RANDOM_FAILED", err)
 	}
 
 	tktFlags := k.tgsFlags(tr, lt)
 	authData, err := k.tgsAuthData(tr)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	skey, err := serviceKey(tr.server)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	part := messages.EncTicketPart{
 		Flags:             tktFlags,
@@ -355,7 +359,7 @@ func (k *KDC) issueTGS(tr *tgsRequest) ([]byte, string, error) {
 	}
 	tkt, err := k.keys.SealTicket(k.realm, b.SName, part, skey.EncryptionKey(), int(skey.KVNO))
 	if err != nil {
-		return nil, "", kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
+		return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
 
 	// Starttime is always sent: MIT clients otherwise take authtime (the TGT's)
@@ -382,16 +386,16 @@ func (k *KDC) issueTGS(tr *tgsRequest) ([]byte, string, error) {
 	}
 	out, err := rep.Marshal()
 	if err != nil {
-		return nil, "", kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
+		return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
-	what := "ticket"
+	*issued = issue{what: "ticket", ticketEtype: skey.Etype, kvno: skey.KVNO, sessionEtype: session.KeyType}
 	switch {
 	case isSet(b.KDCOptions, flags.Renew):
-		what = "renewed"
+		issued.what = "renewed"
 	case isSet(b.KDCOptions, flags.Validate):
-		what = "validated"
+		issued.what = "validated"
 	}
-	return out, what + " " + principal.EnctypeName(skey.Etype) + " kvno " + strconv.FormatUint(uint64(skey.KVNO), 10) + " session=" + principal.EnctypeName(session.KeyType), nil
+	return out, nil
 }
 
 // reissueTimes gives a renewed or validated ticket its times: RENEW starts it now
