@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/jcmturner/gokrb5/v8/messages"
 )
 
 // One differential fuzz target per decoder: on random and mutated input, ours
@@ -27,6 +29,45 @@ func fuzzSeeds(f *testing.F, name string) {
 	for _, b := range captures(f, name) {
 		f.Add(b)
 	}
+	for _, b := range fromCapturedRequests(f, name) {
+		f.Add(b)
+	}
+}
+
+// fromCapturedRequests takes the parts of the captured KDC requests that other
+// decoders read: their PA-DATA, PA-TGS-REQ AP-REQs, the tickets inside those,
+// PA-ENC-TIMESTAMP EncryptedData and principal names, encoded as the clients
+// sent them (our encoders are byte-identical to gokrb5's, and gokrb5's DER is
+// canonical).
+func fromCapturedRequests(tb testing.TB, name string) [][]byte {
+	var out [][]byte
+	for _, in := range captures(tb, "KDCReq") {
+		var r KDCReq
+		if DecodeKDCReq(in, &r) != nil {
+			continue
+		}
+		switch name {
+		case "PAData":
+			out = append(out, AppendPAData(nil, r.PAData))
+		case "PrincipalName":
+			out = append(out, AppendPrincipalName(nil, &r.Body.SName))
+		}
+		for _, pa := range r.PAData {
+			switch {
+			case pa.PADataType == 1 && name == "APReq":
+				out = append(out, pa.PADataValue)
+			case pa.PADataType == 1 && name == "Ticket":
+				var ap messages.APReq
+				if DecodeAPReq(pa.PADataValue, &ap) == nil {
+					t, _ := AppendTicket(nil, &ap.Ticket)
+					out = append(out, t)
+				}
+			case pa.PADataType == 2 && name == "EncryptedData":
+				out = append(out, pa.PADataValue)
+			}
+		}
+	}
+	return out
 }
 
 // captures reads testdata/captures/<name>.hex.
@@ -93,5 +134,14 @@ func TestCaptures(t *testing.T) {
 			n++
 		}
 	}
-	t.Logf("%d captured messages", n)
+	for _, name := range []string{"APReq", "Ticket", "EncryptedData", "PAData", "PrincipalName"} {
+		for _, in := range fromCapturedRequests(t, name) {
+			if _, err := refs[name].ours(in); err != nil {
+				t.Errorf("%s from a captured request %x: %v", name, in, err)
+			}
+			differential(t, refs[name], in)
+			n++
+		}
+	}
+	t.Logf("%d captured messages and parts", n)
 }
