@@ -39,8 +39,6 @@ type decoder struct {
 	err error
 }
 
-func newDecoder(in []byte) *decoder { return &decoder{in: in} }
-
 // fail records the first failure; what names the field.
 func (d *decoder) fail(what, why string) bool {
 	if d.err == nil {

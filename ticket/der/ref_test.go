@@ -124,7 +124,6 @@ func canonical(b []byte, marshal func() ([]byte, error)) bool {
 
 // refs lists, per decoder, gokrb5's decoder and encoder and ours.
 type ref struct {
-	name    string
 	ours    func([]byte) (any, error)
 	theirs  func([]byte) (any, error)
 	marshal func(any) ([]byte, error) // gokrb5's encoding of theirs' value
