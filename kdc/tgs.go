@@ -21,11 +21,6 @@ import (
 	"github.com/kerbkit/kerbkit/ticket/der"
 )
 
-// sessionKeys is the KeyCache for session keys and subkeys: nil, as each is used
-// for a request or two and caching its derived keys would only evict the
-// long-term keys' (KDC.keys).
-var sessionKeys *ticket.KeyCache
-
 // tgsCopiedFlags are always carried from the TGT to tickets issued with it (RFC
 // 4120 §2.1, §2.6; MIT TGS_COPIED_FLAGS_MASK).
 var tgsCopiedFlags = []int{flags.Forwarded, flags.Proxy, flags.PreAuthent, flags.HWAuthent}
@@ -43,6 +38,11 @@ type tgsRequest struct {
 	sname  principal.Name // requested service (lookupServer)
 	server *principal.Record
 	renew  bool // RENEW or VALIDATE: reissue the presented ticket
+
+	// keys does the cryptography of the TGT session key and the subkey, which
+	// serve this request only and are never put in the KDC's key cache (they
+	// would only evict the long-term keys of KDC.keys).
+	keys ticket.SessionKeys
 }
 
 // handleTGS runs the TGS exchange (RFC 4120 §3.3): find PA-TGS-REQ → open the TGT
@@ -124,7 +124,7 @@ func (k *KDC) openTGT(ctx context.Context, tr *tgsRequest) error {
 // and applies RFC 4120 §3.2.3 / §3.3.2: names, skew, ticket times, and the keyed
 // checksum over the req-body bytes as received (usage 6).
 func (k *KDC) checkAuthenticator(_ context.Context, tr *tgsRequest) error {
-	plain, err := sessionKeys.Decrypt(tr.apreq.EncryptedAuthenticator, tr.tgt.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR)
+	plain, err := tr.keys.Decrypt(tr.apreq.EncryptedAuthenticator, tr.tgt.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR)
 	if err != nil {
 		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "AUTHENTICATOR_DECRYPT_FAILED", err)
 	}
@@ -190,7 +190,7 @@ func (k *KDC) checkTGSChecksum(tr *tgsRequest) error {
 			fmt.Errorf("checksum type %d with a %s session key", ck.CksumType, principal.EnctypeName(tr.tgt.Key.KeyType)))
 	}
 	// The session key (of et's enctype, checked above) picks the keyed checksum.
-	if !sessionKeys.VerifyChecksum(tr.tgt.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM, tr.req.RawBody, ck.Checksum) {
+	if !tr.keys.VerifyChecksum(tr.tgt.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM, tr.req.RawBody, ck.Checksum) {
 		return kerr(errorcode.KRB_AP_ERR_MODIFIED, "BAD_CHECKSUM", errors.New("req-body checksum does not verify"))
 	}
 	return nil
@@ -382,7 +382,7 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 		MsgType: msgtype.KRB_TGS_REP,
 		CRealm:  tgt.CRealm, CName: tgt.CName,
 		Ticket: tkt, Part: encPart,
-		Key: replyKey, Usage: usage,
+		Key: replyKey, Usage: usage, Session: &tr.keys,
 	}
 	out, err := rep.Marshal()
 	if err != nil {
@@ -469,7 +469,7 @@ func (k *KDC) tgsAuthData(tr *tgsRequest) (types.AuthorizationData, error) {
 	if len(tr.auth.SubKey.KeyValue) > 0 {
 		key, usage = tr.auth.SubKey, keyusage.TGS_REQ_KDC_REQ_BODY_AUTHDATA_SUB_KEY
 	}
-	plain, err := sessionKeys.Decrypt(ed, key, usage)
+	plain, err := tr.keys.Decrypt(ed, key, usage)
 	if err != nil {
 		return nil, kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "AUTHDATA_DECRYPT_FAILED", err)
 	}

@@ -109,6 +109,9 @@ type Reply struct {
 	// long-term key (the client key of an AS-REP), leave it nil for session
 	// keys and subkeys, which are used once.
 	Keys *KeyCache
+	// Session, when not nil, is used instead of Keys: the per-request keys of
+	// a TGS exchange, which has derived from the same session key already.
+	Session *SessionKeys
 }
 
 // defaultLastReq is the last-req MIT's KDC sends, {0, 19700101000000Z}
@@ -139,7 +142,12 @@ func (r Reply) Marshal() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ticket: encoding EncKDCRepPart: %w", err)
 	}
-	ed, err := r.Keys.Encrypt(r.Key, r.Usage, b, r.KVNO)
+	var ed types.EncryptedData
+	if r.Session != nil {
+		ed, err = r.Session.Encrypt(r.Key, r.Usage, b, r.KVNO)
+	} else {
+		ed, err = r.Keys.Encrypt(r.Key, r.Usage, b, r.KVNO)
+	}
 	clear(b) // the session key
 	if err != nil {
 		return nil, fmt.Errorf("ticket: sealing reply part: %w", err)

@@ -125,12 +125,17 @@ const (
 
 // deriveKeys derives the keys of what from base for usage.
 func deriveKeys(et *aesEtype, base []byte, usage uint32, what need) (*derived, error) {
+	return deriveKeysWith(et, base, nil, usage, what)
+}
+
+// deriveKeysWith is deriveKeys with the base key's AES cipher, for AES-SHA1
+// enctypes, made already (blk) or, if nil, made here.
+func deriveKeysWith(et *aesEtype, base []byte, blk cipher.Block, usage uint32, what need) (*derived, error) {
 	if len(base) != et.keyLen {
 		return nil, fmt.Errorf("ticket: enctype %d key is %d bytes, want %d", et.id, len(base), et.keyLen)
 	}
 	d := &derived{et: et}
-	var blk cipher.Block
-	if !et.rfc8009 {
+	if !et.rfc8009 && blk == nil {
 		b, err := aes.NewCipher(base)
 		if err != nil {
 			return nil, err
@@ -604,6 +609,10 @@ func (c *KeyCache) slots(d *derived) (ki, kc *atomic.Pointer[hmacState]) {
 
 // Encrypt encrypts plaintext with key for usage, as crypto.GetEncryptedData does.
 func (c *KeyCache) Encrypt(key types.EncryptionKey, usage uint32, plaintext []byte, kvno int) (types.EncryptedData, error) {
+	return encrypt(c, key, usage, plaintext, kvno)
+}
+
+func encrypt(c deriver, key types.EncryptionKey, usage uint32, plaintext []byte, kvno int) (types.EncryptedData, error) {
 	et := etypeOf(key)
 	if et == nil || usage == 0 {
 		return crypto.GetEncryptedData(plaintext, key, usage, kvno)
@@ -624,6 +633,10 @@ func (c *KeyCache) Encrypt(key types.EncryptionKey, usage uint32, plaintext []by
 // does (the key's enctype is used, as there), but refuses short or garbage
 // ciphertext with an error where gokrb5 may panic.
 func (c *KeyCache) Decrypt(ed types.EncryptedData, key types.EncryptionKey, usage uint32) ([]byte, error) {
+	return decrypt(c, ed, key, usage)
+}
+
+func decrypt(c deriver, ed types.EncryptedData, key types.EncryptionKey, usage uint32) ([]byte, error) {
 	et := etypeOf(key)
 	if et == nil || usage == 0 {
 		return Decrypt(key, ed.Cipher, usage) // gokrb5, guarded
@@ -644,6 +657,10 @@ func (c *KeyCache) Decrypt(ed types.EncryptedData, key types.EncryptionKey, usag
 // (RFC 3961 get_mic: hmac-sha1-96-aes128/256, hmac-sha256-128-aes128,
 // hmac-sha384-192-aes256) and returns its checksum type.
 func (c *KeyCache) Checksum(key types.EncryptionKey, usage uint32, data []byte) (int32, []byte, error) {
+	return checksum(c, key, usage, data)
+}
+
+func checksum(c deriver, key types.EncryptionKey, usage uint32, data []byte) (int32, []byte, error) {
 	et := etypeOf(key)
 	if et == nil {
 		e, err := crypto.GetEtype(key.KeyType)
@@ -669,6 +686,10 @@ func (c *KeyCache) Checksum(key types.EncryptionKey, usage uint32, data []byte) 
 // VerifyChecksum reports whether sum is the key's keyed checksum over data for
 // usage, compared in constant time.
 func (c *KeyCache) VerifyChecksum(key types.EncryptionKey, usage uint32, data, sum []byte) bool {
+	return verifyChecksum(c, key, usage, data, sum)
+}
+
+func verifyChecksum(c deriver, key types.EncryptionKey, usage uint32, data, sum []byte) bool {
 	et := etypeOf(key)
 	if et == nil {
 		e, err := crypto.GetEtype(key.KeyType)
@@ -689,4 +710,67 @@ func (c *KeyCache) VerifyChecksum(key types.EncryptionKey, usage uint32, data, s
 	defer putWork(w)
 	var buf [sha512.Size384]byte
 	return hmac.Equal(d.mac(w, kc, d.kc, buf[:0], data, nil), sum)
+}
+
+// deriver gives the derived keys of a key for a usage: a *KeyCache (nil or
+// not) or a *SessionKeys.
+type deriver interface {
+	keys(et *aesEtype, key []byte, usage uint32, what need) (*derived, error)
+	slots(d *derived) (ki, kc *atomic.Pointer[hmacState])
+}
+
+// SessionKeys does the cryptography of keys used for one request only (a TGT
+// session key, an authenticator subkey): nothing is kept beyond the request,
+// but the AES key schedule of each base key is made once and shared by its
+// usages (a TGS exchange uses the TGT session key three times: usage 7, 6 and
+// 8). The zero value is ready; it is not safe for concurrent use.
+type SessionKeys struct {
+	base [2]struct {
+		key []byte
+		blk cipher.Block
+	}
+	n int
+}
+
+func (s *SessionKeys) keys(et *aesEtype, key []byte, usage uint32, what need) (*derived, error) {
+	if s == nil || et.rfc8009 {
+		return deriveKeys(et, key, usage, what)
+	}
+	for i := 0; i < s.n; i++ {
+		if subtle.ConstantTimeCompare(s.base[i].key, key) == 1 {
+			return deriveKeysWith(et, key, s.base[i].blk, usage, what)
+		}
+	}
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	if s.n < len(s.base) {
+		s.base[s.n].key, s.base[s.n].blk = key, blk
+		s.n++
+	}
+	return deriveKeysWith(et, key, blk, usage, what)
+}
+
+// slots: no HMAC outlives a session key's use.
+func (s *SessionKeys) slots(*derived) (ki, kc *atomic.Pointer[hmacState]) { return nil, nil }
+
+// Encrypt is KeyCache.Encrypt for a session key or subkey.
+func (s *SessionKeys) Encrypt(key types.EncryptionKey, usage uint32, plaintext []byte, kvno int) (types.EncryptedData, error) {
+	return encrypt(s, key, usage, plaintext, kvno)
+}
+
+// Decrypt is KeyCache.Decrypt for a session key or subkey.
+func (s *SessionKeys) Decrypt(ed types.EncryptedData, key types.EncryptionKey, usage uint32) ([]byte, error) {
+	return decrypt(s, ed, key, usage)
+}
+
+// Checksum is KeyCache.Checksum for a session key or subkey.
+func (s *SessionKeys) Checksum(key types.EncryptionKey, usage uint32, data []byte) (int32, []byte, error) {
+	return checksum(s, key, usage, data)
+}
+
+// VerifyChecksum is KeyCache.VerifyChecksum for a session key or subkey.
+func (s *SessionKeys) VerifyChecksum(key types.EncryptionKey, usage uint32, data, sum []byte) bool {
+	return verifyChecksum(s, key, usage, data, sum)
 }

@@ -639,3 +639,44 @@ func BenchmarkChecksum(b *testing.B) {
 		})
 	}
 }
+
+// SessionKeys, which shares a base key's cipher between its usages, agrees
+// with gokrb5 both ways for every AES enctype, over several keys and usages
+// used in any order with one SessionKeys.
+func TestSessionKeysMatchGokrb5(t *testing.T) {
+	for _, e := range aesEnctypes {
+		var s SessionKeys
+		gk, _ := crypto.GetEtype(e)
+		keys := []types.EncryptionKey{newKey(t, e), newKey(t, e), newKey(t, e)} // one more than SessionKeys keeps
+		for round := 0; round < 2; round++ {
+			for _, key := range keys {
+				for _, u := range testUsages {
+					plain := make([]byte, 100+int(u))
+					rand.Read(plain)
+					ed, err := s.Encrypt(key, u, plain, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got, err := crypto.DecryptEncPart(ed, key, u); err != nil || !bytes.Equal(got, plain) {
+						t.Fatalf("etype %d usage %d: gokrb5 cannot open ours: %v", e, u, err)
+					}
+					ged, _ := crypto.GetEncryptedData(plain, key, u, 0)
+					if got, err := s.Decrypt(ged, key, u); err != nil || !bytes.Equal(got, plain) {
+						t.Fatalf("etype %d usage %d: we cannot open gokrb5's: %v", e, u, err)
+					}
+					want, _ := gk.GetChecksumHash(key.KeyValue, plain, u)
+					if typ, sum, err := s.Checksum(key, u, plain); err != nil || typ != gk.GetHashID() || !bytes.Equal(sum, want) {
+						t.Fatalf("etype %d usage %d: checksum %x, gokrb5 %x", e, u, sum, want)
+					}
+					if !s.VerifyChecksum(key, u, plain, want) {
+						t.Fatalf("etype %d usage %d: gokrb5's checksum does not verify", e, u)
+					}
+					other := keys[(round+1)%len(keys)]
+					if s.VerifyChecksum(other, u, plain, want) && !bytes.Equal(other.KeyValue, key.KeyValue) {
+						t.Fatalf("etype %d usage %d: checksum verifies under another key", e, u)
+					}
+				}
+			}
+		}
+	}
+}
