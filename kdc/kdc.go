@@ -227,7 +227,7 @@ func (k *KDC) logRequest(ctx context.Context, req *ticket.KDCRequest, ke *Error,
 		slog.String("from", addrString(from)),
 		slog.String("client", logString(out.client)),
 		slog.String("service", logString(out.service)),
-		slog.Any("etypes", logEtypes(out.etypes)),
+		slog.String("etypes", logEtypes(out.etypes)),
 	}
 	n := 5
 	if ke == nil {
@@ -342,11 +342,22 @@ func logString(s string) string {
 }
 
 // logEtypes bounds the enctype list copied into a log line.
-func logEtypes(e []int32) any {
-	if len(e) <= maxLogEtypes {
-		return e
+// It formats the list as fmt's %v does ("[18 17]"), without fmt's
+// reflection, which was a fifth of the log line's cost.
+func logEtypes(e []int32) string {
+	var buf [8 + maxLogEtypes*12]byte
+	b := append(buf[:0], '[')
+	for i, et := range e[:min(len(e), maxLogEtypes)] {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendInt(b, int64(et), 10)
 	}
-	return fmt.Sprintf("%v…(%d enctypes)", e[:maxLogEtypes], len(e))
+	b = append(b, ']')
+	if len(e) > maxLogEtypes {
+		b = fmt.Appendf(b, "…(%d enctypes)", len(e))
+	}
+	return string(b)
 }
 
 func msgName(t int) string {
