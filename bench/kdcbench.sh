@@ -137,6 +137,11 @@ measure() {
 	line=$("${RUNLOAD[@]}" "$WORK/loadgen" --kdc "$2" --realm "$3" --user "$4" --password "$5" --mode "$6" --proto "$7" \
 		--conc "$CONC" --duration "$DUR" --warmup 1s 2>>"$WORK/load.err" | grep '^RESULT')
 	t1=$(ticks "$pid")
+	if [ -z "$line" ]; then
+		echo "kdcbench: load on $2 ($6/$7) failed: $(tail -1 "$WORK/load.err")" >&2
+		echo "0 0 0 1"
+		return
+	fi
 	echo "$line" | awk -v dt=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '{
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 		# CPU per request over the whole run, warm-up included
