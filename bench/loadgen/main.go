@@ -463,4 +463,3 @@ func appHeader(tag, n int) []byte {
 		return append(h, 0x82, byte(n>>8), byte(n))
 	}
 }
-
