@@ -28,8 +28,10 @@
 // contents (gofork does not check that an explicit tag holds exactly one
 // element), string types other than GeneralString, UTCTime or zone offsets in
 // KerberosTime (MIT refuses those too), high tag numbers, bytes after the
-// message, and lists longer than MaxElements (far beyond any real message). The differential tests and fuzz
-// targets in this package check these properties against gokrb5 directly.
+// message, and lists longer than MaxElements (far beyond any real message).
+// The differential tests and fuzz targets in this package check these
+// properties against gokrb5 directly, seeded from MIT's reference encodings
+// and from requests real clients sent (testdata/captures).
 //
 // Decoded byte slices alias the input; strings are copies. Callers must not
 // modify the input while they use the decoded value.
