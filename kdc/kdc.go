@@ -89,6 +89,7 @@ type KDC struct {
 
 	// Panics counts requests that panicked and were answered with KRB_ERR_GENERIC.
 	panics atomic.Int64
+	stats  stats
 }
 
 // New checks cfg, fills defaults and returns a KDC.
@@ -167,6 +168,7 @@ func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Add
 	if k.lookaside != nil {
 		h = hashRequest(pkt)
 		if r, hit := k.lookaside.get(h); hit {
+			k.stats.lookasideHits.Add(1)
 			k.log.Info("request", "transport", tr, "from", addrString(from), "result", "LOOKASIDE")
 			r = k.fitTransport(pkt, r, tr)
 			return r, r != nil
@@ -174,6 +176,7 @@ func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Add
 	}
 	req, err := ticket.ParseKDCRequest(pkt)
 	if err != nil {
+		k.stats.dropped.Add(1)
 		k.log.Debug("dropped undecodable packet", "transport", tr, "from", addrString(from), "bytes", len(pkt), "err", logString(err.Error()))
 		return nil, false
 	}
@@ -185,7 +188,9 @@ func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Add
 		ke = asError(err)
 		reply = k.errorReply(req, ke, &out)
 	}
-	k.logRequest(ctx, req, ke, &out, tr, from, start)
+	took := time.Since(start)
+	k.stats.observe(req.MsgType, ke, took)
+	k.logRequest(ctx, req, ke, &out, tr, from, took)
 	if reply == nil {
 		return nil, false
 	}
@@ -218,7 +223,7 @@ func (i issue) String() string {
 // logRequest writes the one line per request, as MIT does. It uses typed
 // attributes (LogAttrs) and formats nothing when the level is off: the line is
 // part of every request's cost.
-func (k *KDC) logRequest(ctx context.Context, req *ticket.KDCRequest, ke *Error, out *outcome, tr Transport, from net.Addr, start time.Time) {
+func (k *KDC) logRequest(ctx context.Context, req *ticket.KDCRequest, ke *Error, out *outcome, tr Transport, from net.Addr, took time.Duration) {
 	if !k.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
@@ -241,7 +246,7 @@ func (k *KDC) logRequest(ctx context.Context, req *ticket.KDCRequest, ke *Error,
 			n++
 		}
 	}
-	attrs[n] = slog.Duration("took", time.Since(start))
+	attrs[n] = slog.Duration("took", took)
 	n++
 	k.log.LogAttrs(ctx, slog.LevelInfo, msgName(req.MsgType), attrs[:n]...)
 }

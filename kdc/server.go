@@ -77,6 +77,9 @@ type Server struct {
 
 	conns    atomic.Int64 // len(open), for tests and metrics
 	inFlight atomic.Int64 // bytes of large requests being handled
+	accepted atomic.Uint64
+	refused  atomic.Uint64
+	evicted  atomic.Uint64
 	drops    dropLog
 
 	mu      sync.Mutex
@@ -325,14 +328,17 @@ func (s *Server) admit(tc *tcpConn) bool {
 		return false
 	}
 	if s.bySrc[tc.src] >= MaxTCPConnsPerSource && !s.unsafeEvictOldestIdle(tc.src) {
+		s.refused.Add(1)
 		s.drops.refused(s.log, tc.src, "source over its share")
 		return false
 	}
 	if len(s.open) >= MaxTCPConns && !s.unsafeEvictOldestIdle("") {
+		s.refused.Add(1)
 		s.drops.refused(s.log, tc.src, "all busy")
 		return false
 	}
 	tc.idleSince.Store(time.Now().UnixNano())
+	s.accepted.Add(1)
 	s.open[tc] = struct{}{}
 	s.bySrc[tc.src]++
 	s.conns.Store(int64(len(s.open)))
@@ -359,6 +365,7 @@ func (s *Server) unsafeEvictOldestIdle(src string) bool {
 	}
 	s.unsafeForget(oldest)
 	oldest.Close() // its goroutine sees the error and ends
+	s.evicted.Add(1)
 	s.drops.evicted(s.log, oldest.src)
 	return true
 }
@@ -427,6 +434,7 @@ func (s *Server) serveTCPRequest(ctx context.Context, c *tcpConn, n int64) bool 
 	if n > tcpSmallMessage {
 		if s.inFlight.Add(n) > MaxTCPInFlight {
 			s.inFlight.Add(-n)
+			s.refused.Add(1)
 			s.drops.refused(s.log, c.src, "large requests over the in-flight budget")
 			return false
 		}

@@ -98,3 +98,23 @@ func TestCLIContract(t *testing.T) {
 		t.Fatalf("serve without a database: %q", stderr)
 	}
 }
+
+func TestServeFlagsErrors(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "kdc.db")
+	if code, _, stderr := kdcRun(t, "", "init", "--realm", "KRB.TEST", "--db", db); code != 0 {
+		t.Fatal(stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-format", "xml"}, "--log-format \"xml\": want text or json"},
+		{[]string{"--pprof"}, "--pprof needs --metrics-listen"},
+		{[]string{"--metrics-listen", "256.0.0.1:1"}, "--metrics-listen"},
+	} {
+		code, _, stderr := kdcRun(t, "", append([]string{"serve", "--db", db, "--listen", "127.0.0.1:0"}, tc.args...)...)
+		if code == 0 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("serve %v: code %d stderr %q", tc.args, code, stderr)
+		}
+	}
+}

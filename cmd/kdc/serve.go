@@ -9,13 +9,17 @@ import (
 	"syscall"
 
 	"github.com/kerbkit/kerbkit/kdc"
+	"github.com/kerbkit/kerbkit/kdc/metrics"
 	"github.com/kerbkit/kerbkit/store"
 	"github.com/spf13/cobra"
 )
 
 type serveOptions struct {
-	listen   string
-	logLevel string
+	listen        string
+	logLevel      string
+	logFormat     string
+	metricsListen string
+	pprof         bool
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -32,18 +36,39 @@ func newServeCmd(e *env) *cobra.Command {
 	}
 	c.Flags().StringVar(&o.listen, "listen", "127.0.0.1:88", "address for both UDP and TCP (port 0 picks a free port)")
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	c.Flags().StringVar(&o.logFormat, "log-format", "text", "text (key=value) or json: one object per line")
+	c.Flags().StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on http://HOST:PORT/metrics (apart from the Kerberos ports)")
+	c.Flags().BoolVar(&o.pprof, "pprof", false, "also serve Go's pprof under /debug/pprof/ on --metrics-listen")
 	return c
+}
+
+// newLogger makes the request log for --log-level and --log-format.
+func newLogger(e *env, o *serveOptions) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("kdc: --log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(e.stderr, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, ho)), nil
+	}
+	return nil, fmt.Errorf("kdc: --log-format %q: want text or json", o.logFormat)
 }
 
 // serve opens the database, serves Kerberos and the admin socket, and returns
 // when ctx is done. ready, if set, is called with the bound address once
 // requests can be answered.
 func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm string)) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("kdc: --log-level %q: want debug, info, warn or error", o.logLevel)
+	log, err := newLogger(e, o)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if o.pprof && o.metricsListen == "" {
+		return errors.New("kdc: --pprof needs --metrics-listen")
+	}
 
 	db, err := store.Open(e.db, store.OpenOptions{})
 	if err != nil {
@@ -62,12 +87,26 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 	if err := srv.Listen(o.listen); err != nil {
 		return err
 	}
+	var mln *metrics.Listener
+	if o.metricsListen != "" {
+		if mln, err = metrics.Listen(o.metricsListen, k, srv, metrics.Options{Pprof: o.pprof, Logger: log}); err != nil {
+			return fmt.Errorf("kdc: --metrics-listen: %w", err)
+		}
+	}
 	adm, err := kdc.ListenAdmin(kdc.AdminSocketPath(e.db))
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if mln != nil {
+		go func() {
+			if err := mln.Serve(ctx); err != nil {
+				log.Error("metrics listener", "err", err)
+			}
+		}()
+		fmt.Fprintf(e.stderr, "kdc: metrics on http://%s/metrics\n", mln.Addr())
+	}
 	admDone := make(chan struct{})
 	go func() {
 		adm.Serve(ctx, &kdc.LocalAdmin{Store: db}, log)
