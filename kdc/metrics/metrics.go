@@ -35,7 +35,7 @@ type Collector struct {
 	realm  string
 
 	requests, latency, lookaside, dropped, storeErrors, lockouts, panics *prometheus.Desc
-	tcpOpen, tcpAccepted, tcpRefused, tcpEvicted                        *prometheus.Desc
+	tcpOpen, tcpAccepted, tcpRefused, tcpEvicted                         *prometheus.Desc
 }
 
 // NewCollector returns a collector for k and srv (srv may be nil).
