@@ -7,8 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
@@ -71,8 +69,8 @@ var flagLetters = []struct {
 	{FlagAnonymous, 'a'},
 }
 
-// ErrUnsupportedCCacheType is wrapped by ResolveCCacheName for credential cache
-// types other than FILE.
+// ErrUnsupportedCCacheType is wrapped by ParseCCacheName for credential cache
+// types other than FILE and DIR.
 var ErrUnsupportedCCacheType = errors.New("unsupported credential cache type")
 
 // unsupportedCCacheTypeError names the rejected cache type and wraps
@@ -80,7 +78,7 @@ var ErrUnsupportedCCacheType = errors.New("unsupported credential cache type")
 type unsupportedCCacheTypeError struct{ typ string }
 
 func (e *unsupportedCCacheTypeError) Error() string {
-	return "ticket: credential cache type " + e.typ + " is not supported (only FILE:)"
+	return "ticket: credential cache type " + e.typ + " is not supported (only FILE: and DIR:)"
 }
 
 func (e *unsupportedCCacheTypeError) Unwrap() error { return ErrUnsupportedCCacheType }
@@ -313,27 +311,13 @@ func (c *CCache) Find(server principal.Name) (Credential, bool) {
 }
 
 // ResolveCCacheName turns a credential cache name as found in KRB5CCNAME into
-// a file path. The empty name means MIT's default, /tmp/krb5cc_<uid>;
-// "FILE:/x" and "/x" (a name without a type prefix) mean the file /x. Other
-// cache types (MEMORY:, KEYRING:, DIR:, KCM:, API:, ...) return an error that
-// wraps ErrUnsupportedCCacheType.
+// the file that holds the cache; see ParseCCacheName for the names it accepts.
 func ResolveCCacheName(name string, uid int) (string, error) {
-	if name == "" {
-		return "/tmp/krb5cc_" + strconv.Itoa(uid), nil
+	n, err := ParseCCacheName(name, uid)
+	if err != nil {
+		return "", err
 	}
-	typ, residual, ok := strings.Cut(name, ":")
-	// Like MIT, a name without a colon is a file name; so is a prefix that
-	// looks like a path or a Windows drive letter rather than a type.
-	if !ok || strings.ContainsAny(typ, `/\`) || len(typ) == 1 {
-		return name, nil
-	}
-	if !strings.EqualFold(typ, "FILE") {
-		return "", &unsupportedCCacheTypeError{typ: typ}
-	}
-	if residual == "" {
-		return "", errors.New("ticket: credential cache name FILE: has no file name")
-	}
-	return residual, nil
+	return n.Path, nil
 }
 
 // ReadCCacheFile reads and parses the credential cache file at path (already

@@ -772,13 +772,13 @@ func TestResolveCCacheName(t *testing.T) {
 	if got, _ := ResolveCCacheName("", 0); got != "/tmp/krb5cc_0" {
 		t.Errorf("default for uid 0 = %q", got)
 	}
-	for _, typ := range []string{"MEMORY", "KEYRING", "DIR", "KCM", "API", "MSLSA", "XYZ"} {
+	for _, typ := range []string{"MEMORY", "KEYRING", "KCM", "API", "MSLSA", "XYZ"} {
 		_, err := ResolveCCacheName(typ+":something:0", 1000)
 		if err == nil {
 			t.Errorf("%s: accepted", typ)
 			continue
 		}
-		want := "ticket: credential cache type " + typ + " is not supported (only FILE:)"
+		want := "ticket: credential cache type " + typ + " is not supported (only FILE: and DIR:)"
 		if err.Error() != want {
 			t.Errorf("%s: error %q, want %q", typ, err, want)
 		}
