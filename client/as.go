@@ -38,6 +38,11 @@ type ASRequest struct {
 	Secret Secret
 	// Server is the requested service; the zero value means krbtgt/REALM@REALM of the client's realm.
 	Server principal.Name
+	// StartTime, when after the current time, asks for a postdated ticket valid from then (kinit -s): the
+	// request carries from = StartTime with the POSTDATED and ALLOW-POSTDATE options, and the lifetimes count
+	// from it [RFC 4120 §2.4]. The KDC issues it INVALID; validate it once it starts (TGSRequest.Validate).
+	// The zero value means a ticket valid now.
+	StartTime time.Time
 }
 
 // ASResult is the outcome of a successful AS exchange.
@@ -77,6 +82,7 @@ type asState struct {
 	// Per request (set by buildASReq).
 	round int
 	nonce int
+	from  time.Time // zero unless postdating
 	till  time.Time
 	rtime time.Time
 }
@@ -162,7 +168,14 @@ func (c *Client) buildASReq(st *asState) ([]byte, error) {
 	}
 	now := c.clock().Add(st.offset).UTC()
 	st.nonce = nonce
-	st.till = now.Add(st.lifetime).Truncate(time.Second)
+	// Lifetimes count from the start: now, or the postdated start time [RFC 4120 §5.4.1 from].
+	start := now
+	st.from = time.Time{}
+	if !st.req.StartTime.IsZero() && st.req.StartTime.After(c.clock()) {
+		st.from = st.req.StartTime.Add(st.offset).UTC().Truncate(time.Second)
+		start = st.from
+	}
+	st.till = start.Add(st.lifetime).Truncate(time.Second)
 	st.rtime = time.Time{}
 
 	opts := types.NewKrbFlags()
@@ -172,9 +185,13 @@ func (c *Client) buildASReq(st *asState) ([]byte, error) {
 	if st.proxiable {
 		types.SetFlag(&opts, flags.Proxiable)
 	}
+	if !st.from.IsZero() {
+		types.SetFlag(&opts, flags.AllowPostDate)
+		types.SetFlag(&opts, flags.PostDated)
+	}
 	if st.renew > 0 {
 		types.SetFlag(&opts, flags.Renewable)
-		st.rtime = now.Add(st.renew).Truncate(time.Second)
+		st.rtime = start.Add(st.renew).Truncate(time.Second)
 	} else {
 		types.SetFlag(&opts, flags.RenewableOK)
 	}
@@ -200,6 +217,7 @@ func (c *Client) buildASReq(st *asState) ([]byte, error) {
 			CName:      st.client.PrincipalName(),
 			Realm:      st.client.Realm,
 			SName:      st.server.PrincipalName(),
+			From:       st.from,
 			Till:       st.till,
 			RTime:      st.rtime,
 			Nonce:      nonce,
@@ -385,6 +403,10 @@ func checkASRepPart(st *asState, enc *messages.EncKDCRepPart, tkt *messages.Tick
 	}
 	if err := checkReplyEndTime(enc, st.till, mismatch); err != nil {
 		return err
+	}
+	// A postdated ticket must start when asked (MIT's verify_as_reply checks the same).
+	if !st.from.IsZero() && !enc.StartTime.Equal(st.from) {
+		return mismatch("starttime %v is not the requested postdated start %v", enc.StartTime.UTC(), st.from)
 	}
 	if ticket.FlagsFromBitString(enc.Flags)&ticket.FlagRenewable != 0 {
 		limit := st.rtime
