@@ -2,17 +2,16 @@ package testenv
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kerbkit/kerbkit/internal/inproc"
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/store"
-	"github.com/kerbkit/kerbkit/ticket"
 )
 
 // Clock is a settable clock for an in-process KDC: real time plus an offset the
@@ -81,15 +80,16 @@ type InProcRealm struct {
 	Admin *kdc.LocalAdmin
 	KDC   *kdc.KDC
 
+	srv    *inproc.Server
 	log    *logBuffer
 	client *clientSide
 }
 
-// NewInProcRealm initialises a database in t.TempDir() with store.Init,
-// adds the principals with kdc.LocalAdmin, exports the service keytab and serves
-// the KDC in a goroutine. Everything uses r.Clock. The server is stopped and
-// the store closed in t.Cleanup; on failure the KDC log (one line per request)
-// and the client traces are written to the test log.
+// NewInProcRealm initialises a database in t.TempDir() and serves the KDC in a
+// goroutine (internal/inproc, as kerbkittest does), adds the principals with
+// kdc.LocalAdmin and exports the service keytab. Everything uses r.Clock. The
+// server is stopped and the store closed in t.Cleanup; on failure the KDC log
+// (one line per request) and the client traces are written to the test log.
 func NewInProcRealm(t testing.TB, o InProcOptions) *InProcRealm {
 	t.Helper()
 	if o.Name == "" {
@@ -109,19 +109,25 @@ func NewInProcRealm(t testing.TB, o InProcOptions) *InProcRealm {
 	r.client = &clientSide{realm: r.Name, addr: func() string { return r.Addr }, dir: dir}
 	ctx := context.Background()
 
-	db, err := store.Init(ctx, r.DB, r.Name, o.Policy, r.Clock.Now())
+	logger := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := inproc.Start(inproc.Config{DB: r.DB, Realm: r.Name, Policy: o.Policy, Now: r.Clock.Now, Logger: logger})
 	if err != nil {
-		t.Fatalf("store.Init: %v", err)
+		t.Fatal(err)
 	}
-	r.Store = db
-	r.Admin = &kdc.LocalAdmin{Store: db, Now: r.Clock.Now}
+	r.srv, r.Addr, r.Store, r.Admin, r.KDC = srv, srv.Addr, srv.Store, srv.Admin, srv.KDC
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("%v", err)
+		}
+		if t.Failed() {
+			r.dump(t)
+		}
+	})
 	for _, p := range o.Principals {
 		if len(p.Args) > 0 {
-			db.Close()
 			t.Fatalf("NewInProcRealm: Principal.Args %q are not supported in process", p.Args)
 		}
 		if _, err := r.Admin.Add(ctx, kdc.AddRequest{Name: p.Name, Password: p.Password, RandomKey: p.RandomKey}); err != nil {
-			db.Close()
 			t.Fatalf("add %s: %v", p.Name, err)
 		}
 	}
@@ -129,44 +135,9 @@ func NewInProcRealm(t testing.TB, o InProcOptions) *InProcRealm {
 	if len(kt) > 0 {
 		r.Keytab = filepath.Join(dir, "service.keytab")
 		if err := r.ExportKeytab(r.Keytab, kt...); err != nil {
-			db.Close()
 			t.Fatal(err)
 		}
 	}
-
-	logger := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	k, err := kdc.New(kdc.Config{Store: db, Now: r.Clock.Now, Logger: logger})
-	if err != nil {
-		db.Close()
-		t.Fatalf("kdc.New: %v", err)
-	}
-	r.KDC = k
-	srv := kdc.NewServer(k, logger)
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		db.Close()
-		t.Fatalf("kdc listen: %v", err)
-	}
-	r.Addr = srv.Addr()
-	sctx, cancel := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Logf("in-process KDC %s: %v", r.Addr, err)
-			}
-		case <-time.After(kdc.ShutdownGrace + StopGrace):
-			t.Errorf("in-process KDC on %s did not stop within %v", r.Addr, kdc.ShutdownGrace+StopGrace)
-		}
-		if err := db.Close(); err != nil {
-			t.Logf("closing %s: %v", r.DB, err)
-		}
-		if t.Failed() {
-			r.dump(t)
-		}
-	})
 	t.Logf("in-process KDC for %s serving on %s", r.Name, r.Addr)
 	return r
 }
@@ -174,14 +145,7 @@ func NewInProcRealm(t testing.TB, o InProcOptions) *InProcRealm {
 // ExportKeytab writes every kept key of the named principals to file, as
 // `kdc keytab` does.
 func (r *InProcRealm) ExportKeytab(file string, names ...string) error {
-	entries, err := r.Admin.Keytab(context.Background(), names)
-	if err != nil {
-		return fmt.Errorf("keytab %v: %w", names, err)
-	}
-	if err := ticket.WriteKeytabFile(file, entries); err != nil {
-		return err
-	}
-	return nil
+	return r.srv.ExportKeytab(context.Background(), file, names...)
 }
 
 // Principal returns name@REALM.
