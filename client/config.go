@@ -5,6 +5,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -69,6 +70,8 @@ type Config struct {
 	Clockskew time.Duration
 	// Timeout bounds one attempt to reach one KDC over one transport.
 	Timeout time.Duration
+	// DomainRealm maps host names and domains (".example.com") to realms (krb5.conf [domain_realm]).
+	DomainRealm map[string]string
 }
 
 // LoadConfig reads a krb5.conf file with gokrb5's parser and maps the settings this package uses: default_realm,
@@ -114,6 +117,10 @@ func configFromKrb5(kc *krbconfig.Config) (*Config, error) {
 		Forwardable:        ld.Forwardable,
 		Proxiable:          ld.Proxiable,
 		Clockskew:          ld.Clockskew,
+		DomainRealm:        map[string]string{},
+	}
+	for d, r := range kc.DomainRealm {
+		c.DomainRealm[strings.ToLower(d)] = r
 	}
 	for _, r := range kc.Realms {
 		for _, k := range r.KDC {
@@ -248,5 +255,27 @@ func (c *Config) Clone() *Config {
 	for r, k := range c.KDCs {
 		n.KDCs[r] = slices.Clone(k)
 	}
+	n.DomainRealm = maps.Clone(c.DomainRealm)
 	return &n
+}
+
+// HostRealm returns the realm of a host from DomainRealm, as MIT looks it up: the host name itself, then each
+// parent domain with and without its leading dot ("a.example.com", ".example.com", "example.com", ".com",
+// "com"). ok is false when nothing matches (MIT then uses the referral realm, that is the client's).
+func (c *Config) HostRealm(host string) (realm string, ok bool) {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	for {
+		if r, ok := c.DomainRealm[h]; ok {
+			return r, true
+		}
+		if strings.HasPrefix(h, ".") {
+			h = h[1:]
+			continue
+		}
+		i := strings.IndexByte(h, '.')
+		if i < 0 {
+			return "", false
+		}
+		h = h[i:]
+	}
 }

@@ -281,3 +281,33 @@ func FuzzConfigSyntax(f *testing.F) {
 		}()
 	})
 }
+
+func TestHostRealm(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "krb5.conf")
+	conf := "[libdefaults]\n default_realm = D.TEST\n[domain_realm]\n exact.example.com = EXACT.TEST\n .example.com = DOT.TEST\n org = BARE.TEST\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]string{
+		"exact.example.com":  "EXACT.TEST",
+		"Exact.Example.COM.": "EXACT.TEST",
+		"www.example.com":    "DOT.TEST",
+		"a.b.example.com":    "DOT.TEST",
+		"example.com":        "",
+		"www.kerbkit.org":    "BARE.TEST",
+		"localhost":          "",
+	} {
+		got, ok := c.HostRealm(host)
+		if got != want || ok != (want != "") {
+			t.Errorf("HostRealm(%q) = %q, %v; want %q", host, got, ok, want)
+		}
+	}
+	if d := c.Clone(); d.DomainRealm["exact.example.com"] != "EXACT.TEST" {
+		t.Error("Clone lost DomainRealm")
+	}
+}

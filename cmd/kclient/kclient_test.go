@@ -13,6 +13,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
@@ -39,11 +40,18 @@ func runKClient(t *testing.T, env map[string]string, stdin string, args ...strin
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
 }
 
-// wantFailure checks exit status 1 and exactly one stderr line equal to (or starting with) want.
+// wantFailure checks exit status 1 (cli.ExitFailure) and exactly one stderr line equal to (or starting with)
+// want.
 func wantFailure(t *testing.T, r result, want string, prefixOnly bool) {
 	t.Helper()
-	if r.code != 1 {
-		t.Errorf("exit %d, want 1 (stderr %q)", r.code, r.stderr)
+	wantExit(t, r, cli.ExitFailure, want, prefixOnly)
+}
+
+// wantExit checks exit status code and exactly one stderr line equal to (or starting with) want.
+func wantExit(t *testing.T, r result, code int, want string, prefixOnly bool) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("exit %d, want %d (stderr %q)", r.code, code, r.stderr)
 	}
 	if strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, "\n") {
 		t.Errorf("stderr is not one line: %q", r.stderr)
@@ -214,16 +222,16 @@ func TestLoginMIT(t *testing.T) {
 	t.Run("failures", func(t *testing.T) {
 		cc := filepath.Join(dir, "fail")
 		fenv := map[string]string{"KRB5_CONFIG": r.Conf, "KRB5CCNAME": cc}
-		wantFailure(t, runKClient(t, fenv, "wrong\n", "login", "alice"),
+		wantExit(t, runKClient(t, fenv, "wrong\n", "login", "alice"), cli.ExitAuth,
 			"kclient: Password incorrect while getting initial credentials", false)
-		wantFailure(t, runKClient(t, fenv, "x\n", "login", "nobody"),
+		wantExit(t, runKClient(t, fenv, "x\n", "login", "nobody"), cli.ExitAuth,
 			"kclient: Client 'nobody@KRB.TEST' not found in Kerberos database while getting initial credentials", false)
 		if _, err := os.Stat(cc); !os.IsNotExist(err) {
 			t.Errorf("failed logins left a cache: %v", err)
 		}
 		wantFailure(t, runKClient(t, fenv, "", "login", "alice"), "kclient: no password on standard input", false)
-		wantFailure(t, runKClient(t, fenv, "alicepw\n", "login", "-l", "forever", "alice"), "kclient: bad lifetime value \"forever\"", true)
-		wantFailure(t, runKClient(t, fenv, "alicepw\n", "login", "--kdc", "127.0.0.1:1", "alice"),
+		wantExit(t, runKClient(t, fenv, "alicepw\n", "login", "-l", "forever", "alice"), cli.ExitUsage, "kclient: bad lifetime value \"forever\"", true)
+		wantExit(t, runKClient(t, fenv, "alicepw\n", "login", "--kdc", "127.0.0.1:1", "alice"), cli.ExitUnreachable,
 			"kclient: Cannot contact any KDC for realm 'KRB.TEST' while getting initial credentials (udp 127.0.0.1:1:", true)
 	})
 }
@@ -234,7 +242,8 @@ func TestListAndDestroy(t *testing.T) {
 	env := map[string]string{"KRB5CCNAME": "FILE:" + path}
 
 	wantFailure(t, runKClient(t, env, "", "list"), "kclient: No credentials cache found (filename: "+path+")", false)
-	wantFailure(t, runKClient(t, env, "", "destroy"), "kclient: No credentials cache found while destroying cache", false)
+	// Like kdestroy, destroying a cache that is not there says so and succeeds.
+	wantExit(t, runKClient(t, env, "", "destroy"), cli.ExitOK, "kclient: No credentials cache found while destroying cache", false)
 
 	cc := &ticket.CCache{Version: 4, DefaultPrincipal: princ("alice", "R"), Credentials: []ticket.Credential{sampleCred()}}
 	if err := ticket.WriteCCacheFile(path, cc); err != nil {
@@ -264,9 +273,11 @@ func TestListAndDestroy(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	wantFailure(t, runKClient(t, nil, "", "login", "--bogus"), "kclient: unknown flag: --bogus (see kclient --help)", false)
-	wantFailure(t, runKClient(t, nil, "", "list", "extra"), "kclient: unknown command \"extra\" for \"kclient list\"", false)
-	wantFailure(t, runKClient(t, nil, "", "login", "a", "b"), "kclient: accepts at most 1 arg(s), received 2", false)
+	wantExit(t, runKClient(t, nil, "", "login", "--bogus"), cli.ExitUsage, "kclient: unknown flag: --bogus (see kclient --help)", false)
+	wantExit(t, runKClient(t, nil, "", "list", "a", "b"), cli.ExitUsage, "kclient: accepts at most 1 arg(s), received 2 (see kclient --help)", false)
+	wantExit(t, runKClient(t, nil, "", "login", "a", "b"), cli.ExitUsage, "kclient: accepts at most 1 arg(s), received 2 (see kclient --help)", false)
+	wantExit(t, runKClient(t, nil, "", "lgoin"), cli.ExitUsage, "kclient: unknown command \"lgoin\" for \"kclient\" (did you mean login?) (see kclient --help)", false)
+	wantExit(t, runKClient(t, nil, "", "destroy", "extra"), cli.ExitUsage, "kclient: unknown command \"extra\" for \"kclient destroy\" (see kclient --help)", false)
 	if res := runKClient(t, nil, "", "--help"); res.code != 0 || !strings.Contains(res.stdout, "login") {
 		t.Errorf("help: %+v", res)
 	}

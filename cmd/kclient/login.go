@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"time"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/spf13/cobra"
 
 	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 	"github.com/kerbkit/kerbkit/walkthrough"
@@ -27,17 +30,28 @@ const defaultKeytab = "/etc/krb5.keytab"
 type LoginOptions struct {
 	Env *Env
 
-	Principal   string   // PRINCIPAL argument; empty: keytab's first principal or the login name
-	UseKeytab   bool     // -k
-	Keytab      string   // -t
-	CCache      string   // -c
-	Lifetime    string   // -l, MIT duration
-	Renewable   string   // -r, MIT duration
-	Forwardable bool     // -f
-	Realm       string   // --realm
-	KDCs        []string // --kdc HOST:PORT, repeatable
-	Renew       bool     // -R: renew the TGT in the cache instead (kinit -R)
-	Explain     bool     // --explain: explain every message (walkthrough.Explainer)
+	Principal     string   // PRINCIPAL argument; empty: keytab's first principal, the cache's, or the login name
+	UseKeytab     bool     // -k
+	Keytab        string   // -t
+	CCache        string   // -c
+	Lifetime      string   // -l, MIT duration
+	Renewable     string   // -r, MIT duration
+	Forwardable   bool     // -f
+	NoForwardable bool     // -F
+	Proxiable     bool     // -p
+	NoProxiable   bool     // -P
+	NoAddresses   bool     // -A: tickets without addresses (always so; accepted as kinit does)
+	StartTime     string   // -s: postdate, an MIT duration from now or a date
+	Service       string   // -S: the service of the initial ticket instead of krbtgt/REALM
+	Verbose       bool     // -V
+	Realm         string   // --realm
+	KDCs          []string // --kdc HOST:PORT, repeatable
+	Renew         bool     // -R: renew the TGT in the cache instead (kinit -R)
+	Validate      bool     // -v: validate the postdated TGT in the cache instead (kinit -v)
+	Explain       bool     // --explain: explain every message (walkthrough.Explainer)
+
+	// now is the clock for -s; nil means time.Now.
+	now func() time.Time
 }
 
 // NewCmdLogin returns "kclient login". runF replaces the run function in tests; nil means loginRun.
@@ -50,7 +64,15 @@ func NewCmdLogin(env *Env, runF func(context.Context, *LoginOptions) error) *cob
 
 The password is read without echo from the terminal, or as one line of standard input when it is not a terminal.
 krb5.conf comes from KRB5_CONFIG (default /etc/krb5.conf when present); --realm and --kdc work without one.
-The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>.
+The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>. In a DIR: collection, as with kinit, a login
+reuses the cache that already holds the principal's tickets, or takes a new one when the primary cache holds
+another principal's, and makes it the primary cache. Without PRINCIPAL: with -k the keytab's first principal,
+else the principal of the cache, else the login name.
+
+Ticket options follow kinit: -f/-F forwardable or not, -p/-P proxiable or not (overriding krb5.conf), -l and -r
+lifetimes, -s a postdated ticket that starts later (validate it with -v once it has started), -S a ticket for
+another service than krbtgt/REALM. Tickets never carry addresses; -A is accepted for kinit compatibility. -V
+says which cache, principal and keytab are used, on standard error.
 With -R the ticket-granting ticket already in the cache is renewed instead, as "kclient renew" does.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -60,8 +82,8 @@ With -R the ticket-granting ticket already in the cache is renewed instead, as "
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			if opts.Renew {
-				return loginRenew(cmd.Context(), opts)
+			if opts.Renew || opts.Validate {
+				return loginReissue(cmd.Context(), opts)
 			}
 			return loginRun(cmd.Context(), opts)
 		},
@@ -73,24 +95,160 @@ With -R the ticket-granting ticket already in the cache is renewed instead, as "
 	f.StringVarP(&opts.Lifetime, "lifetime", "l", "", "requested ticket lifetime, e.g. 10h, 1d, 30m, 3600")
 	f.StringVarP(&opts.Renewable, "renewable", "r", "", "requested renewable lifetime, e.g. 7d")
 	f.BoolVarP(&opts.Forwardable, "forwardable", "f", false, "request a forwardable ticket")
+	f.BoolVarP(&opts.NoForwardable, "not-forwardable", "F", false, "do not request a forwardable ticket (overrides krb5.conf)")
+	f.BoolVarP(&opts.Proxiable, "proxiable", "p", false, "request a proxiable ticket")
+	f.BoolVarP(&opts.NoProxiable, "not-proxiable", "P", false, "do not request a proxiable ticket (overrides krb5.conf)")
+	f.BoolVarP(&opts.NoAddresses, "no-addresses", "A", false, "request a ticket without addresses (what kclient always does)")
+	f.StringVarP(&opts.StartTime, "start-time", "s", "", "postdate: the ticket starts after this duration (e.g. 1h) or at this time (2026-12-01T09:00:00)")
+	f.StringVarP(&opts.Service, "service", "S", "", "get the initial ticket for this service instead of krbtgt/REALM")
+	f.BoolVarP(&opts.Verbose, "verbose", "V", false, "say which cache, principal and keytab are used (on standard error)")
 	f.StringVar(&opts.Realm, "realm", "", "default realm (overrides krb5.conf)")
 	f.StringArrayVar(&opts.KDCs, "kdc", nil, "KDC address HOST:PORT for the principal's realm (repeatable; overrides krb5.conf)")
 	f.BoolVarP(&opts.Renew, "renew", "R", false, "renew the ticket-granting ticket in the cache instead of getting a new one")
+	f.BoolVarP(&opts.Validate, "validate", "v", false, "validate the postdated ticket-granting ticket in the cache (once it has started)")
 	f.BoolVar(&opts.Explain, "explain", false, "explain every message, limited to what the client can decrypt")
+	_ = cmd.MarkFlagFilename("keytab-file")
 	return cmd
 }
 
-// loginRenew is login -R (kinit -R): renew the cache's ticket-granting ticket. The options that shape a new
-// ticket make no sense there and are refused.
-func loginRenew(ctx context.Context, o *LoginOptions) error {
-	if o.UseKeytab || o.Keytab != "" || o.Lifetime != "" || o.Renewable != "" || o.Forwardable {
-		return &usageError{err: errors.New("kclient: -R renews the ticket in the cache and takes none of -k, -t, -l, -r, -f")}
+// verbosef writes a -V line to standard error.
+func (o *LoginOptions) verbosef(format string, args ...any) {
+	if o.Verbose {
+		fmt.Fprintf(o.Env.ErrOut, format+"\n", args...)
 	}
-	return renewRun(ctx, &RenewOptions{Env: o.Env, Principal: o.Principal, CCache: o.CCache, Realm: o.Realm, KDCs: o.KDCs})
+}
+
+// checkLoginFlags refuses the flag combinations kinit refuses.
+func checkLoginFlags(o *LoginOptions) error {
+	switch {
+	case o.Forwardable && o.NoForwardable:
+		return cli.Usagef("Only one of -f and -F allowed")
+	case o.Proxiable && o.NoProxiable:
+		return cli.Usagef("Only one of -p and -P allowed")
+	case o.Renew && o.Validate:
+		return cli.Usagef("Only one of -R and -v allowed")
+	}
+	return nil
+}
+
+// loginReissue is login -R (kinit -R: renew the cache's ticket-granting ticket) and login -v (kinit -v:
+// validate it). The options that shape a new ticket make no sense there and are refused.
+func loginReissue(ctx context.Context, o *LoginOptions) error {
+	if err := checkLoginFlags(o); err != nil {
+		return err
+	}
+	flag := "-R renews"
+	if o.Validate {
+		flag = "-v validates"
+	}
+	if o.UseKeytab || o.Keytab != "" || o.Lifetime != "" || o.Renewable != "" || o.Forwardable || o.NoForwardable ||
+		o.Proxiable || o.NoProxiable || o.StartTime != "" || o.Service != "" {
+		return &usageError{err: fmt.Errorf("kclient: %s the ticket in the cache and takes none of -k, -t, -l, -r, -f, -F, -p, -P, -s, -S", flag)}
+	}
+	ro := &RenewOptions{Env: o.Env, Principal: o.Principal, CCache: o.CCache, Realm: o.Realm, KDCs: o.KDCs, Validate: o.Validate}
+	if o.Verbose {
+		ro.verbose = o.verbosef
+	}
+	if err := renewRun(ctx, ro); err != nil {
+		return err
+	}
+	o.verbosef("Authenticated to Kerberos v5")
+	return nil
+}
+
+// parseStartTime reads kinit -s: an MIT duration from now, else a date and time (local time unless it names a
+// zone). It returns the start time, or the zero time when that is not in the future (no postdating).
+func parseStartTime(s string, now time.Time) (time.Time, error) {
+	if d, err := client.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(d), nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "20060102150405", "200601021504"} {
+		var t time.Time
+		var err error
+		if layout == time.RFC3339 {
+			t, err = time.Parse(layout, s)
+		} else {
+			t, err = time.ParseInLocation(layout, s, time.Local)
+		}
+		if err == nil {
+			if !t.After(now) {
+				return time.Time{}, nil
+			}
+			return t, nil
+		}
+	}
+	return time.Time{}, cli.Usagef("Bad start time value %s (give a duration such as 1h or a time such as 2026-12-01T09:00:00)", s)
+}
+
+// loginCache is the cache a login writes, chosen as kinit chooses it.
+type loginCache struct {
+	name     ticket.CCacheName
+	switchTo bool // make it the primary cache of its DIR: collection afterwards
+	created  bool // a new cache file of the collection, removed if the login fails
+}
+
+// chooseLoginCache picks the output cache and, when none was given, the principal, as kinit does: -c as given;
+// else the default cache when it holds the principal to use (or no principal was given and it holds one); in
+// a DIR: collection, the cache that holds the principal already, or a new one when the primary cache holds
+// someone else. It prints kinit -V's "Using ... cache" lines.
+func chooseLoginCache(o *LoginOptions, princ *principal.Name, pickPrincipal func() (principal.Name, error)) (*loginCache, error) {
+	if o.CCache != "" {
+		n, err := ticket.ParseCCacheName(o.CCache, o.Env.UID)
+		if err != nil {
+			return nil, fmt.Errorf("kclient: %w", err)
+		}
+		o.verbosef("Using specified cache: %s", o.CCache)
+		if princ.Realm == "" {
+			if cc, err := ticket.ReadCCacheFile(n.Path); err == nil && !o.UseKeytab && o.Keytab == "" {
+				*princ = cc.DefaultPrincipal
+			} else if *princ, err = pickPrincipal(); err != nil {
+				return nil, err
+			}
+		}
+		return &loginCache{name: n}, nil
+	}
+	def, err := ticket.ParseCCacheName(ccacheName("", o.Env), o.Env.UID)
+	if err != nil {
+		return nil, fmt.Errorf("kclient: %w", err)
+	}
+	defCC, defErr := ticket.ReadCCacheFile(def.Path)
+	if princ.Realm == "" {
+		if defErr == nil && !o.UseKeytab && o.Keytab == "" {
+			// The default cache's principal, in the default cache.
+			*princ = defCC.DefaultPrincipal
+			return &loginCache{name: def}, nil
+		}
+		if *princ, err = pickPrincipal(); err != nil {
+			return nil, err
+		}
+	}
+	if def.Type == "DIR" {
+		if n, ok := findInCollection(def, *princ); ok {
+			o.verbosef("Using existing cache: %s", n.Residual)
+			return &loginCache{name: n, switchTo: true}, nil
+		}
+		if defErr == nil {
+			n, err := ticket.NewCCacheInCollection(def)
+			if err != nil {
+				return nil, fmt.Errorf("kclient: while generating new ccache: %w", err)
+			}
+			o.verbosef("Using new cache: %s", n.Residual)
+			return &loginCache{name: n, switchTo: true, created: true}, nil
+		}
+	}
+	o.verbosef("Using default cache: %s", def.Residual)
+	return &loginCache{name: def}, nil
 }
 
 // loginRun performs the AS exchange and writes a fresh credential cache holding the TGT.
-func loginRun(ctx context.Context, o *LoginOptions) error {
+func loginRun(ctx context.Context, o *LoginOptions) (err error) {
+	if err := checkLoginFlags(o); err != nil {
+		return err
+	}
+	now := time.Now
+	if o.now != nil {
+		now = o.now
+	}
 	cfg, err := loadConfig(o.Env)
 	if err != nil {
 		return err
@@ -101,65 +259,101 @@ func loginRun(ctx context.Context, o *LoginOptions) error {
 	if o.Lifetime != "" {
 		d, err := client.ParseDuration(o.Lifetime)
 		if err != nil || d <= 0 {
-			return fmt.Errorf("kclient: bad lifetime value %q (use e.g. 10h, 1d, 30m or seconds)", o.Lifetime)
+			return cli.Usagef("kclient: bad lifetime value %q (use e.g. 10h, 1d, 30m or seconds)", o.Lifetime)
 		}
 		cfg.TicketLifetime = d
 	}
 	if o.Renewable != "" {
 		d, err := client.ParseDuration(o.Renewable)
 		if err != nil || d <= 0 {
-			return fmt.Errorf("kclient: bad renewable lifetime value %q (use e.g. 7d, 12h or seconds)", o.Renewable)
+			return cli.Usagef("kclient: bad renewable lifetime value %q (use e.g. 7d, 12h or seconds)", o.Renewable)
 		}
 		cfg.RenewLifetime = d
 	}
-	if o.Forwardable {
+	var start time.Time
+	if o.StartTime != "" {
+		if start, err = parseStartTime(o.StartTime, now()); err != nil {
+			return err
+		}
+	}
+	switch {
+	case o.Forwardable:
 		cfg.Forwardable = true
+	case o.NoForwardable:
+		cfg.Forwardable = false
+	}
+	switch {
+	case o.Proxiable:
+		cfg.Proxiable = true
+	case o.NoProxiable:
+		cfg.Proxiable = false
 	}
 
 	useKeytab := o.UseKeytab || o.Keytab != ""
 	var secret client.Secret
 	var xo walkthrough.ExplainOptions // what --explain may decrypt with
 	var princ principal.Name
+	var ktPath string
+	var kt *keytab.Keytab
 	if useKeytab {
-		path := keytabPath(o.Keytab, o.Env.Getenv("KRB5_KTNAME"))
-		kt, err := client.LoadKeytab(path)
-		if err != nil {
+		ktPath = keytabPath(o.Keytab, o.Env.Getenv("KRB5_KTNAME"))
+		if kt, err = client.LoadKeytab(ktPath); err != nil {
 			return fmt.Errorf("kclient: %w", err)
 		}
 		secret, xo.Keytab = client.KeytabSecret(kt), kt
-		if o.Principal == "" {
-			ps := client.KeytabPrincipals(kt)
-			if len(ps) == 0 {
-				return fmt.Errorf("kclient: keytab %s has no entries", path)
-			}
-			princ = ps[0]
-		}
 	}
 	if o.Principal != "" {
-		princ, err = client.ParsePrincipal(o.Principal, cfg.Realm)
-		if err != nil {
+		if princ, err = client.ParsePrincipal(o.Principal, cfg.Realm); err != nil {
 			return fmt.Errorf("kclient: %w", err)
 		}
-	} else if !useKeytab {
+	}
+	// Without PRINCIPAL: the keytab's first principal, else (when no cache names one) the login name.
+	pick := func() (principal.Name, error) {
+		if useKeytab {
+			ps := client.KeytabPrincipals(kt)
+			if len(ps) == 0 {
+				return principal.Name{}, fmt.Errorf("kclient: keytab %s has no entries", ktPath)
+			}
+			return ps[0], nil
+		}
 		u, err := user.Current()
 		if err != nil || u.Username == "" {
-			return errors.New("kclient: no principal given and the login name is unknown")
+			return principal.Name{}, errors.New("kclient: no principal given and the login name is unknown")
 		}
-		princ, err = client.ParsePrincipal(u.Username, cfg.Realm)
+		p, err := client.ParsePrincipal(u.Username, cfg.Realm)
 		if err != nil {
+			return principal.Name{}, fmt.Errorf("kclient: %w", err)
+		}
+		return p, nil
+	}
+	out, err := chooseLoginCache(o, &princ, pick)
+	if err != nil {
+		return err
+	}
+	if out.created {
+		defer func() {
+			if err != nil {
+				os.Remove(out.name.Path)
+			}
+		}()
+	}
+	o.verbosef("Using principal: %s", princ)
+	if o.Keytab != "" {
+		o.verbosef("Using keytab: %s", o.Keytab)
+	}
+	var server principal.Name
+	if o.Service != "" {
+		// kinit -S: the service is in the client's realm, whatever realm the name gives.
+		if server, err = client.ParsePrincipal(o.Service, princ.Realm); err != nil {
 			return fmt.Errorf("kclient: %w", err)
 		}
+		server.Realm = princ.Realm
 	}
 	if len(o.KDCs) > 0 {
 		cfg.KDCs[princ.Realm] = append([]string(nil), o.KDCs...)
 	}
 	if len(cfg.KDCs[princ.Realm]) == 0 {
 		return fmt.Errorf("kclient: no KDC known for realm '%s' (give --kdc HOST:PORT or a [realms] entry in krb5.conf)", princ.Realm)
-	}
-
-	ccPath, err := ticket.ResolveCCacheName(ccacheName(o.CCache, o.Env), o.Env.UID)
-	if err != nil {
-		return fmt.Errorf("kclient: %w", err)
 	}
 
 	c, err := client.New(cfg)
@@ -178,19 +372,19 @@ func loginRun(ctx context.Context, o *LoginOptions) error {
 		defer ex.Close()
 		c.Trace = ex.Trace
 	}
-	res, err := c.Login(ctx, client.ASRequest{Client: princ, Secret: secret})
+	res, err := c.Login(ctx, client.ASRequest{Client: princ, Secret: secret, Server: server, StartTime: start})
 	if err != nil {
 		return loginError(err)
 	}
-	cc := &ticket.CCache{
-		Version:          4,
-		KDCOffset:        res.KDCOffset,
-		DefaultPrincipal: res.Credential.Client,
-		Credentials:      []ticket.Credential{res.Credential},
+	if err := client.StoreCCache(out.name, res.CCache()); err != nil {
+		return fmt.Errorf("kclient: %w", err)
 	}
-	if err := ticket.WriteCCacheFile(ccPath, cc); err != nil {
-		return fmt.Errorf("kclient: storing credentials in FILE:%s: %w", ccPath, err)
+	if out.switchTo {
+		if err := ticket.SwitchCCache(out.name); err != nil {
+			return fmt.Errorf("kclient: while switching to new ccache: %w", err)
+		}
 	}
+	o.verbosef("Authenticated to Kerberos v5")
 	return nil
 }
 
@@ -244,25 +438,32 @@ func ccacheName(flag string, env *Env) string {
 	return env.Getenv("KRB5CCNAME")
 }
 
-// readCCache resolves the cache named by -c (see ccacheName) and reads it. A missing cache is a userError
-// "kclient: No credentials cache found (filename: PATH)", followed by " "+suffix when suffix is not empty.
+// readCCache resolves the cache named by -c (see ccacheName) and reads it, returning its file. A missing cache
+// is a userError "kclient: No credentials cache found (filename: PATH)", followed by " "+suffix when suffix is
+// not empty.
 func readCCache(env *Env, ccFlag, suffix string) (string, *ticket.CCache, error) {
-	path, err := ticket.ResolveCCacheName(ccacheName(ccFlag, env), env.UID)
+	name, cc, err := readCCacheName(env, ccFlag, suffix)
+	return name.Path, cc, err
+}
+
+// readCCacheName is readCCache returning the resolved name (FILE: or DIR:).
+func readCCacheName(env *Env, ccFlag, suffix string) (ticket.CCacheName, *ticket.CCache, error) {
+	name, err := ticket.ParseCCacheName(ccacheName(ccFlag, env), env.UID)
 	if err != nil {
-		return "", nil, fmt.Errorf("kclient: %w", err)
+		return name, nil, fmt.Errorf("kclient: %w", err)
 	}
-	cc, err := ticket.ReadCCacheFile(path)
+	cc, err := ticket.ReadCCacheFile(name.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			msg := fmt.Sprintf("kclient: No credentials cache found (filename: %s)", path)
+			msg := fmt.Sprintf("kclient: No credentials cache found (filename: %s)", name.Path)
 			if suffix != "" {
 				msg += " " + suffix
 			}
-			return "", nil, &userError{msg: msg, err: err}
+			return name, nil, &userError{msg: msg, err: err}
 		}
-		return "", nil, fmt.Errorf("kclient: %w", err)
+		return name, nil, fmt.Errorf("kclient: %w", err)
 	}
-	return path, cc, nil
+	return name, cc, nil
 }
 
 // loginError turns an AS failure into kinit's wording: "<reason> while getting initial credentials".

@@ -19,6 +19,10 @@ type RenewOptions struct {
 	CCache    string   // -c
 	Realm     string   // --realm
 	KDCs      []string // --kdc HOST:PORT, repeatable
+	Validate  bool     // validate a postdated ticket instead of renewing (kinit -v)
+
+	// verbose, when set, gets kinit -V's lines (login -R -V, login -v -V).
+	verbose func(format string, args ...any)
 }
 
 // NewCmdRenew returns "kclient renew". runF replaces the run function in tests; nil means renewRun.
@@ -46,9 +50,19 @@ The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>. "kclient login -R
 	return cmd
 }
 
-// renewRun renews the cache's TGT and replaces it in the cache.
+// renewRun renews (or validates) the cache's TGT and replaces it in the cache.
 func renewRun(ctx context.Context, o *RenewOptions) error {
-	const during = "while renewing credentials"
+	during := "while renewing credentials"
+	if o.Validate {
+		during = "while validating credentials"
+	}
+	verbose := o.verbose
+	if verbose == nil {
+		verbose = func(string, ...any) {}
+	}
+	if o.CCache != "" {
+		verbose("Using specified cache: %s", o.CCache)
+	}
 	s, err := openTGSSession(o.Env, o.CCache, o.Realm, o.KDCs, during)
 	if err != nil {
 		return err
@@ -59,10 +73,14 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 			return fmt.Errorf("kclient: %w", err)
 		}
 		if !p.Equal(s.cc.DefaultPrincipal) {
-			return fmt.Errorf("kclient: the cache FILE:%s holds tickets for %s, not %s", s.path, s.cc.DefaultPrincipal, p)
+			return fmt.Errorf("kclient: the cache %s holds tickets for %s, not %s", s.name, s.cc.DefaultPrincipal, p)
+		}
+		if o.CCache == "" {
+			verbose("Using default cache: %s", s.name.Residual)
 		}
 	}
-	res, err := s.client.TGS(ctx, client.TGSRequest{TGT: s.tgt, Renew: true, KDCOffset: s.cc.KDCOffset})
+	verbose("Using principal: %s", s.cc.DefaultPrincipal)
+	res, err := s.client.TGS(ctx, client.TGSRequest{TGT: s.tgt, Renew: !o.Validate, Validate: o.Validate, KDCOffset: s.cc.KDCOffset})
 	switch {
 	case errors.Is(err, client.ErrNotRenewable):
 		return &userError{msg: fmt.Sprintf("kclient: Ticket %s is not renewable (log in with -r to get a renewable ticket) %s",
@@ -73,6 +91,11 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 	case err != nil:
 		return tgsError(err, during)
 	}
+	verbose("Initialized cache")
 	s.cc.Add(res.Credential)
-	return s.save()
+	if err := s.save(); err != nil {
+		return err
+	}
+	verbose("Stored credentials")
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -204,7 +205,7 @@ func TestRequestGSSSample(t *testing.T) {
 		cc, _ := reqCache(t, "host", "localhost")
 		addr, _ := reqSampleServer(t, reqKey(t))
 		r := runKClient(t, map[string]string{"KRB5_CONFIG": "/nonexistent"}, "", "request", "host/localhost", "--addr", addr, "-c", cc, "--timeout", "3s")
-		wantFailure(t, r, "kclient: server host/localhost@REQ.TEST rejected our authentication: Decrypt integrity check failed (KRB_AP_ERR_BAD_INTEGRITY, code 31)", false)
+		wantExit(t, r, cli.ExitAuth, "kclient: server host/localhost@REQ.TEST rejected our authentication: Decrypt integrity check failed (KRB_AP_ERR_BAD_INTEGRITY, code 31)", false)
 	})
 }
 
@@ -230,19 +231,20 @@ func TestRequestErrors(t *testing.T) {
 	cc, _ := reqCache(t, "host", "localhost")
 	for _, tc := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"request", "host/localhost"}, "kclient: give --addr HOST:PORT (GSS sample server) or --http URL (see kclient --help)"},
-		{[]string{"request", "host/localhost", "--addr", "127.0.0.1:1", "--http", "http://x/"}, "kclient: --addr and --http exclude each other (see kclient --help)"},
-		{[]string{"request", "--addr", "127.0.0.1:1"}, "kclient: SERVICE is required with --addr (e.g. host/localhost or host@localhost) (see kclient --help)"},
-		{[]string{"request", "a", "b", "--addr", "x"}, "kclient: accepts at most 1 arg(s), received 2"},
-		{[]string{"request", "host", "--addr", "127.0.0.1:1", "-c", cc}, `kclient: service "host": give a principal (host/localhost[@REALM]) or a host-based name (host@localhost)`},
-		{[]string{"request", "host/localhost", "--addr", "127.0.0.1:1", "-c", filepath.Join(t.TempDir(), "none")}, "kclient: No credentials cache found (filename: "},
-		{[]string{"request", "imap/localhost", "--addr", "127.0.0.1:1", "-c", cc}, "kclient: No ticket-granting ticket for alice@REQ.TEST in FILE:" + cc + " while getting credentials for imap/localhost@REQ.TEST (run kclient login)"},
-		{[]string{"request", "--http", "ftp://localhost/", "-c", cc}, `kclient: URL "ftp://localhost/" is not http or https`},
+		{[]string{"request", "host/localhost"}, cli.ExitUsage, "kclient: give --addr HOST:PORT (GSS sample server) or --http URL (see kclient --help)"},
+		{[]string{"request", "host/localhost", "--addr", "127.0.0.1:1", "--http", "http://x/"}, cli.ExitUsage, "kclient: --addr and --http exclude each other (see kclient --help)"},
+		{[]string{"request", "--addr", "127.0.0.1:1"}, cli.ExitUsage, "kclient: SERVICE is required with --addr (e.g. host/localhost or host@localhost) (see kclient --help)"},
+		{[]string{"request", "a", "b", "--addr", "x"}, cli.ExitUsage, "kclient: accepts at most 1 arg(s), received 2"},
+		{[]string{"request", "host", "--addr", "127.0.0.1:1", "-c", cc}, cli.ExitFailure, `kclient: service "host": give a principal (host/localhost[@REALM]) or a host-based name (host@localhost)`},
+		{[]string{"request", "host/localhost", "--addr", "127.0.0.1:1", "-c", filepath.Join(t.TempDir(), "none")}, cli.ExitFailure, "kclient: No credentials cache found (filename: "},
+		{[]string{"request", "imap/localhost", "--addr", "127.0.0.1:1", "-c", cc}, cli.ExitFailure, "kclient: No ticket-granting ticket for alice@REQ.TEST in FILE:" + cc + " while getting credentials for imap/localhost@REQ.TEST (run kclient login)"},
+		{[]string{"request", "--http", "ftp://localhost/", "-c", cc}, cli.ExitFailure, `kclient: URL "ftp://localhost/" is not http or https`},
 	} {
 		r := runKClient(t, env, "", tc.args...)
-		wantFailure(t, r, tc.want, true)
+		wantExit(t, r, tc.code, tc.want, true)
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/internal/cli"
 )
 
 // Env is what the commands take from the process: standard streams, environment variables and the user id.
@@ -28,13 +31,17 @@ func DefaultEnv() *Env {
 	return &Env{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, Getenv: os.Getenv, UID: os.Getuid()}
 }
 
-// Main runs kclient with args and returns the exit code: 0 on success, 1 after printing one line to stderr.
+// Main runs kclient with args and returns the exit code (see exitCode) after printing one line to stderr for a
+// failure.
 func Main(ctx context.Context, args []string, env *Env) int {
 	root := NewRootCmd(env)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(env.ErrOut, errorLine(err))
-		return 1
+		var se *statusError
+		if !errors.As(err, &se) || se.msg != "" {
+			fmt.Fprintln(env.ErrOut, errorLine(err))
+		}
+		return exitCode(err)
 	}
 	return 0
 }
@@ -45,10 +52,9 @@ func NewRootCmd(env *Env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "kclient",
 		Short:         "Kerberos v5 client: get, list and destroy tickets",
+		Long:          "Kerberos v5 client: get, list and destroy tickets, like MIT's kinit, klist, kvno and kdestroy.\n\n" + cli.ExitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		// Flag parsing errors become one "kclient: ..." line like every other error.
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
 	root.SetIn(env.In)
 	root.SetOut(env.Out)
@@ -60,6 +66,8 @@ func NewRootCmd(env *Env) *cobra.Command {
 	root.AddCommand(NewCmdTicket(env, nil), NewCmdRenew(env, nil))
 	root.AddCommand(NewCmdRequest(env, nil))
 	root.AddCommand(NewCmdWalkthrough(env, nil), NewCmdExplain(env, nil))
+	// Flag, argument and unknown-command errors become one "kclient: ..." line and exit 2; examples; completion.
+	cli.Prepare(root, examples)
 	return root
 }
 
@@ -84,11 +92,45 @@ func (e *userError) Error() string { return e.msg }
 // Unwrap returns the underlying cause.
 func (e *userError) Unwrap() error { return e.err }
 
+// statusError ends a command with an exit code and msg as its one stderr line, or no line at all when msg is
+// empty (list -s, which reports by exit status alone).
+type statusError struct {
+	code int
+	msg  string
+	err  error
+}
+
+// Error implements error.
+func (e *statusError) Error() string { return e.msg }
+
+// Unwrap returns the cause.
+func (e *statusError) Unwrap() error { return e.err }
+
+// exitCode maps a command's error to kclient's exit status (cli.Exit*): 2 for a usage error, 3 when the KDC
+// (or a service) refused or a ticket did not verify, 4 when no KDC answered, 1 for everything else.
+func exitCode(err error) int {
+	var se *statusError
+	var ue *usageError
+	var ke *client.KDCError
+	var unreach *client.UnreachableError
+	switch {
+	case errors.As(err, &se):
+		return se.code
+	case errors.As(err, &ue), cli.IsUsage(err):
+		return cli.ExitUsage
+	case errors.As(err, &ke):
+		return cli.ExitAuth
+	case errors.As(err, &unreach):
+		return cli.ExitUnreachable
+	}
+	return cli.ExitFailure
+}
+
 // errorLine renders err as the single stderr line: prefixed "kclient: ", without newlines.
 func errorLine(err error) string {
 	msg := err.Error()
 	var ue *usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, &ue) || cli.IsUsage(err) {
 		msg += " (see kclient --help)"
 	}
 	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")

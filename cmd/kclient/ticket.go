@@ -4,11 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"strings"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
+	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/spf13/cobra"
 
 	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 	"github.com/kerbkit/kerbkit/walkthrough"
@@ -18,18 +26,22 @@ import (
 type TicketOptions struct {
 	Env *Env
 
-	Services []string // SERVICE arguments
+	Services []string // SERVICE arguments (host names with -S)
 	CCache   string   // -c
 	Realm    string   // --realm
 	KDCs     []string // --kdc HOST:PORT, repeatable
 	Explain  bool     // --explain: explain every message (walkthrough.Explainer)
+	Keytab   string   // -k: verify each ticket with this keytab
+	Etype    string   // -e: the session key enctype to ask for
+	SName    string   // -S: the arguments are hosts of this service (kvno -S sname host...)
+	Quiet    bool     // -q: print no kvno lines
 }
 
 // NewCmdTicket returns "kclient ticket". runF replaces the run function in tests; nil means ticketRun.
 func NewCmdTicket(env *Env, runF func(context.Context, *TicketOptions) error) *cobra.Command {
 	opts := &TicketOptions{Env: env}
 	cmd := &cobra.Command{
-		Use:   "ticket SERVICE...",
+		Use:   "ticket SERVICE... | -S SNAME HOST...",
 		Short: "Get service tickets with the ticket-granting ticket in the cache (like kvno)",
 		Long: `Get a service ticket for each SERVICE (the TGS exchange) with the ticket-granting ticket in the credential
 cache, add it to the same cache, and print the key version number of the service key, as kvno does:
@@ -37,9 +49,14 @@ cache, add it to the same cache, and print the key version number of the service
     host/localhost@KRB.TEST: kvno = 2
 
 SERVICE is a principal name such as host/localhost or HTTP/www.example.com@REALM; without a realm it gets the
-default realm (--realm, else krb5.conf default_realm, else the realm of the cache's principal). The ticket is
-forwardable when the ticket-granting ticket is, and renewable when it is. The first failure stops with exit
-status 1; tickets obtained before it are kept in the cache.
+default realm (--realm, else krb5.conf default_realm, else the realm of the cache's principal). With -S SNAME
+the arguments are host names and each service is SNAME/host (host in lower case, as kvno -S builds it), in the
+realm krb5.conf's [domain_realm] gives the host; with none, in the client's realm under the name
+"SNAME/host@" (MIT's referral realm), the way kvno shows and stores it.
+With -k KEYTAB each ticket is also decrypted with the keytab, as the service would: "keytab entry valid", or
+"keytab entry invalid" and exit status 3. -e asks for a session key of that enctype. -q prints no kvno lines.
+The ticket is forwardable when the ticket-granting ticket is, and renewable when it is. The first failure stops;
+tickets obtained before it are kept in the cache.
 The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -55,6 +72,14 @@ The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>.`,
 	f.StringVar(&opts.Realm, "realm", "", "default realm for service names (overrides krb5.conf)")
 	f.StringArrayVar(&opts.KDCs, "kdc", nil, "KDC address HOST:PORT for the ticket-granting ticket's realm (repeatable; overrides krb5.conf)")
 	f.BoolVar(&opts.Explain, "explain", false, "explain every message, limited to what the client can decrypt")
+	f.StringVarP(&opts.Keytab, "keytab", "k", "", "verify each ticket by decrypting it with this keytab")
+	f.StringVarP(&opts.Etype, "etype", "e", "", "ask for a session key of this enctype, e.g. aes128-cts-hmac-sha1-96")
+	f.StringVarP(&opts.SName, "service", "S", "", "the arguments are host names of this service, e.g. -S host www.example.com")
+	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "print no kvno lines (errors still go to standard error)")
+	_ = cmd.MarkFlagFilename("keytab")
+	_ = cmd.RegisterFlagCompletionFunc("etype", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return principal.EnctypeNames(), cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 
@@ -63,7 +88,7 @@ The cache is -c, else KRB5CCNAME, else FILE:/tmp/krb5cc_<uid>.`,
 type tgsSession struct {
 	cfg    *client.Config
 	client *client.Client
-	path   string // resolved cache file
+	name   ticket.CCacheName // resolved cache
 	cc     *ticket.CCache
 	tgt    ticket.Credential
 }
@@ -78,14 +103,14 @@ func openTGSSession(env *Env, ccFlag, realm string, kdcs []string, what string) 
 	if realm != "" {
 		cfg.Realm = realm
 	}
-	path, cc, err := readCCache(env, ccFlag, what)
+	name, cc, err := readCCacheName(env, ccFlag, what)
 	if err != nil {
 		return nil, err
 	}
 	tgt, err := client.FindTGT(cc, "")
 	if err != nil {
-		return nil, &userError{msg: fmt.Sprintf("kclient: No ticket-granting ticket for %s in FILE:%s %s (run kclient login)",
-			cc.DefaultPrincipal, path, what), err: err}
+		return nil, &userError{msg: fmt.Sprintf("kclient: No ticket-granting ticket for %s in %s %s (run kclient login)",
+			cc.DefaultPrincipal, name, what), err: err}
 	}
 	tgsRealm := cc.DefaultPrincipal.Realm
 	if len(kdcs) > 0 {
@@ -101,28 +126,43 @@ func openTGSSession(env *Env, ccFlag, realm string, kdcs []string, what string) 
 	if err != nil {
 		return nil, fmt.Errorf("kclient: %w", err)
 	}
-	return &tgsSession{cfg: cfg, client: c, path: path, cc: cc, tgt: tgt}, nil
+	return &tgsSession{cfg: cfg, client: c, name: name, cc: cc, tgt: tgt}, nil
 }
 
 // save writes the cache back, atomically and with mode 0600.
 func (s *tgsSession) save() error {
-	if err := ticket.WriteCCacheFile(s.path, s.cc); err != nil {
-		return fmt.Errorf("kclient: storing credentials in FILE:%s: %w", s.path, err)
+	if err := ticket.WriteCCacheFile(s.name.Path, s.cc); err != nil {
+		return fmt.Errorf("kclient: storing credentials in %s: %w", s.name, err)
 	}
 	return nil
 }
 
 // ticketRun gets a service ticket for each service and stores them in the cache.
 func ticketRun(ctx context.Context, o *TicketOptions) error {
+	var etypes []int32
+	if o.Etype != "" {
+		var err error
+		if etypes, err = principal.ParseEnctypes(o.Etype); err != nil || len(etypes) != 1 {
+			return cli.Usagef("kclient: Invalid argument while converting etype %q (supported: %s)", o.Etype, strings.Join(principal.EnctypeNames(), ", "))
+		}
+	}
 	s, err := openTGSSession(o.Env, o.CCache, o.Realm, o.KDCs, "while getting credentials")
 	if err != nil {
 		return err
 	}
+	if etypes != nil {
+		// kvno -e: the TGS-REQ lists only that enctype, so the session key has it.
+		cfg := s.cfg.Clone()
+		cfg.Etypes = etypes
+		if s.client, err = client.New(cfg); err != nil {
+			return fmt.Errorf("kclient: %w", err)
+		}
+	}
 	// An expired TGT can get nothing (RFC 4120 §3.3.3): say so before asking the
 	// KDC, on the KDC's clock as the cache records the offset.
 	if now := time.Now().Add(s.cc.KDCOffset); !now.Before(s.tgt.EndTime) {
-		return &userError{msg: fmt.Sprintf("kclient: Ticket expired while getting credentials: the ticket-granting ticket of %s in FILE:%s expired at %s; log in again (kclient login)",
-			s.cc.DefaultPrincipal, s.path, s.tgt.EndTime.Local().Format(time.DateTime))}
+		return &userError{msg: fmt.Sprintf("kclient: Ticket expired while getting credentials: the ticket-granting ticket of %s in %s expired at %s; log in again (kclient login)",
+			s.cc.DefaultPrincipal, s.name, s.tgt.EndTime.Local().Format(time.DateTime))}
 	}
 	if o.Explain {
 		ex := newExplainer(o.Env, walkthrough.ExplainOptions{Credentials: s.cc.Credentials})
@@ -131,28 +171,119 @@ func ticketRun(ctx context.Context, o *TicketOptions) error {
 	}
 	services := make([]principal.Name, 0, len(o.Services))
 	for _, name := range o.Services {
-		p, err := client.ParsePrincipal(name, s.cfg.Realm)
+		p, err := serviceName(s.cfg, o.SName, name)
 		if err != nil {
-			return fmt.Errorf("kclient: %w", err)
+			return err
 		}
 		services = append(services, p)
 	}
 	changed := false
+	save := func() error {
+		if changed {
+			return s.save()
+		}
+		return nil
+	}
 	for _, p := range services {
-		res, err := s.client.TGS(ctx, client.TGSRequest{TGT: s.tgt, Server: p, Forwardable: true, KDCOffset: s.cc.KDCOffset})
+		// A name in the referral realm (kvno -S for a host with no [domain_realm] entry) is asked of the
+		// ticket-granting ticket's realm, and cached under the name as given.
+		ask := p
+		if ask.Realm == "" {
+			ask.Realm = s.cc.DefaultPrincipal.Realm
+		}
+		res, err := s.client.TGS(ctx, client.TGSRequest{TGT: s.tgt, Server: ask, Forwardable: true, KDCOffset: s.cc.KDCOffset})
 		if err != nil {
-			if changed {
-				if serr := s.save(); serr != nil {
-					return serr
-				}
+			if serr := save(); serr != nil {
+				return serr
 			}
 			return tgsError(err, "while getting credentials for "+p.String())
 		}
+		res.Credential.Server = p
 		s.cc.Add(res.Credential)
 		changed = true
-		fmt.Fprintf(o.Env.Out, "%s: kvno = %d\n", p, res.KVNO)
+		if o.Keytab != "" {
+			if err := verifyWithKeytab(o.Keytab, res.Credential.Ticket); err != nil {
+				if !o.Quiet {
+					fmt.Fprintf(o.Env.ErrOut, "%s: kvno = %d, keytab entry invalid\n", p, res.KVNO)
+				}
+				if serr := save(); serr != nil {
+					return serr
+				}
+				return &userError{msg: fmt.Sprintf("kclient: %s while decrypting ticket for %s", err.msg, p), err: err}
+			}
+			if !o.Quiet {
+				fmt.Fprintf(o.Env.Out, "%s: kvno = %d, keytab entry valid\n", p, res.KVNO)
+			}
+			continue
+		}
+		if !o.Quiet {
+			fmt.Fprintf(o.Env.Out, "%s: kvno = %d\n", p, res.KVNO)
+		}
 	}
-	return s.save()
+	return save()
+}
+
+// serviceName is the service principal of one argument: a principal name, or with -S sname a host name.
+func serviceName(cfg *client.Config, sname, arg string) (principal.Name, error) {
+	if sname == "" {
+		p, err := client.ParsePrincipal(arg, cfg.Realm)
+		if err != nil {
+			return p, fmt.Errorf("kclient: %w", err)
+		}
+		return p, nil
+	}
+	// kvno -S: krb5_sname_to_principal with KRB5_NT_SRV_HST, no DNS (kclient never canonicalizes host names).
+	host := strings.ToLower(strings.TrimSuffix(arg, "."))
+	if host == "" {
+		return principal.Name{}, cli.Usagef("kclient: empty host name for -S %s", sname)
+	}
+	realm, _ := cfg.HostRealm(host)
+	return principal.Name{Type: nametype.KRB_NT_SRV_HST, Components: []string{sname, host}, Realm: realm}, nil
+}
+
+// keytabError is why a ticket did not verify with a keytab, in kvno's words.
+type keytabError struct {
+	msg string
+	err error
+}
+
+func (e *keytabError) Error() string { return e.msg }
+func (e *keytabError) Unwrap() error { return e.err }
+
+// verifyWithKeytab decrypts a ticket's enc-part (key usage 2, RFC 4120 §5.3) with the keytab entries of the
+// ticket's enctype, as kvno -k does (krb5_server_decrypt_ticket_keytab): any entry of that enctype may open
+// it, whatever its principal or kvno. A ticket still marked INVALID (postdated, not yet validated) does not
+// verify.
+func verifyWithKeytab(path string, der []byte) *keytabError {
+	kt, err := client.LoadKeytab(keytabPath(path, ""))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &keytabError{msg: fmt.Sprintf("Key table file '%s' not found", keytabPath(path, "")), err: err}
+		}
+		return &keytabError{msg: strings.TrimPrefix(err.Error(), "client: "), err: err}
+	}
+	tkt, ok := decodeTicket(der)
+	if !ok {
+		return &keytabError{msg: "Ticket does not decode"}
+	}
+	for _, e := range kt.Entries {
+		if e.Key.KeyType != tkt.EncPart.EType {
+			continue
+		}
+		plain, err := crypto.DecryptEncPart(tkt.EncPart, e.Key, keyusage.KDC_REP_TICKET)
+		if err != nil {
+			continue
+		}
+		var enc messages.EncTicketPart
+		if err := enc.Unmarshal(plain); err != nil {
+			return &keytabError{msg: "Ticket does not decode"}
+		}
+		if ticket.FlagsFromBitString(enc.Flags)&ticket.FlagInvalid != 0 {
+			return &keytabError{msg: "Ticket has invalid flag set", err: &client.KDCError{Code: errorcode.KRB_AP_ERR_TKT_NYV, Local: true}}
+		}
+		return nil
+	}
+	return &keytabError{msg: "Wrong principal in request", err: &client.KDCError{Code: errorcode.KRB_AP_ERR_NOT_US, Local: true}}
 }
 
 // tgsError turns a TGS failure into kvno/kinit wording: "kclient: <reason> <during>", during being for example

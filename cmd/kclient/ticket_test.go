@@ -17,6 +17,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/messages"
 
+	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/testenv"
@@ -273,13 +274,13 @@ func TestTicketOwnKDC(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		wantFailure(t, runKClient(t, env, "", "ticket", "host/nope"),
+		wantExit(t, runKClient(t, env, "", "ticket", "host/nope"), cli.ExitAuth,
 			"kclient: Server 'host/nope@KRB.TEST' not found in Kerberos database while getting credentials for host/nope@KRB.TEST", false)
 		// Several services: the one before the failure is printed and kept.
 		other := filepath.Join(dir, "multi")
 		copyFile(t, ccPath, other)
 		res := runKClient(t, env, "", "ticket", "-c", other, "host/localhost@KRB.TEST", "nope/x", "host/localhost")
-		wantFailure(t, res, "kclient: Server 'nope/x@KRB.TEST' not found in Kerberos database while getting credentials for nope/x@KRB.TEST", false)
+		wantExit(t, res, cli.ExitAuth, "kclient: Server 'nope/x@KRB.TEST' not found in Kerberos database while getting credentials for nope/x@KRB.TEST", false)
 		if !strings.HasPrefix(res.stdout, "host/localhost@KRB.TEST: kvno = ") || strings.Count(res.stdout, "\n") != 1 {
 			t.Errorf("stdout %q", res.stdout)
 		}
@@ -288,7 +289,7 @@ func TestTicketOwnKDC(t *testing.T) {
 		missing := filepath.Join(dir, "missing")
 		wantFailure(t, runKClient(t, env, "", "ticket", "-c", missing, "host/localhost"),
 			"kclient: No credentials cache found (filename: "+missing+") while getting credentials", false)
-		wantFailure(t, runKClient(t, env, "", "ticket"), "kclient: requires at least 1 arg(s), only received 0", false)
+		wantExit(t, runKClient(t, env, "", "ticket"), cli.ExitUsage, "kclient: requires at least 1 arg(s), only received 0 (see kclient --help)", false)
 		// A cache without a TGT.
 		noTGT := filepath.Join(dir, "notgt")
 		cc := readCache(t, ccPath)
@@ -305,7 +306,7 @@ func TestTicketOwnKDC(t *testing.T) {
 		}
 		wantFailure(t, runKClient(t, nenv, "", "ticket", "host/localhost"),
 			"kclient: no KDC known for realm 'KRB.TEST' (give --kdc HOST:PORT or a [realms] entry in krb5.conf)", false)
-		wantFailure(t, runKClient(t, nenv, "", "ticket", "--kdc", "127.0.0.1:1", "host/localhost"),
+		wantExit(t, runKClient(t, nenv, "", "ticket", "--kdc", "127.0.0.1:1", "host/localhost"), cli.ExitUnreachable,
 			"kclient: Cannot contact any KDC for realm 'KRB.TEST' while getting credentials for host/localhost@KRB.TEST (udp 127.0.0.1:1:", true)
 	})
 
@@ -348,8 +349,8 @@ func TestTicketOwnKDC(t *testing.T) {
 		})
 		wantFailure(t, runKClient(t, env, "", "login", "-R", "bob"),
 			"kclient: the cache FILE:"+ccPath+" holds tickets for alice@KRB.TEST, not bob@KRB.TEST", false)
-		wantFailure(t, runKClient(t, env, "", "login", "-R", "-k"),
-			"kclient: -R renews the ticket in the cache and takes none of -k, -t, -l, -r, -f (see kclient --help)", false)
+		wantExit(t, runKClient(t, env, "", "login", "-R", "-k"), cli.ExitUsage,
+			"kclient: -R renews the ticket in the cache and takes none of -k, -t, -l, -r, -f, -F, -p, -P, -s, -S (see kclient --help)", false)
 
 		// A ticket that is not renewable gets a clear error and the cache is left alone.
 		short := filepath.Join(dir, "short")

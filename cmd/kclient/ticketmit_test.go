@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -68,7 +69,7 @@ func TestTicketMIT(t *testing.T) {
 	wantListAsKlist(t, env, klist, "-f", "-e")
 
 	t.Run("errors", func(t *testing.T) {
-		wantFailure(t, runKClient(t, env, "", "ticket", "host/nope"),
+		wantExit(t, runKClient(t, env, "", "ticket", "host/nope"), cli.ExitAuth,
 			"kclient: Server 'host/nope@KRB.TEST' not found in Kerberos database while getting credentials for host/nope@KRB.TEST", false)
 	})
 

@@ -166,11 +166,11 @@ func TestWalkthroughStep(t *testing.T) {
 
 func TestWalkthroughUsage(t *testing.T) {
 	r := runWalkthroughCmd(t, "", "walkthrough", "--step", "--json")
-	if r.code != 1 || !strings.Contains(r.stderr, "--step") || strings.Count(r.stderr, "\n") != 1 {
+	if r.code != 2 || !strings.Contains(r.stderr, "--step") || strings.Count(r.stderr, "\n") != 1 { // 2: usage error
 		t.Errorf("--step --json: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = runWalkthroughCmd(t, "", "walkthrough", "extra")
-	if r.code != 1 {
+	if r.code != 2 {
 		t.Errorf("an argument: exit %d", r.code)
 	}
 }
