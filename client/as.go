@@ -38,10 +38,11 @@ type ASRequest struct {
 	Secret Secret
 	// Server is the requested service; the zero value means krbtgt/REALM@REALM of the client's realm.
 	Server principal.Name
-	// StartTime, when after the current time, asks for a postdated ticket valid from then (kinit -s): the
-	// request carries from = StartTime with the POSTDATED and ALLOW-POSTDATE options, and the lifetimes count
-	// from it [RFC 4120 §2.4]. The KDC issues it INVALID; validate it once it starts (TGSRequest.Validate).
-	// The zero value means a ticket valid now.
+	// StartTime, when set, is the requested start (kinit -s): the request carries from = StartTime and the
+	// lifetimes count from it [RFC 4120 §5.4.1]. A start after the current time asks for a postdated ticket
+	// (options POSTDATED and ALLOW-POSTDATE, RFC 4120 §2.4), which the KDC issues INVALID: validate it once it
+	// starts (TGSRequest.Validate). A start in the past is sent as it is, as kinit does, and a till that has
+	// passed with it gets KDC_ERR_NEVER_VALID. The zero value means a ticket valid from now.
 	StartTime time.Time
 }
 
@@ -168,12 +169,14 @@ func (c *Client) buildASReq(st *asState) ([]byte, error) {
 	}
 	now := c.clock().Add(st.offset).UTC()
 	st.nonce = nonce
-	// Lifetimes count from the start: now, or the postdated start time [RFC 4120 §5.4.1 from].
+	// Lifetimes count from the start: now, or the requested start time [RFC 4120 §5.4.1 from].
 	start := now
 	st.from = time.Time{}
-	if !st.req.StartTime.IsZero() && st.req.StartTime.After(c.clock()) {
+	postdated := false
+	if !st.req.StartTime.IsZero() {
 		st.from = st.req.StartTime.Add(st.offset).UTC().Truncate(time.Second)
 		start = st.from
+		postdated = st.req.StartTime.After(c.clock())
 	}
 	st.till = start.Add(st.lifetime).Truncate(time.Second)
 	st.rtime = time.Time{}
@@ -185,7 +188,7 @@ func (c *Client) buildASReq(st *asState) ([]byte, error) {
 	if st.proxiable {
 		types.SetFlag(&opts, flags.Proxiable)
 	}
-	if !st.from.IsZero() {
+	if postdated {
 		types.SetFlag(&opts, flags.AllowPostDate)
 		types.SetFlag(&opts, flags.PostDated)
 	}
@@ -405,7 +408,7 @@ func checkASRepPart(st *asState, enc *messages.EncKDCRepPart, tkt *messages.Tick
 		return err
 	}
 	// A postdated ticket must start when asked (MIT's verify_as_reply checks the same).
-	if !st.from.IsZero() && !enc.StartTime.Equal(st.from) {
+	if !st.from.IsZero() && st.from.After(enc.AuthTime) && !enc.StartTime.Equal(st.from) {
 		return mismatch("starttime %v is not the requested postdated start %v", enc.StartTime.UTC(), st.from)
 	}
 	if ticket.FlagsFromBitString(enc.Flags)&ticket.FlagRenewable != 0 {

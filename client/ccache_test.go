@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+
 	"github.com/kerbkit/kerbkit/testenv"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -103,13 +105,24 @@ func TestPostdatedLogin(t *testing.T) {
 			if life := cred.EndTime.Sub(cred.StartTime); life != 2*time.Hour {
 				t.Errorf("lifetime from the start %v, want 2h", life)
 			}
-			// A start time in the past is not postdating.
-			res, err = c.Login(ctx, ASRequest{Client: p, Secret: PasswordSecret(k.password), StartTime: time.Now().Add(-time.Hour)})
+			// A start time in the past is not postdating: the ticket is valid now, until start + lifetime.
+			past := time.Now().Add(-time.Hour).Truncate(time.Second)
+			res, err = c.Login(ctx, ASRequest{Client: p, Secret: PasswordSecret(k.password), StartTime: past})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.Credential.Flags&(ticket.FlagPostdated|ticket.FlagInvalid) != 0 {
 				t.Errorf("start time in the past: flags %s", ticket.FlagString(res.Credential.Flags))
+			}
+			if end := past.Add(2 * time.Hour); res.Credential.EndTime.After(end) {
+				t.Errorf("start an hour ago, 2h lifetime: ends %v, after %v", res.Credential.EndTime, end)
+			}
+			// So long ago that start + lifetime has passed: our KDC says the ticket would never be valid; MIT's
+			// issues one that ends before it starts, which the client refuses.
+			_, err = c.Login(ctx, ASRequest{Client: p, Secret: PasswordSecret(k.password), StartTime: time.Now().Add(-3 * time.Hour)})
+			var ke *KDCError
+			if !(errors.As(err, &ke) && ke.Code == errorcode.KDC_ERR_NEVER_VALID) && !(k.name == "MIT" && errors.Is(err, ErrReplyMismatch)) {
+				t.Errorf("start 3h ago, 2h lifetime: %v, want KDC_ERR_NEVER_VALID", err)
 			}
 		})
 	}

@@ -25,6 +25,12 @@ import (
 // output and exit status.
 func mitRun(t *testing.T, env map[string]string, name string, args ...string) result {
 	t.Helper()
+	return mitRunIn(t, env, "", name, args...)
+}
+
+// mitRunIn is mitRun with standard input.
+func mitRunIn(t *testing.T, env map[string]string, stdin, name string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testenv.RequireTool(t, name), args...)
@@ -35,6 +41,7 @@ func mitRun(t *testing.T, env map[string]string, name string, args ...string) re
 	cmd.Env = testenv.ClientEnviron(vars)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Stdin = strings.NewReader(stdin)
 	err := cmd.Run()
 	code := 0
 	var ee *exec.ExitError

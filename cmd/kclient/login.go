@@ -99,7 +99,7 @@ With -R the ticket-granting ticket already in the cache is renewed instead, as "
 	f.BoolVarP(&opts.Proxiable, "proxiable", "p", false, "request a proxiable ticket")
 	f.BoolVarP(&opts.NoProxiable, "not-proxiable", "P", false, "do not request a proxiable ticket (overrides krb5.conf)")
 	f.BoolVarP(&opts.NoAddresses, "no-addresses", "A", false, "request a ticket without addresses (what kclient always does)")
-	f.StringVarP(&opts.StartTime, "start-time", "s", "", "postdate: the ticket starts after this duration (e.g. 1h) or at this time (2026-12-01T09:00:00)")
+	f.StringVarP(&opts.StartTime, "start-time", "s", "", "postdate: the ticket starts after this duration (1h) or at this time (20261201090000)")
 	f.StringVarP(&opts.Service, "service", "S", "", "get the initial ticket for this service instead of krbtgt/REALM")
 	f.BoolVarP(&opts.Verbose, "verbose", "V", false, "say which cache, principal and keytab are used (on standard error)")
 	f.StringVar(&opts.Realm, "realm", "", "default realm (overrides krb5.conf)")
@@ -156,28 +156,39 @@ func loginReissue(ctx context.Context, o *LoginOptions) error {
 	return nil
 }
 
-// parseStartTime reads kinit -s: an MIT duration from now, else a date and time (local time unless it names a
-// zone). It returns the start time, or the zero time when that is not in the future (no postdating).
+// startTimeLayouts are the absolute times kinit -s takes (MIT's krb5_string_to_timestamp, in the C locale), in
+// the order MIT tries them, then RFC 3339. dateless marks the layouts that name a time of today.
+var startTimeLayouts = []struct {
+	layout   string
+	dateless bool
+}{
+	{"20060102150405", false}, {"2006.01.02.15.04.05", false}, {"060102150405", false}, {"06.01.02.15.04.05", false},
+	{"0601021504", false}, {"150405", true}, {"1504", true}, {"15:04:05", true}, {"15:04", true},
+	{"01/02/06:15:04:05", false}, {"02-Jan-2006:15:04:05", false}, {"02-Jan-2006:15:04", false},
+	{time.RFC3339, false},
+}
+
+// parseStartTime reads kinit -s: an MIT duration from now (tried first, so "09:30" is nine and a half hours
+// from now, as with kinit), else an absolute time in one of kinit's formats (local time; RFC 3339 may name its
+// zone). A time in the past is returned as it is: kinit then asks for a ticket from then, which the KDC
+// refuses once its lifetime has passed.
 func parseStartTime(s string, now time.Time) (time.Time, error) {
 	if d, err := client.ParseDuration(s); err == nil && d > 0 {
 		return now.Add(d), nil
 	}
-	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "20060102150405", "200601021504"} {
-		var t time.Time
-		var err error
-		if layout == time.RFC3339 {
-			t, err = time.Parse(layout, s)
-		} else {
-			t, err = time.ParseInLocation(layout, s, time.Local)
+	in := strings.TrimSpace(s)
+	for _, l := range startTimeLayouts {
+		t, err := time.ParseInLocation(l.layout, in, time.Local)
+		if err != nil {
+			continue
 		}
-		if err == nil {
-			if !t.After(now) {
-				return time.Time{}, nil
-			}
-			return t, nil
+		if l.dateless {
+			y, m, d := now.In(time.Local).Date()
+			t = time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, time.Local)
 		}
+		return t, nil
 	}
-	return time.Time{}, cli.Usagef("Bad start time value %s (give a duration such as 1h or a time such as 2026-12-01T09:00:00)", s)
+	return time.Time{}, cli.Usagef("Bad start time value %s (give a duration such as 1h, or a time such as 20261201090000)", s)
 }
 
 // loginCache is the cache a login writes, chosen as kinit chooses it.
