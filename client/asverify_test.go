@@ -444,7 +444,7 @@ func TestKDCErrorText(t *testing.T) {
 	if got := e.Error(); got != `client: Password incorrect (KDC_ERR_PREAUTH_FAILED, code 24, e-text "PREAUTH_FAILED")` {
 		t.Errorf("Error() = %s", got)
 	}
-	if got := (&KDCError{Code: errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, Server: "host/x@R"}).Text(); got != "Server 'host/x@R' not found in Kerberos database" {
+	if got := (&KDCError{Code: errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, Server: "host/x@R"}).Text(); got != "Server host/x@R not found in Kerberos database" {
 		t.Errorf("code 7: %s", got)
 	}
 	if got := (&KDCError{Code: errorcode.KDC_ERR_TRTYPE_NOSUPP}).Text(); got != "KDC has no support for transited type" {

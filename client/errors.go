@@ -58,7 +58,7 @@ func (e *KDCError) Text() string {
 	case errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN:
 		return fmt.Sprintf("Client '%s' not found in Kerberos database", e.Client)
 	case errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN:
-		return fmt.Sprintf("Server '%s' not found in Kerberos database", e.Server)
+		return fmt.Sprintf("Server %s not found in Kerberos database", e.Server) // MIT gc_via_tkt.c: no quotes, unlike the client's
 	case errorcode.KDC_ERR_CANNOT_POSTDATE:
 		return "Ticket is ineligible for postdating"
 	case errorcode.KDC_ERR_NEVER_VALID:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -234,5 +235,69 @@ func TestParseStartTime(t *testing.T) {
 		if _, err := parseStartTime(in, now); err == nil {
 			t.Errorf("parseStartTime(%q): no error", in)
 		}
+	}
+}
+
+func TestTicketFlagsMatchKvno(t *testing.T) {
+	testenv.RequireTool(t, "kvno")
+	testenv.RequireTool(t, "kinit")
+	r := startParityRealm(t)
+	dir := t.TempDir()
+	tgtCache := filepath.Join(dir, "tgt")
+	if m := mitRunStdin(t, map[string]string{"KRB5_CONFIG": r.conf, "KRB5CCNAME": tgtCache}, "alice-pw\n", "kinit", "alice"); m.code != 0 {
+		t.Fatalf("kinit: %+v", m)
+	}
+	tgt, err := os.ReadFile(tgtCache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.keytab")
+	for i, c := range []struct {
+		name string
+		args []string
+	}{
+		{"-k: the keytab holds the key", []string{"-k", r.Keytab, "host/localhost"}},
+		{"-k FILE:", []string{"-k", "FILE:" + r.Keytab, "host/nodots"}},
+		{"-k: the keytab lacks the key", []string{"-k", r.Keytab, "HTTP/localhost"}},
+		{"-k: no such keytab", []string{"-k", missing, "host/localhost"}},
+		{"-q -k: the keytab lacks the key", []string{"-q", "-k", r.Keytab, "HTTP/localhost"}},
+		{"-e aes128", []string{"-e", "aes128-cts-hmac-sha1-96", "host/localhost"}},
+		{"-e alias", []string{"-e", "aes128-cts", "HTTP/localhost"}},
+		{"-e and -k", []string{"-e", "aes128-cts-hmac-sha1-96", "-k", r.Keytab, "host/localhost"}},
+		{"-S host localhost", []string{"-S", "host", "localhost"}},
+		{"-S host, upper case and a trailing dot", []string{"-S", "host", "LocalHost."}},
+		{"-S for a host [domain_realm] does not map", []string{"-S", "host", "nodots"}},
+		{"-S and -k for that host", []string{"-S", "host", "-k", r.Keytab, "nodots"}},
+		{"-S, two hosts", []string{"-S", "HTTP", "localhost", "localhost."}},
+		{"-q", []string{"-q", "host/localhost"}},
+		{"two services", []string{"host/localhost", "HTTP/localhost"}},
+		{"unknown service", []string{"nope/localhost"}},
+	} {
+		mitCC, ourCC := filepath.Join(dir, fmt.Sprintf("mit%d", i)), filepath.Join(dir, fmt.Sprintf("our%d", i))
+		for _, p := range []string{mitCC, ourCC} {
+			if err := os.WriteFile(p, tgt, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mit := mitRun(t, map[string]string{"KRB5_CONFIG": r.conf, "KRB5CCNAME": mitCC}, "kvno", c.args...)
+		got := runKClient(t, map[string]string{"KRB5_CONFIG": r.conf, "KRB5CCNAME": ourCC}, "", append([]string{"ticket"}, c.args...)...)
+		// Same output; the exit status differs on failure by design (kvno: 1; kclient: 3 when the KDC or the
+		// keytab refused, 1 otherwise).
+		sameAsMIT(t, "ticket "+c.name, got, mit, false)
+		if (got.code == 0) != (mit.code == 0) {
+			t.Errorf("ticket %s: exit %d, kvno %d", c.name, got.code, mit.code)
+		}
+		r.klistSame(t, "ticket "+c.name, mitCC, ourCC, "-e")
+	}
+	// A bad enctype: kvno's words (kclient adds the list it knows), a usage error.
+	cc := filepath.Join(dir, "bad-etype")
+	if err := os.WriteFile(cc, tgt, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"KRB5_CONFIG": r.conf, "KRB5CCNAME": cc}
+	mit := mitRun(t, env, "kvno", "-e", "rot13", "host/localhost")
+	got := runKClient(t, env, "", "ticket", "-e", "rot13", "host/localhost")
+	if mit.code == 0 || got.code != 2 || !strings.HasPrefix(stripProgram(got.stderr), strings.TrimSpace(stripProgram(mit.stderr))) {
+		t.Errorf("ticket -e rot13: exit %d %q; kvno exit %d %q", got.code, got.stderr, mit.code, mit.stderr)
 	}
 }

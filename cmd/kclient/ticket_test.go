@@ -275,12 +275,12 @@ func TestTicketOwnKDC(t *testing.T) {
 
 	t.Run("errors", func(t *testing.T) {
 		wantExit(t, runKClient(t, env, "", "ticket", "host/nope"), cli.ExitAuth,
-			"kclient: Server 'host/nope@KRB.TEST' not found in Kerberos database while getting credentials for host/nope@KRB.TEST", false)
+			"kclient: Server host/nope@KRB.TEST not found in Kerberos database while getting credentials for host/nope@KRB.TEST", false)
 		// Several services: the one before the failure is printed and kept.
 		other := filepath.Join(dir, "multi")
 		copyFile(t, ccPath, other)
 		res := runKClient(t, env, "", "ticket", "-c", other, "host/localhost@KRB.TEST", "nope/x", "host/localhost")
-		wantExit(t, res, cli.ExitAuth, "kclient: Server 'nope/x@KRB.TEST' not found in Kerberos database while getting credentials for nope/x@KRB.TEST", false)
+		wantExit(t, res, cli.ExitAuth, "kclient: Server nope/x@KRB.TEST not found in Kerberos database while getting credentials for nope/x@KRB.TEST", false)
 		if !strings.HasPrefix(res.stdout, "host/localhost@KRB.TEST: kvno = ") || strings.Count(res.stdout, "\n") != 1 {
 			t.Errorf("stdout %q", res.stdout)
 		}

@@ -70,7 +70,7 @@ func TestTicketMIT(t *testing.T) {
 
 	t.Run("errors", func(t *testing.T) {
 		wantExit(t, runKClient(t, env, "", "ticket", "host/nope"), cli.ExitAuth,
-			"kclient: Server 'host/nope@KRB.TEST' not found in Kerberos database while getting credentials for host/nope@KRB.TEST", false)
+			"kclient: Server host/nope@KRB.TEST not found in Kerberos database while getting credentials for host/nope@KRB.TEST", false)
 	})
 
 	t.Run("renew", func(t *testing.T) {
