@@ -301,3 +301,30 @@ func TestTicketFlagsMatchKvno(t *testing.T) {
 		t.Errorf("ticket -e rot13: exit %d %q; kvno exit %d %q", got.code, got.stderr, mit.code, mit.stderr)
 	}
 }
+
+// TestLoginValidateMatchesKinit: a ticket postdated by 90 seconds, validated once the KDC's clock has passed its
+// start (moved two minutes, within the clock skew, so both clients still agree with the KDC): kinit -v and
+// kclient login -v both turn it valid, keeping its times.
+func TestLoginValidateMatchesKinit(t *testing.T) {
+	testenv.RequireTool(t, "kinit")
+	r := startParityRealm(t)
+	dir := t.TempDir()
+	mitCC, ourCC := filepath.Join(dir, "mit"), filepath.Join(dir, "our")
+	r.kinitBoth(t, "-s 90s", "alice-pw", mitCC, ourCC, "-s", "90s", "-l", "1h", "alice")
+	before := r.klistSame(t, "-s 90s", mitCC, ourCC, "-f")
+	if !strings.Contains(before, "Flags: FPDdiIA") {
+		t.Fatalf("postdated TGT:\n%s", before)
+	}
+	r.Clock.Advance(2 * time.Minute)
+	got, mit := r.kinitBoth(t, "-v -V", "", mitCC, ourCC, "-v", "-V")
+	if got.code != 0 || mit.code != 0 {
+		t.Fatalf("validate: kclient %+v, kinit %+v", got, mit)
+	}
+	after := r.klistSame(t, "-v", mitCC, ourCC, "-f")
+	if !strings.Contains(after, "Flags: FPDdIA") {
+		t.Errorf("validated TGT still invalid:\n%s", after)
+	}
+	if timesRE.FindString(before) != timesRE.FindString(after) {
+		t.Errorf("validation moved the start: before\n%s\nafter\n%s", before, after)
+	}
+}
