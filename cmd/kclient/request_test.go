@@ -223,7 +223,7 @@ func TestRequestHTTPNotProven(t *testing.T) {
 	defer srv.Close()
 	url := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/"
 	r := runKClient(t, map[string]string{"KRB5_CONFIG": "/nonexistent"}, "", "request", "--http", url, "-c", cc)
-	wantFailure(t, r, "kclient: server did not prove its identity: ", true)
+	wantExit(t, r, cli.ExitAuth, "kclient: server did not prove its identity: ", true)
 }
 
 func TestRequestErrors(t *testing.T) {

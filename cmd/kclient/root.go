@@ -46,8 +46,7 @@ func Main(ctx context.Context, args []string, env *Env) int {
 	return 0
 }
 
-// NewRootCmd builds the kclient command tree. The subcommands ticket, request and walkthrough will join login,
-// list and destroy here.
+// NewRootCmd builds the kclient command tree.
 func NewRootCmd(env *Env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "kclient",
@@ -59,9 +58,6 @@ func NewRootCmd(env *Env) *cobra.Command {
 	root.SetIn(env.In)
 	root.SetOut(env.Out)
 	root.SetErr(env.ErrOut)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &usageError{err: err}
-	})
 	root.AddCommand(NewCmdLogin(env, nil), NewCmdList(env, nil), NewCmdDestroy(env, nil))
 	root.AddCommand(NewCmdTicket(env, nil), NewCmdRenew(env, nil))
 	root.AddCommand(NewCmdRequest(env, nil))
@@ -107,7 +103,8 @@ func (e *statusError) Error() string { return e.msg }
 func (e *statusError) Unwrap() error { return e.err }
 
 // exitCode maps a command's error to kclient's exit status (cli.Exit*): 2 for a usage error, 3 when the KDC
-// (or a service) refused or a ticket did not verify, 4 when no KDC answered, 1 for everything else.
+// (or a service) refused, a ticket did not verify or a server did not prove itself, 4 when no KDC answered, 1
+// for everything else.
 func exitCode(err error) int {
 	var se *statusError
 	var ue *usageError
@@ -118,7 +115,7 @@ func exitCode(err error) int {
 		return se.code
 	case errors.As(err, &ue), cli.IsUsage(err):
 		return cli.ExitUsage
-	case errors.As(err, &ke):
+	case errors.As(err, &ke), errors.Is(err, client.ErrServerNotProven), errors.Is(err, client.ErrNegotiateRejected):
 		return cli.ExitAuth
 	case errors.As(err, &unreach):
 		return cli.ExitUnreachable

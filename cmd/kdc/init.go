@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/store"
 	"github.com/spf13/cobra"
@@ -22,7 +23,7 @@ func newInitCmd(e *env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.realm == "" {
-				return fmt.Errorf("kdc: --realm is required")
+				return cli.Usagef("kdc: --realm is required")
 			}
 			s, err := store.Init(cmd.Context(), e.db, o.realm,
 				principal.RealmPolicy{MaxLife: o.maxLife, MaxRenew: o.maxRenew}, time.Now())

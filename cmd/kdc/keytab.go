@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
@@ -17,7 +18,7 @@ func newKeytabCmd(e *env) *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
-				return fmt.Errorf("kdc: -o FILE is required")
+				return cli.Usagef("kdc: -o FILE is required")
 			}
 			return withAdmin(cmd.Context(), e, func(a kdc.Admin) error {
 				entries, err := a.Keytab(cmd.Context(), args)

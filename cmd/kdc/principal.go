@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/store"
@@ -103,7 +104,7 @@ func defaultEnctypeNames() string {
 func fillPassword(e *env, cmd *cobra.Command, flagPW string, random bool, dst *string) error {
 	if random {
 		if cmd.Flags().Changed("password") {
-			return errors.New("kdc: --password and --random-key exclude each other")
+			return cli.Usagef("kdc: --password and --random-key exclude each other")
 		}
 		return nil
 	}

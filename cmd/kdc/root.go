@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/kerbkit/kerbkit/internal/cli"
 )
 
 // env holds what every command needs from the process: its streams and the
@@ -21,7 +23,8 @@ type env struct {
 }
 
 // run builds the command tree, executes it and maps the outcome to an exit code:
-// 0 on success, 1 with one line on stderr otherwise.
+// 0 on success; otherwise one line on stderr and 2 for a usage error (cli.ExitUsage),
+// 1 for any other failure.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCmd(e)
@@ -30,16 +33,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(stderr, "kdc: "+strings.TrimPrefix(err.Error(), "kdc: "))
-		return 1
+		fmt.Fprintln(stderr, "kdc: "+strings.TrimPrefix(err.Error(), "kdc: ")+cli.HelpHint(err, "kdc"))
+		if cli.IsUsage(err) {
+			return cli.ExitUsage
+		}
+		return cli.ExitFailure
 	}
-	return 0
+	return cli.ExitOK
 }
 
 func newRootCmd(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "kdc",
 		Short:         "A Kerberos v5 KDC on a bbolt database",
+		Long:          "A Kerberos v5 KDC on a bbolt database.\n\nExit status: 0 success, 1 failure, 2 usage error (unknown command or flag, bad argument).",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -48,10 +55,10 @@ func newRootCmd(e *env) *cobra.Command {
 		defDB = "kdc.db"
 	}
 	root.PersistentFlags().StringVar(&e.db, "db", defDB, "principal database file (env KERBKIT_DB)")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())
-	})
 	root.AddCommand(newInitCmd(e), newServeCmd(e), newPrincipalCmd(e), newKeytabCmd(e), newDevCmd(e), newCheckCmd(e))
+	// Flag, argument and unknown-command errors are usage errors (exit 2, "see `kdc ... --help`"); examples;
+	// shell completion.
+	cli.Prepare(root, examples)
 	return root
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -54,20 +56,21 @@ func TestBadFlags(t *testing.T) {
 	t.Setenv("KRB5_KTNAME", "")
 	for _, c := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{nil, "kservice: nothing to serve"},
-		{[]string{"--listen", "127.0.0.1:0"}, "kservice: no keytab: use --keytab FILE or set KRB5_KTNAME"},
-		{[]string{"--keytab", "/nonexistent/kt", "--listen", "127.0.0.1:0"}, "kservice: keytab: stat /nonexistent/kt"},
-		{[]string{"--keytab", kt, "--listen", "127.0.0.1:0", "--service", "ftp@localhost"}, "has no key for ftp@localhost"},
-		{[]string{"--keytab", kt, "--listen", "256.0.0.1:0"}, "kservice: --listen:"},
-		{[]string{"--keytab", kt, "--listen", "127.0.0.1:0", "--log-level", "loud"}, "--log-level"},
-		{[]string{"--nope"}, "unknown flag: --nope"},
-		{[]string{"extra"}, "unknown command"},
+		{nil, cli.ExitUsage, "kservice: nothing to serve"},
+		{[]string{"--listen", "127.0.0.1:0"}, cli.ExitUsage, "kservice: no keytab: use --keytab FILE or set KRB5_KTNAME"},
+		{[]string{"--keytab", "/nonexistent/kt", "--listen", "127.0.0.1:0"}, cli.ExitFailure, "kservice: keytab: stat /nonexistent/kt"},
+		{[]string{"--keytab", kt, "--listen", "127.0.0.1:0", "--service", "ftp@localhost"}, cli.ExitFailure, "has no key for ftp@localhost"},
+		{[]string{"--keytab", kt, "--listen", "256.0.0.1:0"}, cli.ExitFailure, "kservice: --listen:"},
+		{[]string{"--keytab", kt, "--listen", "127.0.0.1:0", "--log-level", "loud"}, cli.ExitUsage, "--log-level"},
+		{[]string{"--nope"}, cli.ExitUsage, "unknown flag: --nope (see `kservice --help`)"},
+		{[]string{"extra"}, cli.ExitUsage, "unknown command"},
 	} {
 		var stderr bytes.Buffer
-		if code := run(c.args, &stderr); code != 1 {
-			t.Errorf("%v: exit %d, want 1", c.args, code)
+		if code := run(c.args, &stderr); code != c.code {
+			t.Errorf("%v: exit %d, want %d", c.args, code, c.code)
 		}
 		out := stderr.String()
 		if !strings.Contains(out, c.want) || strings.Count(out, "\n") != 1 {
@@ -148,5 +151,27 @@ func TestServeAndStop(t *testing.T) {
 	}
 	if !strings.HasSuffix(stderr.String(), "kservice: stopped\n") {
 		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
+
+func TestExamplesAndCompletion(t *testing.T) {
+	root := newRootCmd(io.Discard, nil)
+	for _, err := range cli.CheckExamples(root) {
+		t.Error(err)
+	}
+	var out, stderr bytes.Buffer
+	if code := runOut([]string{"--help"}, &out, &stderr); code != 0 || !strings.Contains(out.String(), "\nExamples:\n") || !strings.Contains(out.String(), "Exit status:") {
+		t.Errorf("--help: exit %d, no Examples or exit status:\n%s", code, out.String())
+	}
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		out.Reset()
+		if code := runOut([]string{"completion", shell}, &out, &stderr); code != 0 || !strings.Contains(out.String(), "kservice") || out.Len() < 1000 {
+			t.Errorf("completion %s: exit %d, %d bytes, stderr %q", shell, code, out.Len(), stderr.String())
+		}
+	}
+	out.Reset()
+	runOut([]string{"__complete", "--log-level", ""}, &out, &stderr)
+	if !strings.Contains(out.String(), "debug\ninfo\nwarn\nerror\n") {
+		t.Errorf("completing --log-level: %q", out.String())
 	}
 }

@@ -8,13 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/kerbkit/kerbkit/service"
 	"github.com/spf13/cobra"
+
+	"github.com/kerbkit/kerbkit/internal/cli"
+	"github.com/kerbkit/kerbkit/service"
 )
 
 // HTTP server limits.
@@ -37,18 +40,40 @@ type options struct {
 }
 
 // run builds the command, executes it and maps the outcome to an exit code: 0
-// on a clean shutdown, 1 with one line on stderr otherwise.
+// on a clean shutdown; otherwise one line on stderr and 2 for a usage error
+// (cli.ExitUsage), 1 for any other failure.
 func run(args []string, stderr io.Writer) int {
+	return runOut(args, stderr, stderr)
+}
+
+// runOut is run with a separate standard output (help, completion scripts).
+func runOut(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stderr, nil)
 	root.SetArgs(args)
-	root.SetOut(stderr)
+	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(stderr, "kservice: "+strings.TrimPrefix(strings.TrimPrefix(err.Error(), "kservice: "), "service: "))
-		return 1
+		fmt.Fprintln(stderr, "kservice: "+strings.TrimPrefix(strings.TrimPrefix(err.Error(), "kservice: "), "service: ")+cli.HelpHint(err, "kservice"))
+		if cli.IsUsage(err) {
+			return cli.ExitUsage
+		}
+		return cli.ExitFailure
 	}
-	return 0
+	return cli.ExitOK
 }
+
+// example is kservice's Example section.
+const example = `# With kdc dev running and its two export lines pasted:
+kservice --keytab "$(dirname "$KRB5_CONFIG")/service.keytab" --listen 127.0.0.1:4444 --http 127.0.0.1:8080
+# The keytab from KRB5_KTNAME, only host/localhost accepted, one line per authentication at debug level:
+KRB5_KTNAME=FILE:/etc/krb5.keytab kservice --listen 127.0.0.1:4444 --service host@localhost --log-level debug
+# Clients:
+#   gss-client -port 4444 localhost host@localhost hello
+#   kclient request host/localhost --addr 127.0.0.1:4444
+#   curl --negotiate -u : http://localhost:8080/
+
+# Shell completion (bash; also zsh, fish, powershell):
+source <(kservice completion bash)`
 
 // newRootCmd returns the command; ready, if set, is called with the bound
 // addresses once both listeners accept (tests use it).
@@ -63,7 +88,10 @@ func newRootCmd(stderr io.Writer, ready func(gss, http string)) *cobra.Command {
   --http    HTTP Negotiate (SPNEGO, RFC 4559): "hello CLIENT" for authenticated
             requests, 401 otherwise.
 Port 0 picks a free port; the bound addresses are printed on stderr.
-SIGINT or SIGTERM stops it.`,
+SIGINT or SIGTERM stops it.
+
+Exit status: 0 after a clean stop, 1 failure (keytab unreadable, address in use),
+2 usage error (unknown flag, nothing to serve, no keytab named).`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -78,9 +106,12 @@ SIGINT or SIGTERM stops it.`,
 	c.Flags().StringVar(&o.http, "http", "", "address for HTTP Negotiate, e.g. 127.0.0.1:8080")
 	c.Flags().StringVar(&o.service, "service", "", "accept only this principal on --listen (service@host or a/b[@REALM]); default any in the keytab")
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	c.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%w (see `kservice --help`)", err)
+	_ = c.MarkFlagFilename("keytab")
+	_ = c.RegisterFlagCompletionFunc("log-level", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp
 	})
+	// Flag and argument errors are usage errors (exit 2); the example; shell completion.
+	cli.Prepare(c, map[string]string{"kservice": example})
 	return c
 }
 
@@ -89,10 +120,13 @@ SIGINT or SIGTERM stops it.`,
 func serve(ctx context.Context, o *options, stderr io.Writer, ready func(gss, http string)) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+		return cli.Usagef("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
 	if o.listen == "" && o.http == "" {
-		return errors.New("nothing to serve: give --listen HOST:PORT and/or --http HOST:PORT")
+		return cli.Usagef("nothing to serve: give --listen HOST:PORT and/or --http HOST:PORT")
+	}
+	if o.keytab == "" && os.Getenv("KRB5_KTNAME") == "" {
+		return cli.Usagef("no keytab: use --keytab FILE or set KRB5_KTNAME")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 

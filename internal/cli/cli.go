@@ -38,7 +38,12 @@ const ExitCodesHelp = `Exit status: 0 success, 1 failure, 2 usage error (unknown
 // UsageError is a command-line mistake: an unknown command or flag, a wrong
 // number of arguments, a bad flag value or combination. It exits with
 // ExitUsage.
-type UsageError struct{ Err error }
+type UsageError struct {
+	Err error
+	// Command is the path of the command whose line was wrong ("kdc principal
+	// add"), when known, for a "see ... --help" hint.
+	Command string
+}
 
 // Error implements error.
 func (e *UsageError) Error() string { return e.Err.Error() }
@@ -57,6 +62,20 @@ func IsUsage(err error) bool {
 	return errors.As(err, &ue)
 }
 
+// HelpHint returns " (see `COMMAND --help`)" for a usage error, naming the
+// command whose line was wrong (else root), and "" for any other error.
+func HelpHint(err error, root string) string {
+	var ue *UsageError
+	if !errors.As(err, &ue) {
+		return ""
+	}
+	c := ue.Command
+	if c == "" {
+		c = root
+	}
+	return " (see `" + c + " --help`)"
+}
+
 // Prepare readies a command tree before it runs:
 //
 //   - flag errors, positional-argument errors and unknown subcommands become
@@ -67,7 +86,7 @@ func IsUsage(err error) bool {
 //   - shell completion ("NAME completion bash|zsh|fish|powershell") is on.
 func Prepare(root *cobra.Command, examples map[string]string) {
 	root.CompletionOptions.DisableDefaultCmd = false
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &UsageError{Err: err, Command: c.CommandPath()} })
 	walk(root, func(c *cobra.Command) {
 		if ex, ok := examples[c.CommandPath()]; ok && c.Example == "" {
 			c.Example = indent(ex)
@@ -80,7 +99,7 @@ func Prepare(root *cobra.Command, examples map[string]string) {
 			orig := c.Args
 			c.Args = func(c *cobra.Command, args []string) error {
 				if err := orig(c, args); err != nil {
-					return &UsageError{Err: err}
+					return &UsageError{Err: err, Command: c.CommandPath()}
 				}
 				return nil
 			}
@@ -101,7 +120,7 @@ func unknownSubcommand(c *cobra.Command, args []string) error {
 	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
 		msg += " (did you mean " + strings.Join(s, " or ") + "?)"
 	}
-	return &UsageError{Err: errors.New(msg)}
+	return &UsageError{Err: errors.New(msg), Command: c.CommandPath()}
 }
 
 // walk calls fn for c and every command below it.

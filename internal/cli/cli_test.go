@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -110,5 +111,20 @@ func TestShellWords(t *testing.T) {
 		if got := shellWords(c.line); !slices.Equal(got, c.want) {
 			t.Errorf("shellWords(%q) = %q, want %q", c.line, got, c.want)
 		}
+	}
+}
+
+func TestHelpHint(t *testing.T) {
+	root := tree()
+	Prepare(root, nil)
+	_, err := run(root, "grp", "leaf", "--bogus", "x")
+	if got := HelpHint(err, "prog"); got != " (see `prog grp leaf --help`)" {
+		t.Errorf("HelpHint = %q", got)
+	}
+	if got := HelpHint(Usagef("bad"), "prog"); got != " (see `prog --help`)" {
+		t.Errorf("HelpHint of Usagef = %q", got)
+	}
+	if got := HelpHint(errors.New("other"), "prog"); got != "" {
+		t.Errorf("HelpHint of another error = %q", got)
 	}
 }
