@@ -1,5 +1,7 @@
 // Package testenv runs throw-away Kerberos realms and real peer implementations
-// for end-to-end interop tests, in the spirit of MIT's src/util/k5test.py.
+// for end-to-end interop tests, in the spirit of MIT's src/util/k5test.py. It is
+// kerbkit's own interop harness; Go programs that want a realm in their tests
+// use the documented package kerbkittest instead.
 //
 // Three kinds of realm or peer are available:
 //
