@@ -243,7 +243,7 @@ func listKeytab(o *ListOptions, loc *time.Location) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return &userError{msg: fmt.Sprintf("kclient: Key table file '%s' not found while starting keytab scan", path), err: err}
 		}
-		return fmt.Errorf("kclient: %w while starting keytab scan", err)
+		return &userError{msg: "kclient: " + strings.TrimPrefix(err.Error(), "client: ") + " while starting keytab scan", err: err}
 	}
 	width := len(listTimeLayout)
 	if o.Timestamps {

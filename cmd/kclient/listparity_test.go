@@ -368,3 +368,18 @@ func TestDestroyMatchesKdestroy(t *testing.T) {
 		t.Errorf("destroy -A -p: exit %d (%q), kdestroy exit %d", got.code, got.stderr, mit.code)
 	}
 }
+
+func TestListKeytabNotAKeytab(t *testing.T) {
+	junk := filepath.Join(t.TempDir(), "junk.keytab")
+	if err := os.WriteFile(junk, []byte("\x05\x02 not a keytab at all"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runKClient(t, nil, "", "list", "-k", junk)
+	if r.stdout != "Keytab name: FILE:"+junk+"\n" {
+		t.Errorf("stdout %q", r.stdout)
+	}
+	wantFailure(t, r, "kclient: ticket: malformed keytab "+junk, true)
+	if strings.Contains(r.stderr, "not a keytab at all") {
+		t.Errorf("the file's bytes reached the error: %q", r.stderr)
+	}
+}
