@@ -71,17 +71,18 @@ func TestExplainBadInput(t *testing.T) {
 	}
 	for _, c := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"explain", garbage}, "garbage.pcap: not a pcap or pcapng capture"},
-		{[]string{"explain", filepath.Join(dir, "missing.pcap")}, "no such file or directory"},
-		{[]string{"explain", truncated}, "the capture is truncated after"},
-		{[]string{"explain", explainCapture, "--keytab", garbage}, "keytab " + garbage},
-		{[]string{"explain"}, "accepts 1 arg"},
+		{[]string{"explain", garbage}, 1, "garbage.pcap: not a pcap or pcapng capture"},
+		{[]string{"explain", filepath.Join(dir, "missing.pcap")}, 1, "no such file or directory"},
+		{[]string{"explain", truncated}, 1, "the capture is truncated after"},
+		{[]string{"explain", explainCapture, "--keytab", garbage}, 1, "keytab " + garbage},
+		{[]string{"explain"}, 2, "accepts 1 arg"}, // 2: a usage error
 	} {
 		r := runExplainCmd(t, nil, "", c.args...)
 		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
-		if r.code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "kclient: ") || !strings.Contains(lines[0], c.want) {
+		if r.code != c.code || len(lines) != 1 || !strings.HasPrefix(lines[0], "kclient: ") || !strings.Contains(lines[0], c.want) {
 			t.Errorf("%v: exit %d, stderr %q, want one line with %q", c.args, r.code, r.stderr, c.want)
 		}
 		if strings.Contains(r.stderr, "GET /") {
