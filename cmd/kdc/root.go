@@ -55,7 +55,7 @@ func newRootCmd(e *env) *cobra.Command {
 		defDB = "kdc.db"
 	}
 	root.PersistentFlags().StringVar(&e.db, "db", defDB, "principal database file (env KERBKIT_DB)")
-	root.AddCommand(newInitCmd(e), newServeCmd(e), newPrincipalCmd(e), newKeytabCmd(e), newDevCmd(e), newCheckCmd(e))
+	root.AddCommand(newInitCmd(e), newServeCmd(e), newPrincipalCmd(e), newKeytabCmd(e), newDevCmd(e), newCheckCmd(e), newProbeCmd(e))
 	// Flag, argument and unknown-command errors are usage errors (exit 2, "see `kdc ... --help`"); examples;
 	// shell completion.
 	cli.Prepare(root, examples)
