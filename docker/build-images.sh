@@ -14,7 +14,8 @@
 # Older hash tags beyond the newest $KERBKIT_KEEP_IMAGES (default 3) per image are removed.
 #
 # stdout gets one NAME=REFERENCE line per image (and bin=DIR for the static binaries), for
-# scripts and testenv; progress and a summary go to stderr.
+# scripts and testenv; progress and a summary go to stderr. Exit status 3 means a prerequisite
+# is missing (Docker, Go, root or debootstrap for the MIT image), anything else non-zero a failure.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,10 +37,11 @@ if wants client && ! wants mit; then want+=(mit); fi
 
 log() { echo "build-images.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
+missing() { log "$*"; exit 3; }
 
-command -v docker >/dev/null || die "docker not found"
-docker info >/dev/null 2>&1 || die "the Docker engine does not answer (docker info failed)"
-command -v go >/dev/null || die "go not found (the binaries are built on this machine)"
+command -v docker >/dev/null || missing "docker not found"
+docker info >/dev/null 2>&1 || missing "the Docker engine does not answer (docker info failed)"
+command -v go >/dev/null || missing "go not found (the binaries are built on this machine)"
 # Without the buildx plugin use the classic builder explicitly: it needs nothing pulled.
 docker buildx version >/dev/null 2>&1 || export DOCKER_BUILDKIT=0
 
@@ -135,9 +137,14 @@ if wants mit; then
 		trap 'rm -f "$tar"' EXIT
 		sudo=()
 		if [ "$(id -u)" != 0 ]; then
-			command -v sudo >/dev/null || die "the MIT image's root is made with debootstrap, which needs root: run as root or install sudo"
+			command -v sudo >/dev/null || missing "the MIT image's root is made with debootstrap, which needs root: run this once as root"
 			sudo=(sudo)
+			if ! [ -t 0 ] && ! sudo -n true 2>/dev/null; then
+				missing "the MIT image's root is made with debootstrap, which needs root: run 'sudo docker/build-images.sh' once"
+			fi
 		fi
+		command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] ||
+			missing "debootstrap not found: apt-get install -y debootstrap (it makes the MIT image's Debian root)"
 		log "making the Debian bookworm root with debootstrap (about a minute with a warm cache, more without)"
 		"${sudo[@]}" env KERBKIT_CACHE="${KERBKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kerbkit}" DEBIAN_MIRROR="${DEBIAN_MIRROR:-}" \
 			"$here/mit-krb5/mkroot.sh" "$tar"

@@ -24,6 +24,9 @@ type EnvOptions struct {
 	KDC string
 	// Libdefaults are extra "key = value" lines for [libdefaults].
 	Libdefaults []string
+	// Domains are more DNS domains (".example.test") or hosts of the realm, for
+	// [domain_realm] besides localhost.
+	Domains []string
 }
 
 // clientSide writes client configurations for one realm. Each Env call gets its
@@ -69,6 +72,9 @@ func KRB5Conf(realm, kdc string, o EnvOptions) string {
 	fmt.Fprintf(&b, "    }\n")
 	fmt.Fprintf(&b, "[domain_realm]\n")
 	fmt.Fprintf(&b, "    localhost = %s\n", realm)
+	for _, d := range o.Domains {
+		fmt.Fprintf(&b, "    %s = %s\n", d, realm)
+	}
 	return b.String()
 }
 

@@ -49,21 +49,7 @@ func NewMITRealm(t testing.TB, o MITRealmOptions) *MITRealm {
 	kdb5util := RequireTool(t, "kdb5_util")
 	kadmin := RequireTool(t, "kadmin.local")
 	krb5kdc := RequireTool(t, "krb5kdc")
-	if o.Name == "" {
-		o.Name = DefaultMITRealmName
-	}
-	if o.MaxLife == "" {
-		o.MaxLife = "10h"
-	}
-	if o.MaxRenew == "" {
-		o.MaxRenew = "7d"
-	}
-	if o.Enctypes == "" {
-		o.Enctypes = "aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal"
-	}
-	if o.Principals == nil {
-		o.Principals = DefaultPrincipals()
-	}
+	o = o.withDefaults()
 	dir := t.TempDir()
 	m := &MITRealm{
 		Name:    o.Name,
@@ -102,10 +88,51 @@ func NewMITRealm(t testing.TB, o MITRealmOptions) *MITRealm {
 	return m
 }
 
+// withDefaults fills the zero fields of o.
+func (o MITRealmOptions) withDefaults() MITRealmOptions {
+	if o.Name == "" {
+		o.Name = DefaultMITRealmName
+	}
+	if o.MaxLife == "" {
+		o.MaxLife = "10h"
+	}
+	if o.MaxRenew == "" {
+		o.MaxRenew = "7d"
+	}
+	if o.Enctypes == "" {
+		o.Enctypes = "aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal"
+	}
+	if o.Principals == nil {
+		o.Principals = DefaultPrincipals()
+	}
+	return o
+}
+
 // writeConfig writes kdc.conf and the admin krb5.conf for the current port.
 func (m *MITRealm) writeConfig(t testing.TB, o MITRealmOptions) {
 	t.Helper()
-	kdcConf := fmt.Sprintf(`[kdcdefaults]
+	kdcConf := mitKDCConf(m.Name, m.Addr, m.Dir, m.LogFile, o)
+	if err := os.WriteFile(m.KDCConf, []byte(kdcConf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(m.Conf, []byte(KRB5Conf(m.Name, m.Addr, EnvOptions{})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(m.Dir, "kadm5.acl"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mitKDCConf renders krb5kdc's kdc.conf for realm name listening on listen
+// (HOST:PORT, or a port alone for every address), with its database in dir and
+// its log in logFile ("STDERR" for stderr). o's lifetimes and enctypes must be
+// filled in.
+func mitKDCConf(name, listen, dir, logFile string, o MITRealmOptions) string {
+	log := "FILE:" + logFile
+	if logFile == "STDERR" {
+		log = "STDERR"
+	}
+	return fmt.Sprintf(`[kdcdefaults]
     kdc_listen = %[2]s
     kdc_tcp_listen = %[2]s
 [realms]
@@ -122,19 +149,10 @@ func (m *MITRealm) writeConfig(t testing.TB, o MITRealmOptions) {
         default_principal_flags = +preauth
     }
 [logging]
-    kdc = FILE:%[6]s
+    kdc = %[6]s
     admin_server = FILE:%[3]s/kadmin.log
     default = FILE:%[3]s/default.log
-`, m.Name, m.Addr, m.Dir, o.MaxLife, o.MaxRenew, m.LogFile, o.Enctypes)
-	if err := os.WriteFile(m.KDCConf, []byte(kdcConf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(m.Conf, []byte(KRB5Conf(m.Name, m.Addr, EnvOptions{})), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(m.Dir, "kadm5.acl"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, name, listen, dir, o.MaxLife, o.MaxRenew, log, o.Enctypes)
 }
 
 // AdminEnv is the environment for kdb5_util, kadmin.local and krb5kdc.

@@ -102,31 +102,7 @@ func startApache(t *testing.T, env []string, keytab string) *apache {
 		if err != nil {
 			t.Fatal(err)
 		}
-		conf := fmt.Sprintf(`ServerRoot "%[1]s"
-PidFile %[1]s/httpd.pid
-DefaultRuntimeDir %[1]s/logs
-Listen 127.0.0.1:%[2]d
-ServerName localhost
-User www-data
-Group www-data
-LoadModule mpm_event_module %[3]s/mod_mpm_event.so
-LoadModule authn_core_module %[3]s/mod_authn_core.so
-LoadModule authz_core_module %[3]s/mod_authz_core.so
-LoadModule authz_user_module %[3]s/mod_authz_user.so
-LoadModule auth_gssapi_module %[3]s/mod_auth_gssapi.so
-ErrorLog %[1]s/logs/error.log
-LogLevel info auth_gssapi:debug
-LogFormat "%%h %%u \"%%r\" %%>s" simple
-CustomLog %[1]s/logs/access.log simple
-DocumentRoot %[1]s/htdocs
-<Directory %[1]s/htdocs>
-    AuthType GSSAPI
-    AuthName "GSSAPI test"
-    GssapiCredStore keytab:%[4]s
-    GssapiAllowedMech krb5
-    Require valid-user
-</Directory>
-`, dir, a.Port, apacheModules, ktCopy)
+		conf := apacheConf(dir, fmt.Sprintf("127.0.0.1:%d", a.Port), "localhost", ktCopy)
 		confPath := filepath.Join(dir, "httpd.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
@@ -156,6 +132,38 @@ DocumentRoot %[1]s/htdocs
 	})
 	t.Logf("apache2 (pid %d) with mod_auth_gssapi on 127.0.0.1:%d", a.proc.PID(), a.Port)
 	return a
+}
+
+// apacheConf is an httpd.conf for Apache with mod_auth_gssapi (interop-peers.md
+// §4) rooted at dir (htdocs/ and logs/ inside), listening on listen as
+// serverName, whose htdocs need Negotiate with the keys in keytab. The workers
+// run as www-data.
+func apacheConf(dir, listen, serverName, keytab string) string {
+	return fmt.Sprintf(`ServerRoot "%[1]s"
+PidFile %[1]s/httpd.pid
+DefaultRuntimeDir %[1]s/logs
+Listen %[2]s
+ServerName %[5]s
+User www-data
+Group www-data
+LoadModule mpm_event_module %[3]s/mod_mpm_event.so
+LoadModule authn_core_module %[3]s/mod_authn_core.so
+LoadModule authz_core_module %[3]s/mod_authz_core.so
+LoadModule authz_user_module %[3]s/mod_authz_user.so
+LoadModule auth_gssapi_module %[3]s/mod_auth_gssapi.so
+ErrorLog %[1]s/logs/error.log
+LogLevel info auth_gssapi:debug
+LogFormat "%%h %%u \"%%r\" %%>s" simple
+CustomLog %[1]s/logs/access.log simple
+DocumentRoot %[1]s/htdocs
+<Directory %[1]s/htdocs>
+    AuthType GSSAPI
+    AuthName "GSSAPI test"
+    GssapiCredStore keytab:%[4]s
+    GssapiAllowedMech krb5
+    Require valid-user
+</Directory>
+`, dir, listen, apacheModules, keytab, serverName)
 }
 
 // waitListening waits until Apache accepts connections or exits.

@@ -15,8 +15,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 suite=bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${KERBKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kerbkit}/debootstrap
-[ "$(id -u)" = 0 ] || { echo "mkroot.sh: debootstrap needs root (run with sudo)" >&2; exit 1; }
-command -v debootstrap >/dev/null || { echo "mkroot.sh: debootstrap not found (apt-get install -y debootstrap)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "mkroot.sh: debootstrap needs root (run with sudo)" >&2; exit 3; }
+export PATH="$PATH:/usr/sbin:/sbin"
+command -v debootstrap >/dev/null || { echo "mkroot.sh: debootstrap not found (apt-get install -y debootstrap)" >&2; exit 3; }
 
 pkgs=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/packages" | tr -s '[:space:]' ',' | sed 's/,$//')
 mkdir -p "$cache"
