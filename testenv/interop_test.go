@@ -117,9 +117,11 @@ func interopRows() []interopRow {
 	return rows
 }
 
-// Name is the row's subtest name.
+// Name is the row's subtest name, KDC/check/peer/transport/enctype, so that
+// -run 'kerbkit/login' or -run '//tcp/aes-sha2' picks rows.
 func (r interopRow) Name() string {
-	return strings.NewReplacer(" ", "_", "/", "_").Replace(fmt.Sprintf("%s/%s/%s/%s/%s", r.KDC, r.Check, r.Peer, r.Transport, r.Enctype))
+	f := strings.NewReplacer(" ", "_", "/", "_")
+	return strings.Join([]string{f.Replace(r.KDC), f.Replace(r.Check), f.Replace(r.Peer), r.Transport, r.Enctype}, "/")
 }
 
 // interopUser is the user of row i: every row has its own, so the KDC's log
@@ -128,6 +130,7 @@ func interopUser(i int) string { return fmt.Sprintf("u%02d", i+1) }
 
 // InteropResult is one row of the report.
 type InteropResult struct {
+	Row       int     `json:"row"` // 1-based, in the matrix's order
 	Mode      string  `json:"mode"`
 	Check     string  `json:"check"`
 	Peer      string  `json:"peer"`
@@ -213,7 +216,7 @@ func runInteropMatrix(t *testing.T, mode string, s interopSite) {
 			x.client = s.Client(t, r, o)
 			began := time.Now()
 			err := row.run(x)
-			res := InteropResult{Mode: mode, Check: row.Check, Peer: row.Peer, KDC: row.KDC, Transport: row.Transport,
+			res := InteropResult{Row: i + 1, Mode: mode, Check: row.Check, Peer: row.Peer, KDC: row.KDC, Transport: row.Transport,
 				Enctype: row.Enctype, Host: x.host, Result: "pass", Seconds: time.Since(began).Seconds()}
 			if err != nil {
 				res.Result, res.Error = "fail", err.Error()
