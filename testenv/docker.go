@@ -287,9 +287,12 @@ type ContainerOptions struct {
 	Volumes  []string // VOLUME:/path[:ro]
 	Tmpfs    []string // directories on a tmpfs (empty at start: Files must not go there)
 	Files    []ContainerFile
-	User     string   // --user, default the image's
-	Init     bool     // --init: a PID 1 that reaps and forwards signals (for `sleep infinity`)
-	Args     []string // the command (after the image)
+	User     string // --user, default the image's
+	// HealthInterval, when set, runs the image's HEALTHCHECK that often (and
+	// from the start), so a test need not wait for the image's interval.
+	HealthInterval time.Duration
+	Init           bool     // --init: a PID 1 that reaps and forwards signals (for `sleep infinity`)
+	Args           []string // the command (after the image)
 	// Entrypoint replaces the image's entrypoint when set.
 	Entrypoint string
 }
@@ -303,6 +306,7 @@ type Container struct {
 	net      *DockerNetwork
 	logs     *Process
 	started  time.Time
+	removed  bool
 }
 
 // Start creates the container, copies Files in, starts it and follows its
@@ -333,12 +337,15 @@ func (n *DockerNetwork) Start(t testing.TB, o ContainerOptions) *Container {
 	if o.Init {
 		args = append(args, "--init")
 	}
+	if o.HealthInterval > 0 {
+		args = append(args, "--health-interval", o.HealthInterval.String(), "--health-start-period", "0s")
+	}
 	if o.Entrypoint != "" {
 		args = append(args, "--entrypoint", o.Entrypoint)
 	}
 	args = append(append(args, o.Image), o.Args...)
 	n.must(t, "", args...)
-	t.Cleanup(func() { c.remove(t) })
+	t.Cleanup(func() { c.Remove(t) })
 	if len(o.Files) > 0 {
 		c.CopyIn(t, o.Files...)
 	}
@@ -352,8 +359,14 @@ func (n *DockerNetwork) Start(t testing.TB, o ContainerOptions) *Container {
 	return c
 }
 
-// remove removes the container and stops following its output.
-func (c *Container) remove(t testing.TB) {
+// Remove removes the container (docker rm -f -v) and stops following its
+// output; it is done in t.Cleanup anyway, and only the first call acts.
+func (c *Container) Remove(t testing.TB) {
+	t.Helper()
+	if c.removed {
+		return
+	}
+	c.removed = true
 	if t.Failed() && c.logs != nil {
 		t.Logf("---- container %s (%s) output ----\n%s", c.Name, c.Image, tail(c.logs.Output(), 16000))
 	}
