@@ -46,6 +46,7 @@ func newProbeCmd(e *env) *cobra.Command {
 		Long: `probe sends one AS-REQ (for the client "` + probeClient + `", so no password is needed and no
 lockout counter moves) over each transport and succeeds if every one gets a Kerberos
 answer (a KRB-ERROR such as C_PRINCIPAL_UNKNOWN, or an AS-REP) within --timeout.
+A kerbkit KDC keeps these requests out of its log unless --log-level is debug.
 
 The address defaults to what kdc dev wrote to realm.json in $KERBKIT_OUT, else
 $KERBKIT_LISTEN, else 127.0.0.1:88; a wildcard host (0.0.0.0, ::) means loopback. The
@@ -118,7 +119,7 @@ func runProbe(ctx context.Context, e *env, o *probeOptions, addr string) error {
 		if tr != "udp" && tr != "tcp" {
 			return fmt.Errorf("kdc: --transport %q: want udp or tcp", tr)
 		}
-		req, err := probeRequest(realm) // a fresh nonce each: no lookaside answer
+		req, err := probeRequest(realm, probeClient) // a fresh nonce each: no lookaside answer
 		if err != nil {
 			return err
 		}
@@ -137,9 +138,9 @@ func runProbe(ctx context.Context, e *env, o *probeOptions, addr string) error {
 	return nil
 }
 
-// probeRequest is an AS-REQ for probeClient@realm to krbtgt/realm [RFC 4120
+// probeRequest is an AS-REQ for client@realm to krbtgt/realm [RFC 4120
 // §5.4.1], without pre-authentication.
-func probeRequest(realm string) ([]byte, error) {
+func probeRequest(realm, client string) ([]byte, error) {
 	var n [4]byte
 	if _, err := rand.Read(n[:]); err != nil {
 		return nil, fmt.Errorf("kdc: nonce: %w", err)
@@ -149,7 +150,7 @@ func probeRequest(realm string) ([]byte, error) {
 		MsgType: msgtype.KRB_AS_REQ,
 		ReqBody: messages.KDCReqBody{
 			KDCOptions: types.NewKrbFlags(),
-			CName:      types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, probeClient),
+			CName:      types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, client),
 			Realm:      realm,
 			SName:      types.NewPrincipalName(nametype.KRB_NT_SRV_INST, "krbtgt/"+realm),
 			Till:       time.Now().Add(time.Hour).UTC().Truncate(time.Second),

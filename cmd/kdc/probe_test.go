@@ -1,17 +1,20 @@
 package main
 
 import (
+	"context"
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestProbe: `kdc probe` gets a Kerberos answer over UDP and TCP from a running
 // KDC, by explicit address and by default from realm.json in $KERBKIT_OUT (the
-// container's health check), and the KDC logs the probe as an unknown client.
+// container's health check); at debug level the KDC logs each probe as an
+// unknown client, each a fresh request.
 func TestProbe(t *testing.T) {
 	out := t.TempDir()
-	d := startDev(t, "dev", "--json", "--dir", t.TempDir(), "--out", out, "--realm", "PROBE.TEST")
+	d := startDev(t, "dev", "--json", "--dir", t.TempDir(), "--out", out, "--realm", "PROBE.TEST", "--log-level", "debug")
 
 	code, stdout, stderr := kdcRun(t, "", "probe", d.info.Listen, "--realm", "PROBE.TEST")
 	if code != 0 {
@@ -82,5 +85,29 @@ func TestProbeFailures(t *testing.T) {
 		if code != 1 || stdout != "" || !strings.Contains(stderr, c.want) || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("kdc %v: exit %d, stdout %q, stderr %q; want 1 and one line with %q", c.args, code, stdout, stderr, c.want)
 		}
+	}
+}
+
+// TestProbeNotLogged: at the default log level the KDC keeps probes out of its
+// log, while a login for another unknown client is logged as ever.
+func TestProbeNotLogged(t *testing.T) {
+	d := startDev(t, "dev", "--json")
+	if code, stdout, stderr := kdcRun(t, "", "probe", d.info.Listen, "--realm", d.info.Realm); code != 0 {
+		t.Fatalf("kdc probe: exit %d %s %s", code, stdout, stderr)
+	}
+	// An AS-REQ for another unknown client, sent the probe's way.
+	req, err := probeRequest(d.info.Realm, "nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := probeExchange(context.Background(), "udp", d.info.Listen, req, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	log := d.stderr.String()
+	if strings.Contains(log, probeClient) {
+		t.Errorf("the KDC logged a probe at info level:\n%s", log)
+	}
+	if !strings.Contains(log, "client=nobody@"+d.info.Realm) || !strings.Contains(log, "result=CLIENT_NOT_FOUND") {
+		t.Errorf("the KDC did not log an unknown client's AS_REQ:\n%s", log)
 	}
 }

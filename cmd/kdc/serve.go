@@ -49,13 +49,19 @@ func newLogger(e *env, o *serveOptions) (*slog.Logger, error) {
 		return nil, fmt.Errorf("kdc: --log-level %q: want debug, info, warn or error", o.logLevel)
 	}
 	ho := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch o.logFormat {
 	case "", "text":
-		return slog.New(slog.NewTextHandler(e.stderr, ho)), nil
+		h = slog.NewTextHandler(e.stderr, ho)
 	case "json":
-		return slog.New(slog.NewJSONHandler(e.stderr, ho)), nil
+		h = slog.NewJSONHandler(e.stderr, ho)
+	default:
+		return nil, fmt.Errorf("kdc: --log-format %q: want text or json", o.logFormat)
 	}
-	return nil, fmt.Errorf("kdc: --log-format %q: want text or json", o.logFormat)
+	if level > slog.LevelDebug {
+		h = quietProbes{h} // health checks stay out of the log unless debugging
+	}
+	return slog.New(h), nil
 }
 
 // serve opens the database, serves Kerberos and the admin socket, and returns

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+)
+
+// quietProbes drops the line the KDC logs for each `kdc probe` request (an
+// AS_REQ from the client kerbkit-probe answered CLIENT_NOT_FOUND) below warn
+// level, as web servers keep their health checks out of the access log: the
+// image's HEALTHCHECK would otherwise add two lines every few seconds. Every
+// other request, and a probe at debug level, is logged as before.
+type quietProbes struct{ slog.Handler }
+
+// Handle implements slog.Handler.
+func (h quietProbes) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn && isProbeRecord(r) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs implements slog.Handler.
+func (h quietProbes) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietProbes{h.Handler.WithAttrs(as)}
+}
+
+// WithGroup implements slog.Handler.
+func (h quietProbes) WithGroup(name string) slog.Handler {
+	return quietProbes{h.Handler.WithGroup(name)}
+}
+
+// isProbeRecord reports whether r is the KDC's line for a probe.
+func isProbeRecord(r slog.Record) bool {
+	if r.Message != "AS_REQ" {
+		return false
+	}
+	client, result := "", ""
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "client":
+			client = a.Value.String()
+		case "result":
+			result = a.Value.String()
+		}
+		return true
+	})
+	return strings.HasPrefix(client, probeClient+"@") && result == "CLIENT_NOT_FOUND"
+}
