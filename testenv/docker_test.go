@@ -305,3 +305,36 @@ func BenchmarkDockerKDCStart(b *testing.B) {
 	}
 	b.ReportMetric(float64(inside.Microseconds())/1000/float64(b.N), "ready-ms/op")
 }
+
+// TestDockerSweep: what a killed test process of this host left behind (its
+// PID is gone) is removed by the next run's sweep; what a live process owns is
+// not touched.
+func TestDockerSweep(t *testing.T) {
+	docker := RequireDocker(t)
+	// A PID that is surely not running: a child that has exited.
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	deadOwner := fmt.Sprintf("%s/%d", host, cmd.Process.Pid)
+	n := NewDockerNetwork(t) // owned by this (live) process
+	dead := n.Name + "-left-behind"
+	n.must(t, "", "network", "create", "--label", ownerLabel+"="+deadOwner, dead)
+	t.Cleanup(func() { _, _, _ = n.run(t, "", "network", "rm", dead) })
+	vol := n.Name + "-left-behind"
+	n.must(t, "", "volume", "create", "--label", ownerLabel+"="+deadOwner, vol)
+	t.Cleanup(func() { _, _, _ = n.run(t, "", "volume", "rm", "-f", vol) })
+
+	sweepDocker(docker)
+	nets := n.must(t, "", "network", "ls", "--format", "{{.Name}}")
+	if strings.Contains(nets, dead) {
+		t.Errorf("the sweep left network %s of dead owner %s", dead, deadOwner)
+	}
+	if !strings.Contains(nets, n.Name+"\n") {
+		t.Errorf("the sweep removed network %s of this live process", n.Name)
+	}
+	if vols := n.must(t, "", "volume", "ls", "--format", "{{.Name}}"); strings.Contains(vols, vol) {
+		t.Errorf("the sweep left volume %s of dead owner %s", vol, deadOwner)
+	}
+}
