@@ -55,7 +55,7 @@ type devOptions struct {
 	json      bool
 	logLevel  string
 
-	realmSet, policySet bool // --realm, --max-life/--max-renew given (flag or environment)
+	realmSet, policySet, usersSet bool // --realm, --max-life/--max-renew, --user given (flag or environment)
 }
 
 // devEnv maps each flag of `kdc dev` to the environment variable that sets it
@@ -111,6 +111,7 @@ programs. The human-readable summary then goes to stderr.`,
 			}
 			o.realmSet = cmd.Flags().Changed("realm")
 			o.policySet = cmd.Flags().Changed("max-life") || cmd.Flags().Changed("max-renew")
+			o.usersSet = cmd.Flags().Changed("user")
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return runDev(ctx, e, o)
@@ -123,7 +124,7 @@ programs. The human-readable summary then goes to stderr.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:0", "address for UDP and TCP (port 0 picks a free port)")
 	f.StringVar(&o.advertise, "advertise", "", "KDC address written to krb5.conf, HOST[:PORT] (default: the bound address, or this host's name when listening on all addresses)")
 	f.StringArrayVar(&o.users, "user", []string{devUser}, "a user to create, NAME or NAME:PASSWORD (repeatable; without a password it gets --password)")
-	f.StringVar(&o.usersFile, "users-file", "", "file of users to create, one NAME:PASSWORD a line (keeps passwords out of argv and the environment)")
+	f.StringVar(&o.usersFile, "users-file", "", "file of users to create, one NAME:PASSWORD a line (keeps passwords out of argv and the environment; replaces the default user)")
 	f.StringVar(&o.password, "password", devPassword, "password of users given without one (a throwaway dev realm: it is printed)")
 	f.StringArrayVar(&o.services, "service", devServices, "a service to create with random keys, NAME or NAME=KEYTAB (repeatable; KEYTAB is relative to --out, default "+devKeytab+")")
 	f.StringVar(&o.enctypes, "enctypes", "", "comma-separated enctypes of the new principals' keys (default: "+defaultEnctypeNames()+")")
@@ -194,7 +195,11 @@ func (o *devOptions) plan() (*devPlan, error) {
 		seen[name] = true
 		return nil
 	}
-	for _, u := range o.users {
+	users := o.users
+	if o.usersFile != "" && !o.usersSet {
+		users = nil // the file says who the users are; no default alice beside them
+	}
+	for _, u := range users {
 		name, pw, hasPW := strings.Cut(u, ":")
 		if !hasPW {
 			pw = o.password

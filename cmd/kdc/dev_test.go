@@ -369,16 +369,24 @@ func TestDevBadInput(t *testing.T) {
 }
 
 // TestDevUsersFile: users and passwords from a file (keeping them out of argv
-// and the environment) are created beside --user.
+// and the environment) replace the default user, or join those of --user.
 func TestDevUsersFile(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "users")
 	if err := os.WriteFile(f, []byte("\n# test users\nbob:pw with spaces:and colons\ncarol:c-pw\r\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := startDev(t, "dev", "--json", "--users-file", f, "--service", "HTTP/localhost")
-	want := []devInfoUser{{"alice@KERBKIT.TEST", devPassword}, {"bob@KERBKIT.TEST", "pw with spaces:and colons"}, {"carol@KERBKIT.TEST", "c-pw"}}
+	want := []devInfoUser{{"bob@KERBKIT.TEST", "pw with spaces:and colons"}, {"carol@KERBKIT.TEST", "c-pw"}}
+	if fmt.Sprint(d.info.Users) != fmt.Sprint(want) || d.info.User != "bob@KERBKIT.TEST" {
+		t.Errorf("users %+v (first %s), want only the file's %+v", d.info.Users, d.info.User, want)
+	}
+	gokrb5Login(t, d.info.Realm, d.info.KDC, "bob", "pw with spaces:and colons", "HTTP/localhost")
+	d.stop(t)
+
+	// With --user as well, both.
+	d = startDev(t, "dev", "--json", "--users-file", f, "--user", "alice")
+	want = append([]devInfoUser{{"alice@KERBKIT.TEST", devPassword}}, want...)
 	if fmt.Sprint(d.info.Users) != fmt.Sprint(want) {
 		t.Errorf("users %+v, want %+v", d.info.Users, want)
 	}
-	gokrb5Login(t, d.info.Realm, d.info.KDC, "bob", "pw with spaces:and colons", "HTTP/localhost")
 }
