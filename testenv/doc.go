@@ -23,4 +23,14 @@
 //
 // Missing peer binaries make a test skip with the Debian package to install,
 // except when CI=true, where a missing peer is a failure ([RequireTool]).
+//
+// Docker mode runs the same peers in containers, with real host names on a
+// user-defined network: [BuildImages] runs docker/build-images.sh (kerbkit/kdc,
+// kerbkit/kservice, kerbkit/mit-krb5, kerbkit/client, tagged by a hash of their
+// inputs), [NewDockerNetwork] makes a network with [DockerNetwork.Volume]s and
+// [DockerNetwork.Start]s [Container]s on it, driven with [Container.Exec] through
+// the docker CLI alone. Names start with [DockerPrefix]; everything is removed in
+// t.Cleanup. Without Docker a test skips ([RequireDocker]), with CI=true it fails.
+// TestInteropMatrix runs one set of rows natively and in Docker; `go run
+// ./testenv/cmd/interop [--docker]` prints them as a table.
 package testenv
