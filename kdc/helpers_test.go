@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/patype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/internal/clock"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/store"
 	"github.com/kerbkit/kerbkit/ticket"
@@ -28,31 +28,13 @@ const (
 	testPassword = "alicepw"
 )
 
-// testClock is an injectable clock: real time plus an offset tests can move.
-type testClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.offset += d
-	c.mu.Unlock()
-}
-
 // testRealmEnv is an in-process realm: a bbolt store in t.TempDir(), a KDC, and
 // optionally a real server on 127.0.0.1:0.
 type testRealmEnv struct {
 	t     testing.TB
 	store *store.BoltStore
 	kdc   *KDC
-	clock *testClock
+	clock *clock.Offset
 	admin *LocalAdmin
 	addr  string
 	srv   *Server
@@ -66,8 +48,8 @@ func newTestRealm(t testing.TB, mutate ...func(*Config)) *testRealmEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	clock := &testClock{}
-	cfg := Config{Store: store, Now: clock.Now}
+	clk := &clock.Offset{}
+	cfg := Config{Store: store, Now: clk.Now}
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -75,7 +57,7 @@ func newTestRealm(t testing.TB, mutate ...func(*Config)) *testRealmEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &testRealmEnv{t: t, store: store, kdc: k, clock: clock, admin: &LocalAdmin{Store: store}}
+	r := &testRealmEnv{t: t, store: store, kdc: k, clock: clk, admin: &LocalAdmin{Store: store}}
 	r.add(AddRequest{Name: "alice", Password: testPassword})
 	r.add(AddRequest{Name: "host/localhost", RandomKey: true})
 	return r

@@ -4,10 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/kerbkit/kerbkit/internal/clock"
 	"github.com/kerbkit/kerbkit/internal/inproc"
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
@@ -18,38 +17,7 @@ import (
 // test moves forward. Peers are moved by the same amount with faketime, so a
 // test can act "ten minutes later" without sleeping. It is safe for concurrent
 // use.
-type Clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-// Now is time.Now() plus the offset.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
-
-// Set puts the clock offset at d, e.g. back to what Offset returned earlier.
-func (c *Clock) Set(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset = d
-}
-
-// Offset is how far the clock is ahead of real time.
-func (c *Clock) Offset() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.offset
-}
+type Clock = clock.Offset
 
 // InProcOptions configure [NewInProcRealm].
 type InProcOptions struct {

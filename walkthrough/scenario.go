@@ -16,6 +16,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/kerbkit/kerbkit/client"
+	"github.com/kerbkit/kerbkit/internal/clock"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -52,8 +53,8 @@ var scenarios = []scenario{
 	{ScenarioInfo: ScenarioInfo{Name: "clock-skew", Title: "Clock skew: KRB_AP_ERR_SKEW",
 		Summary: "The service's clock is ten minutes ahead; by its clock the client's fresh authenticator is ten minutes old."},
 		spec: func(sc *scene) realmSpec {
-			sc.svcClock.set(10 * time.Minute)
-			return realmSpec{serviceNow: sc.svcClock.now}
+			sc.svcClock.Set(10 * time.Minute)
+			return realmSpec{serviceNow: sc.svcClock.Now}
 		},
 		play: playClockSkew},
 	{ScenarioInfo: ScenarioInfo{Name: "replay", Title: "A replayed authenticator: KRB_AP_ERR_REPEAT",
@@ -61,7 +62,7 @@ var scenarios = []scenario{
 		play: playReplay},
 	{ScenarioInfo: ScenarioInfo{Name: "expired-tgt", Title: "An expired ticket-granting ticket: KRB_AP_ERR_TKT_EXPIRED",
 		Summary: "The user logged in eleven hours ago; the TGT lived ten. The TGS refuses to issue anything with it."},
-		spec: func(sc *scene) realmSpec { return realmSpec{kdcNow: sc.kdcClock.now} },
+		spec: func(sc *scene) realmSpec { return realmSpec{kdcNow: sc.kdcClock.Now} },
 		play: playExpiredTGT},
 	{ScenarioInfo: ScenarioInfo{Name: "stale-keytab", Title: "A service key rotated without updating the keytab: KRB_AP_ERR_BADKEYVER",
 		Summary: "The KDC has the service's new key (kvno 2) and issues tickets in it; the service's keytab still holds kvno 1."},
@@ -109,7 +110,7 @@ type scene struct {
 	cfg       *client.Config
 	st        *Story
 	// kdcClock and svcClock are the KDC's and the service's clocks (used only when spec says so).
-	kdcClock, svcClock *shiftClock
+	kdcClock, svcClock *clock.Offset
 	// err is the error the failing exchange returned.
 	err error
 }
@@ -130,7 +131,7 @@ func RunScenario(ctx context.Context, name string, o RunOptions) (*Story, error)
 	o.defaults()
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	sc := &scene{o: o, kdcClock: &shiftClock{}, svcClock: &shiftClock{}}
+	sc := &scene{o: o, kdcClock: &clock.Offset{}, svcClock: &clock.Offset{}}
 	var spec realmSpec
 	if sn.spec != nil {
 		spec = sn.spec(sc)
@@ -276,24 +277,6 @@ func (sc *scene) diagnose() {
 	if errors.As(sc.err, &ke) && !ke.Local {
 		f.Code, f.CodeName, f.EText = ke.Code, codeName(ke.Code), ke.EText
 	}
-}
-
-// shiftClock is a clock offset from the real one (the KDC's or the service's injectable clock).
-type shiftClock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *shiftClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *shiftClock) set(d time.Duration) {
-	c.mu.Lock()
-	c.off = d
-	c.mu.Unlock()
 }
 
 // tapConn keeps a copy of what is written.
@@ -584,13 +567,13 @@ func sampleOpening(b []byte) ([]byte, error) {
 func playExpiredTGT(ctx context.Context, sc *scene) error {
 	sc.newRecorder(sc.o.Password, true)
 	// The login happens "yesterday morning": the KDC's clock is eleven hours back while it issues the TGT.
-	sc.kdcClock.set(-11 * time.Hour)
+	sc.kdcClock.Set(-11 * time.Hour)
 	sc.typePassword(ctx)
 	as, err := sc.login(ctx)
 	if err != nil {
 		return err
 	}
-	sc.kdcClock.set(0)
+	sc.kdcClock.Set(0)
 	// kclient (like MIT's kvno) looks at the TGT's endtime first and does not send it: that is what the user sees.
 	_, local := sc.serviceTicket(ctx, as)
 	var lke *client.KDCError
