@@ -144,6 +144,8 @@ type OpenOptions struct {
 	LockTimeout time.Duration
 	// SkipCheck skips the consistency check Open runs over the whole file.
 	SkipCheck bool
+	// Etcd holds the connection settings of an etcd database (OpenDB).
+	Etcd EtcdOptions
 }
 
 // Init creates a new database at path for realm, with its master key in a new 0600

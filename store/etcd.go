@@ -134,6 +134,7 @@ type EtcdStore struct {
 	reloads     atomic.Int64
 	started     time.Time
 
+	watching bool // the watch runs (not NoWatch)
 	watchCtx atomic.Pointer[context.Context]
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -305,6 +306,9 @@ func metaOps(prefix string, meta map[string][]byte) []clientv3.Op {
 // Open does, loads every record, and (unless o.NoWatch) follows changes until
 // Close.
 func OpenEtcd(ctx context.Context, arg, mkPath string, o EtcdOptions) (*EtcdStore, error) {
+	if _, _, err := ParseEtcdURL(arg); err != nil {
+		return nil, err
+	}
 	if mkPath == "" {
 		return nil, fmt.Errorf("%w: an etcd database needs --master-key FILE", ErrMasterKey)
 	}
@@ -333,6 +337,7 @@ func OpenEtcd(ctx context.Context, arg, mkPath string, o EtcdOptions) (*EtcdStor
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if !o.NoWatch {
+		s.watching = true
 		s.wg.Add(2)
 		go s.watchLoop(bg)
 		go s.probeLoop(bg)
@@ -623,7 +628,7 @@ func (s *EtcdStore) probeLoop(ctx context.Context) {
 type Health struct {
 	Backend       string    `json:"backend"`
 	Reachable     bool      `json:"reachable"`
-	Records       int64     `json:"records"`
+	Records       int64     `json:"records,omitempty"`
 	CacheRevision int64     `json:"cache_revision,omitempty"`
 	StoreRevision int64     `json:"store_revision,omitempty"`
 	LagRevisions  int64     `json:"lag_revisions"`
@@ -673,7 +678,7 @@ func (s *EtcdStore) key(name principal.Name) string {
 // settle waits for the watch to deliver a change this store made at rev, so
 // that the next Get sees it.
 func (s *EtcdStore) settle(ctx context.Context, rev int64) {
-	if s.cancel == nil {
+	if !s.watching {
 		return
 	}
 	if !s.waitRev(ctx, rev, 2*time.Second) && s.watchCtx.Load() != nil {

@@ -17,10 +17,14 @@ kdc dev
 source <(kdc completion bash)`,
 
 	"kdc init": `kdc init --realm EXAMPLE.COM --db /var/lib/kerbkit/kdc.db
+# A realm on etcd (the master key file is created: copy it to every KDC):
+kdc init --realm EXAMPLE.COM --db etcd://10.0.0.1:2379,10.0.0.2:2379/kerbkit --master-key realm.mkey
 # Shorter tickets than the defaults (24h, renewable for 7d):
 kdc init --realm EXAMPLE.COM --max-life 10h --max-renew 2d --db kdc.db`,
 
 	"kdc serve": `kdc serve --db /var/lib/kerbkit/kdc.db --listen 0.0.0.0:88
+# One of several replicas on an etcd cluster, with its health report:
+kdc serve --db etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379/kerbkit --master-key /etc/kerbkit/realm.mkey --listen 0.0.0.0:88 --admin-listen 127.0.0.1:8088
 # A free port on loopback, printed on standard error:
 kdc serve --db kdc.db --listen 127.0.0.1:0 --log-level debug`,
 
@@ -36,7 +40,18 @@ kdc principal add HTTP/www.example.com --random-key --db kdc.db
 # Only AES-SHA2 keys, tickets of at most 8 hours:
 kdc principal add bob --enctypes aes256-cts-hmac-sha384-192 --max-life 8h --db kdc.db`,
 
-	"kdc principal list": `kdc principal list --db kdc.db`,
+	"kdc principal list": `kdc principal list --db kdc.db
+kdc principal list --db etcd://127.0.0.1:2379/kerbkit --master-key realm.mkey`,
+
+	"kdc dump": `kdc dump --db kdc.db -o realm.dump
+kdc dump --db etcd://127.0.0.1:2379/kerbkit --master-key realm.mkey > realm.dump`,
+
+	"kdc load": `# bbolt to etcd (the same master key):
+kdc dump --db kdc.db -o realm.dump
+kdc load --db etcd://127.0.0.1:2379/kerbkit --master-key kdc.db.mkey realm.dump
+# etcd back to a new bbolt file:
+cp realm.mkey new.db.mkey
+kdc dump --db etcd://127.0.0.1:2379/kerbkit --master-key realm.mkey | kdc load --db new.db -`,
 
 	"kdc principal show": `kdc principal show alice --db kdc.db
 kdc principal show HTTP/www.example.com@EXAMPLE.COM --db kdc.db`,

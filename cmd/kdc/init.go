@@ -25,13 +25,19 @@ func newInitCmd(e *env) *cobra.Command {
 			if o.realm == "" {
 				return cli.Usagef("kdc: --realm is required")
 			}
-			s, err := store.Init(cmd.Context(), e.db, o.realm,
-				principal.RealmPolicy{MaxLife: o.maxLife, MaxRenew: o.maxRenew}, time.Now())
+			opts, err := e.openOptions(nil)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			fmt.Fprintf(e.stdout, "created realm %s in %s (master key %s)\n", o.realm, e.db, store.MasterKeyPath(e.db))
+			mk, err := store.InitDB(cmd.Context(), e.db, o.realm,
+				principal.RealmPolicy{MaxLife: o.maxLife, MaxRenew: o.maxRenew}, opts, time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "created realm %s in %s (master key %s)\n", o.realm, e.db, mk)
+			if store.IsEtcdURL(e.db) {
+				fmt.Fprintf(e.stdout, "copy %s (mode 0600) to every KDC of the realm: each gives it as --master-key\n", mk)
+			}
 			return nil
 		},
 	}

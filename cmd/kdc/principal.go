@@ -17,11 +17,26 @@ import (
 
 // withAdmin runs fn against the realm: through the admin socket when a server
 // holds the database, else on the database directly.
+//
+// An etcd database is shared: the command changes it directly, in its own
+// transactions, and every KDC on it sees the change within a second.
 func withAdmin(ctx context.Context, e *env, fn func(kdc.Admin) error) error {
+	if store.IsEtcdURL(e.db) {
+		db, err := e.openDB(ctx, nil, true)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return fn(&kdc.LocalAdmin{Store: db})
+	}
 	if c, ok := kdc.DialAdmin(kdc.AdminSocketPath(e.db)); ok {
 		return fn(c)
 	}
-	db, err := store.Open(e.db, store.OpenOptions{})
+	o, err := e.openOptions(nil)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(e.db, o)
 	if err != nil {
 		if errors.Is(err, store.ErrInUse) {
 			return fmt.Errorf("kdc: %w, and its admin socket %s does not answer", err, kdc.AdminSocketPath(e.db))

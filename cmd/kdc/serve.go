@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/kdc/metrics"
 	"github.com/kerbkit/kerbkit/store"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -19,13 +21,16 @@ type serveOptions struct {
 	logLevel      string
 	logFormat     string
 	metricsListen string
+	adminListen   string
 	pprof         bool
+
+	boundAdmin string // set by serve: the bound --admin-listen address
 }
 
 func newServeCmd(e *env) *cobra.Command {
 	o := &serveOptions{}
 	c := &cobra.Command{
-		Use:   "serve [--db FILE] [--listen HOST:PORT]",
+		Use:   "serve [--db FILE|etcd://HOST:PORT,.../PREFIX] [--listen HOST:PORT]",
 		Short: "Serve the realm over UDP and TCP until interrupted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -38,6 +43,7 @@ func newServeCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().StringVar(&o.logFormat, "log-format", "text", "text (key=value) or json: one object per line")
 	c.Flags().StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on http://HOST:PORT/metrics (apart from the Kerberos ports)")
+	c.Flags().StringVar(&o.adminListen, "admin-listen", "", "serve the health report on http://HOST:PORT/healthz (JSON: store reachable, cache revision and lag, uptime)")
 	c.Flags().BoolVar(&o.pprof, "pprof", false, "also serve Go's pprof under /debug/pprof/ on --metrics-listen")
 	return c
 }
@@ -76,14 +82,16 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 		return errors.New("kdc: --pprof needs --metrics-listen")
 	}
 
-	db, err := store.Open(e.db, store.OpenOptions{})
+	started := time.Now()
+	db, err := e.openDB(ctx, log, false)
 	if err != nil {
 		if errors.Is(err, store.ErrInUse) {
-			return fmt.Errorf("kdc: %w; only one kdc serve may use a database", err)
+			return fmt.Errorf("kdc: %w; only one kdc serve may use a bbolt database (share an etcd database between replicas)", err)
 		}
 		return err
 	}
 	defer db.Close()
+	etcd := store.IsEtcdURL(e.db)
 
 	k, err := kdc.New(kdc.Config{Store: db, Logger: log})
 	if err != nil {
@@ -93,18 +101,40 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 	if err := srv.Listen(o.listen); err != nil {
 		return err
 	}
+	health := healthHandler(db, srv.Addr(), started)
 	var mln *metrics.Listener
 	if o.metricsListen != "" {
-		if mln, err = metrics.Listen(o.metricsListen, k, srv, metrics.Options{Pprof: o.pprof, Logger: log}); err != nil {
+		mo := metrics.Options{Pprof: o.pprof, Logger: log, Health: health, Collectors: []prometheus.Collector{newStoreCollector(db)}}
+		if mln, err = metrics.Listen(o.metricsListen, k, srv, mo); err != nil {
 			return fmt.Errorf("kdc: --metrics-listen: %w", err)
 		}
 	}
-	adm, err := kdc.ListenAdmin(kdc.AdminSocketPath(e.db))
-	if err != nil {
-		return err
+	var hln *adminListener
+	if o.adminListen != "" {
+		if hln, err = listenAdminHTTP(o.adminListen, health, log); err != nil {
+			return err
+		}
+	}
+	// A bbolt database is this process's alone: admin commands reach it
+	// through a socket beside it. An etcd database is shared: admin commands
+	// change it directly.
+	var adm *kdc.AdminServer
+	if !etcd {
+		if adm, err = kdc.ListenAdmin(kdc.AdminSocketPath(e.db)); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if hln != nil {
+		go func() {
+			if err := hln.Serve(ctx); err != nil {
+				log.Error("admin listener", "err", err)
+			}
+		}()
+		o.boundAdmin = hln.Addr()
+		fmt.Fprintf(e.stderr, "kdc: health on http://%s/healthz\n", hln.Addr())
+	}
 	if mln != nil {
 		go func() {
 			if err := mln.Serve(ctx); err != nil {
@@ -114,12 +144,17 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 		fmt.Fprintf(e.stderr, "kdc: metrics on http://%s/metrics\n", mln.Addr())
 	}
 	admDone := make(chan struct{})
-	go func() {
-		adm.Serve(ctx, &kdc.LocalAdmin{Store: db}, log)
+	if adm != nil {
+		go func() {
+			adm.Serve(ctx, &kdc.LocalAdmin{Store: db}, log)
+			close(admDone)
+		}()
+		fmt.Fprintf(e.stderr, "kdc: realm %s, listening on %s (udp, tcp); admin socket %s\n", db.Realm(), srv.Addr(), kdc.AdminSocketPath(e.db))
+	} else {
 		close(admDone)
-	}()
-
-	fmt.Fprintf(e.stderr, "kdc: realm %s, listening on %s (udp, tcp); admin socket %s\n", db.Realm(), srv.Addr(), kdc.AdminSocketPath(e.db))
+		h := db.Health()
+		fmt.Fprintf(e.stderr, "kdc: realm %s, listening on %s (udp, tcp); database %s (%d records in memory, revision %d)\n", db.Realm(), srv.Addr(), db.Location(), h.Records, h.CacheRevision)
+	}
 	if ready != nil {
 		ready(srv.Addr(), db.Realm())
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // StartTimeout bounds how long a cluster may take to elect a leader.
@@ -208,7 +209,7 @@ func (c *Cluster) URL(prefix string) string {
 // Client returns a client of the running members, closed at the end of the test.
 func (c *Cluster) Client() *clientv3.Client {
 	c.t.Helper()
-	cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second})
+	cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func (c *Cluster) Client() *clientv3.Client {
 
 // status returns the member's view of the leader (member ID) and its own ID.
 func (m *Member) status(ctx context.Context) (self, leader uint64, err error) {
-	cl, err := clientv3.New(clientv3.Config{Endpoints: []string{strings.TrimPrefix(m.ClientURL, "http://")}, DialTimeout: time.Second})
+	cl, err := clientv3.New(clientv3.Config{Endpoints: []string{strings.TrimPrefix(m.ClientURL, "http://")}, DialTimeout: time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -269,7 +270,7 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) error {
 		ep := strings.TrimPrefix(m.ClientURL, "http://")
 		for {
 			err := func() error {
-				cl, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: time.Second})
+				cl, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: time.Second, Logger: zap.NewNop()})
 				if err != nil {
 					return err
 				}

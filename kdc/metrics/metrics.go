@@ -133,6 +133,10 @@ type Options struct {
 	Pprof bool
 	// Logger gets the listener's own failures; nil discards.
 	Logger *slog.Logger
+	// Collectors are registered beside the KDC's (the store's gauges).
+	Collectors []prometheus.Collector
+	// Health, if set, is also served at /healthz, as on the admin listener.
+	Health http.Handler
 }
 
 // Handler returns the HTTP handler for /metrics (and /debug/pprof/ with
@@ -140,14 +144,17 @@ type Options struct {
 // and process's collectors, on a registry of its own.
 func Handler(k *kdc.KDC, srv *kdc.Server, o Options) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{NewCollector(k, srv), collectors.NewBuildInfoCollector(),
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+	for _, c := range append([]prometheus.Collector{NewCollector(k, srv), collectors.NewBuildInfoCollector(),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}, o.Collectors...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if o.Health != nil {
+		mux.Handle("/healthz", o.Health)
+	}
 	if o.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kerbkit/kerbkit/internal/etcdtest"
+	"github.com/kerbkit/kerbkit/principal"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// TestDumpLoadRoundTrip moves a realm bbolt → etcd → bbolt: the three dumps
+// are byte-identical, and each database opens with the same records.
+func TestDumpLoadRoundTrip(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	s, err := Init(ctx, src, "ETCD.TEST", principal.RealmPolicy{MaxLife: 10 * time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"alice", "bob", "host/www.etcd.test", `we\/ird`} {
+		r := newUser(t, n)
+		r.Disabled = n == "bob"
+		r.MaxRenew = 3 * time.Hour
+		r.Expires = time.Now().Add(48 * time.Hour)
+		if err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var d1 bytes.Buffer
+	if err := Dump(ctx, s, &d1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if strings.Contains(d1.String(), `"value":null`) || strings.Count(d1.String(), "\n") != 6 {
+		t.Fatalf("dump:\n%s", d1.String())
+	}
+
+	mk := MasterKeyPath(src)
+	url := c.URL("roundtrip")
+	n, err := Load(ctx, url, OpenOptions{MasterKeyPath: mk}, bytes.NewReader(d1.Bytes()))
+	if err != nil || n != 5 {
+		t.Fatalf("load into etcd: %d, %v", n, err)
+	}
+	e, err := OpenEtcd(ctx, url, mk, EtcdOptions{NoWatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Policy().MaxLife != 10*time.Hour {
+		t.Fatalf("policy %+v", e.Policy())
+	}
+	bob, err := e.Get(ctx, principal.Name{Realm: "ETCD.TEST", Components: []string{"bob"}})
+	if err != nil || !bob.Disabled || bob.MaxRenew != 3*time.Hour {
+		t.Fatalf("bob on etcd: %+v %v", bob, err)
+	}
+	var d2 bytes.Buffer
+	if err := Dump(ctx, e, &d2); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+
+	dst := filepath.Join(dir, "dst.db")
+	copyFile(t, mk, MasterKeyPath(dst))
+	if _, err := Load(ctx, dst, OpenOptions{}, bytes.NewReader(d2.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(dst, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var d3 bytes.Buffer
+	if err := Dump(ctx, b, &d3); err != nil {
+		t.Fatal(err)
+	}
+	if d1.String() != d2.String() || d2.String() != d3.String() {
+		t.Fatalf("dumps differ:\nbbolt:\n%s\netcd:\n%s\nbbolt again:\n%s", d1.String(), d2.String(), d3.String())
+	}
+
+	// Refusals: a target that exists, another master key, a damaged line.
+	if _, err := Load(ctx, url, OpenOptions{MasterKeyPath: mk}, bytes.NewReader(d1.Bytes())); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("load over a realm: %v", err)
+	}
+	if _, err := Load(ctx, dst, OpenOptions{}, bytes.NewReader(d1.Bytes())); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("load over a file: %v", err)
+	}
+	other := filepath.Join(dir, "other.mkey")
+	if _, err := CreateMasterKeyFile(other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(ctx, c.URL("other"), OpenOptions{MasterKeyPath: other}, bytes.NewReader(d1.Bytes())); !errors.Is(err, ErrMasterKey) {
+		t.Fatalf("another master key: %v", err)
+	}
+	bad := strings.Replace(d1.String(), `"keys":"`, `"keys":"AAAA`, 1)
+	third := c.URL("third")
+	if _, err := Load(ctx, third, OpenOptions{MasterKeyPath: mk}, strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("tampered record: %v", err)
+	}
+	if _, err := OpenEtcd(ctx, third, mk, EtcdOptions{NoWatch: true}); !errors.Is(err, ErrNoDatabase) {
+		t.Fatalf("a failed load left a realm behind: %v", err)
+	}
+	cl := c.Client()
+	if resp, err := cl.Get(ctx, "/third/", clientv3.WithPrefix()); err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("a failed load left keys: %v %v", resp, err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
