@@ -18,8 +18,10 @@ import (
 
 	"github.com/kerbkit/kerbkit/principal"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
 )
 
 // The etcd layout, under the prefix of the database URL: the same values as
@@ -170,7 +172,11 @@ func newEtcdClient(arg string, o EtcdOptions) (*clientv3.Client, string, string,
 	}
 	cl, err := clientv3.New(cfg)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("store: connecting to %s: %w", arg, err)
+		hint := ""
+		if errors.Is(err, context.DeadlineExceeded) {
+			hint = " (check the endpoints; a TLS cluster needs --etcd-ca and, if it asks for one, --etcd-cert/--etcd-key)"
+		}
+		return nil, "", "", fmt.Errorf("store: connecting to %s: %w%s", arg, err, hint)
 	}
 	return cl, prefix, arg, nil
 }
@@ -209,6 +215,13 @@ func (s *EtcdStore) unreachable(what string, err error) error {
 	}
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		switch ee.Code() {
+		case codes.PermissionDenied, codes.Unauthenticated, codes.InvalidArgument, codes.FailedPrecondition, codes.ResourceExhausted:
+			return fmt.Errorf("store: etcd refused (%s): %s: %s", s.url, what, ee.Error())
+		}
 	}
 	msg := err.Error()
 	if errors.Is(err, context.DeadlineExceeded) {

@@ -7,6 +7,7 @@ package etcdtest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -43,6 +44,16 @@ type Cluster struct {
 	t       testing.TB
 	Members []*Member
 	initial string
+	tls     *TLSFiles
+}
+
+// Options shape a cluster; the zero value is plain HTTP, no extra flags.
+type Options struct {
+	// TLS, if set, makes the client URLs https with these files and
+	// requires client certificates.
+	TLS *TLSFiles
+	// Flags are added to every member's command line.
+	Flags []string
 }
 
 // Binary returns the etcd binary to run, or skips t (fails it on CI).
@@ -77,14 +88,27 @@ func FreePort(t testing.TB) int {
 // cluster is killed when the test ends.
 func Start(t testing.TB, n int, extraFlags ...string) *Cluster {
 	t.Helper()
+	return StartWith(t, n, Options{Flags: extraFlags})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, n int, o Options) *Cluster {
+	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
-	c := &Cluster{t: t}
+	c := &Cluster{t: t, tls: o.TLS}
+	scheme := "http://"
+	extraFlags := o.Flags
+	if o.TLS != nil {
+		scheme = "https://"
+		extraFlags = append(extraFlags, "--cert-file", o.TLS.ServerCert, "--key-file", o.TLS.ServerKey,
+			"--trusted-ca-file", o.TLS.CA, "--client-cert-auth")
+	}
 	var initial []string
 	for i := 0; i < n; i++ {
 		m := &Member{
 			Name:       fmt.Sprintf("m%d", i),
-			ClientURL:  fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+			ClientURL:  fmt.Sprintf("%s127.0.0.1:%d", scheme, FreePort(t)),
 			PeerURL:    fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
 			DataDir:    filepath.Join(dir, fmt.Sprintf("m%d", i)),
 			extraFlags: extraFlags,
@@ -191,11 +215,15 @@ func (c *Cluster) Restart(m *Member) {
 	}
 }
 
+func (m *Member) hostPort() string {
+	return strings.TrimPrefix(strings.TrimPrefix(m.ClientURL, "http://"), "https://")
+}
+
 // Endpoints lists the client addresses (HOST:PORT) of every member.
 func (c *Cluster) Endpoints() []string {
 	var out []string
 	for _, m := range c.Members {
-		out = append(out, strings.TrimPrefix(m.ClientURL, "http://"))
+		out = append(out, m.hostPort())
 	}
 	return out
 }
@@ -209,7 +237,14 @@ func (c *Cluster) URL(prefix string) string {
 // Client returns a client of the running members, closed at the end of the test.
 func (c *Cluster) Client() *clientv3.Client {
 	c.t.Helper()
-	cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	return c.ClientAs("", "")
+}
+
+// ClientAs is Client with etcd's user and password authentication.
+func (c *Cluster) ClientAs(user, password string) *clientv3.Client {
+	c.t.Helper()
+	cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		TLS: c.tls.clientTLS(), Username: user, Password: password})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -218,15 +253,15 @@ func (c *Cluster) Client() *clientv3.Client {
 }
 
 // status returns the member's view of the leader (member ID) and its own ID.
-func (m *Member) status(ctx context.Context) (self, leader uint64, err error) {
-	cl, err := clientv3.New(clientv3.Config{Endpoints: []string{strings.TrimPrefix(m.ClientURL, "http://")}, DialTimeout: time.Second, Logger: zap.NewNop()})
+func (m *Member) status(ctx context.Context, tc *tls.Config) (self, leader uint64, err error) {
+	cl, err := clientv3.New(clientv3.Config{Endpoints: []string{m.hostPort()}, DialTimeout: time.Second, Logger: zap.NewNop(), TLS: tc})
 	if err != nil {
 		return 0, 0, err
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	st, err := cl.Status(ctx, strings.TrimPrefix(m.ClientURL, "http://"))
+	st, err := cl.Status(ctx, m.hostPort())
 	if err != nil {
 		return 0, 0, err
 	}
@@ -243,7 +278,7 @@ func (c *Cluster) Leader(timeout time.Duration) (*Member, error) {
 			if !m.Running() {
 				continue
 			}
-			self, l, err := m.status(context.Background())
+			self, l, err := m.status(context.Background(), c.tls.clientTLS())
 			if err != nil {
 				continue
 			}
@@ -267,10 +302,10 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) error {
 		if !m.Running() {
 			continue
 		}
-		ep := strings.TrimPrefix(m.ClientURL, "http://")
+		ep := m.hostPort()
 		for {
 			err := func() error {
-				cl, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: time.Second, Logger: zap.NewNop()})
+				cl, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: time.Second, Logger: zap.NewNop(), TLS: c.tls.clientTLS()})
 				if err != nil {
 					return err
 				}
