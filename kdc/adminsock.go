@@ -32,14 +32,15 @@ const AdminTimeout = 30 * time.Second
 func AdminSocketPath(dbPath string) string { return dbPath + ".sock" }
 
 type adminRequest struct {
-	Op       string      `json:"op"`
-	Name     string      `json:"name,omitempty"`
-	Names    []string    `json:"names,omitempty"`
-	Add      *AddRequest `json:"add,omitempty"`
-	Password string      `json:"password,omitempty"`
-	Random   bool        `json:"random,omitempty"`
-	Disabled bool        `json:"disabled,omitempty"`
-	Keep     int         `json:"keep,omitempty"`
+	Op       string        `json:"op"`
+	Name     string        `json:"name,omitempty"`
+	Names    []string      `json:"names,omitempty"`
+	Add      *AddRequest   `json:"add,omitempty"`
+	Password string        `json:"password,omitempty"`
+	Random   bool          `json:"random,omitempty"`
+	Disabled bool          `json:"disabled,omitempty"`
+	Keep     int           `json:"keep,omitempty"`
+	Trust    *TrustRequest `json:"trust,omitempty"`
 }
 
 type adminResponse struct {
@@ -49,6 +50,8 @@ type adminResponse struct {
 	Info   *PrincipalInfo    `json:"info,omitempty"`
 	Names  []string          `json:"names,omitempty"`
 	Keytab []wireKeytabEntry `json:"keytab,omitempty"`
+	Infos  []PrincipalInfo   `json:"infos,omitempty"`
+	Trusts []TrustInfo       `json:"trusts,omitempty"`
 }
 
 // wireKeytabEntry carries a keytab entry over the socket. gokrb5's
@@ -238,6 +241,8 @@ func dispatchAdmin(ctx context.Context, a Admin, req *adminRequest) adminRespons
 		resp.Info = &info
 	case "check":
 		err = a.Check(ctx)
+	case "trust-add", "trust-list", "trust-delete":
+		resp, err = dispatchTrust(ctx, a, req)
 	default:
 		err = fmt.Errorf("kdc: unknown admin operation %q", req.Op)
 	}

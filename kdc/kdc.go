@@ -69,6 +69,12 @@ type Config struct {
 	// Observer, when set, is told how each stage of every AS and TGS request ended (ASStages, TGSStages),
 	// synchronously, before the reply is sent. It is for message recorders (the walkthrough); nil costs nothing.
 	Observer func(StageResult)
+	// TransitRealms are the realms a client of another realm may have come
+	// through on its way here (besides its own realm and the realm that
+	// issued the cross-realm TGT when that is the client's): RFC 4120
+	// §3.3.3.2's transit policy, as MIT's [capaths]. Empty allows direct trust
+	// only; "*" allows any path.
+	TransitRealms []string
 }
 
 // KDC answers Kerberos requests. It is safe for concurrent use.
@@ -85,7 +91,8 @@ type KDC struct {
 	// clients) per usage; session keys and subkeys are never put in it.
 	keys *ticket.KeyCache
 
-	observer func(StageResult) // Config.Observer
+	observer      func(StageResult) // Config.Observer
+	transitRealms []string          // Config.TransitRealms
 
 	// Panics counts requests that panicked and were answered with KRB_ERR_GENERIC.
 	panics atomic.Int64
@@ -107,7 +114,8 @@ func New(cfg Config) (*KDC, error) {
 		maxUDP:  cfg.MaxUDPReply,
 		keys:    ticket.NewKeyCache(0),
 
-		observer: cfg.Observer,
+		observer:      cfg.Observer,
+		transitRealms: append([]string(nil), cfg.TransitRealms...),
 	}
 	if k.log == nil {
 		k.log = slog.New(slog.NewTextHandler(io.Discard, nil))

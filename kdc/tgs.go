@@ -39,6 +39,10 @@ type tgsRequest struct {
 	server *principal.Record
 	renew  bool // RENEW or VALIDATE: reissue the presented ticket
 
+	// xr is the cross-realm state (crossrealm.go), nil for a request that
+	// stays in the realm.
+	xr *crossRealmState
+
 	// keys does the cryptography of the TGT session key and the subkey, which
 	// serve this request only and are never put in the KDC's key cache (they
 	// would only evict the long-term keys of KDC.keys).
@@ -99,22 +103,27 @@ func (k *KDC) decodeTGS(_ context.Context, tr *tgsRequest) error {
 func (k *KDC) openTGT(ctx context.Context, tr *tgsRequest) error {
 	t := tr.apreq.Ticket
 	tname := wireName(t.SName, t.Realm)
-	if t.Realm != k.realm || !isTGSName(tname) || tname.Components[1] != k.realm {
+	// krbtgt/OURS@OURS, or krbtgt/OURS@OTHER: a cross-realm TGT sealed in
+	// the inter-realm key of a realm that trusts us (crossrealm.go).
+	if !isTGSName(tname) || tname.Components[1] != k.realm {
 		return kerr(errorcode.KRB_AP_ERR_NOT_US, "NOT_A_TGT", fmt.Errorf("ticket for %s", tname))
 	}
 	rec, err := k.store.Get(ctx, tname)
 	if err != nil {
+		if tr.foreignTGT(k) && errors.Is(err, principal.ErrNotFound) {
+			return k.noTrust(tr)
+		}
 		return kerr(errorcode.KRB_ERR_GENERIC, "DB_ERROR", err)
 	}
 	if !rec.HasKVNO(uint32(t.EncPart.KVNO)) && t.EncPart.KVNO != 0 {
-		return kerr(errorcode.KRB_AP_ERR_BADKEYVER, "TGT_KVNO_UNKNOWN", fmt.Errorf("kvno %d", t.EncPart.KVNO))
+		return k.tgtError(tr, errorcode.KRB_AP_ERR_BADKEYVER, "TGT_KVNO_UNKNOWN", fmt.Errorf("kvno %d", t.EncPart.KVNO))
 	}
 	key, ok := rec.FindKey(t.EncPart.EType, uint32(t.EncPart.KVNO))
 	if !ok {
-		return kerr(errorcode.KRB_AP_ERR_NOKEY, "TGT_ETYPE_UNKNOWN", fmt.Errorf("no %s key", principal.EnctypeName(t.EncPart.EType)))
+		return k.tgtError(tr, errorcode.KRB_AP_ERR_NOKEY, "TGT_ETYPE_UNKNOWN", fmt.Errorf("no %s key", principal.EnctypeName(t.EncPart.EType)))
 	}
 	if tr.tgt, err = k.keys.OpenTicket(t, key.EncryptionKey()); err != nil {
-		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "TGT_DECRYPT_FAILED", err)
+		return k.tgtError(tr, errorcode.KRB_AP_ERR_BAD_INTEGRITY, "TGT_DECRYPT_FAILED", err)
 	}
 	tr.client = wireName(tr.tgt.CName, tr.tgt.CRealm)
 	return nil
@@ -253,27 +262,39 @@ func isTGSName(n principal.Name) bool {
 // lookupServer finds the requested service, ignoring the name type (RFC 4120 §6.2).
 func (k *KDC) lookupServer(ctx context.Context, tr *tgsRequest) error {
 	b := tr.req.Body
-	// A realm we do not serve is an unknown server: KDC_ERR_WRONG_REALM is the
-	// referral code of RFC 6806 and would send referral-following clients
-	// chasing a referral we did not mean.
+	// A realm we do not serve gets a cross-realm TGT if we trust it, else it
+	// is an unknown server: KDC_ERR_WRONG_REALM is the referral code of RFC
+	// 6806 and would send referral-following clients chasing a referral we
+	// did not mean.
 	if b.Realm != k.realm {
-		return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_REALM_UNKNOWN", fmt.Errorf("request for realm %q", b.Realm))
+		return k.lookupOtherRealm(ctx, tr)
 	}
 	tr.sname = wireName(b.SName, b.Realm)
 	rec, err := k.store.Get(ctx, tr.sname)
 	if err != nil {
 		if errors.Is(err, principal.ErrNotFound) {
+			if ok, rerr := k.lookupReferral(ctx, tr); ok || rerr != nil {
+				return rerr
+			}
 			return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "LOOKING_UP_SERVER", nil)
 		}
 		return kerr(errorcode.KRB_ERR_GENERIC, "DB_ERROR", err)
 	}
+	if err := checkServerRecord(rec, tr); err != nil {
+		return err
+	}
+	tr.server = rec
+	return nil
+}
+
+// checkServerRecord refuses a disabled or expired service.
+func checkServerRecord(rec *principal.Record, tr *tgsRequest) error {
 	switch {
 	case rec.Disabled:
 		return kerr(errorcode.KDC_ERR_POLICY, "SERVER_DISABLED", nil)
 	case !rec.Expires.IsZero() && !tr.now.Before(rec.Expires):
 		return kerr(errorcode.KDC_ERR_SERVICE_EXP, "SERVER_EXPIRED", nil)
 	}
-	tr.server = rec
 	return nil
 }
 
@@ -282,8 +303,10 @@ func (k *KDC) lookupServer(ctx context.Context, tr *tgsRequest) error {
 // (Heimdal: "Client no longer in database"; MIT refuses disabled and expired
 // clients the same way). It is a read of the store's in-memory record.
 func (k *KDC) lookupClient(ctx context.Context, tr *tgsRequest) error {
-	if tr.client.Realm != k.realm {
-		return nil
+	if tr.client.Realm != k.realm || tr.foreignTGT(k) {
+		// A client of another realm is not in our database; the way it came
+		// is checked instead (crossrealm.go).
+		return k.checkForeignClient(tr)
 	}
 	c, err := k.store.Get(ctx, tr.client)
 	switch {
@@ -331,6 +354,7 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 	}
 
 	tktFlags := k.tgsFlags(tr, lt)
+	k.crossRealmFlags(tr, &tktFlags)
 	authData, err := k.tgsAuthData(tr)
 	if err != nil {
 		return nil, err
@@ -344,7 +368,7 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 		Key:               session,
 		CRealm:            tgt.CRealm,
 		CName:             tgt.CName,
-		Transited:         messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
+		Transited:         tr.transitedFor(),
 		AuthTime:          tgt.AuthTime,
 		StartTime:         lt.start,
 		EndTime:           lt.end,
@@ -357,7 +381,11 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 	if isSet(b.KDCOptions, flags.Forwarded) || isSet(b.KDCOptions, flags.Proxy) {
 		part.CAddr = b.Addresses
 	}
-	tkt, err := k.keys.SealTicket(k.realm, b.SName, part, skey.EncryptionKey(), int(skey.KVNO))
+	sname := b.SName
+	if tr.xr != nil && len(tr.xr.replySName.NameString) > 0 {
+		sname = tr.xr.replySName // a referral names the cross-realm TGT
+	}
+	tkt, err := k.keys.SealTicket(k.realm, sname, part, skey.EncryptionKey(), int(skey.KVNO))
 	if err != nil {
 		return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
@@ -367,7 +395,7 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 	encPart := messages.EncKDCRepPart{
 		Key: session, Nonce: b.Nonce, Flags: tktFlags,
 		AuthTime: tgt.AuthTime, StartTime: lt.start, EndTime: lt.end,
-		SRealm: k.realm, SName: b.SName, CAddr: part.CAddr,
+		SRealm: k.realm, SName: sname, CAddr: part.CAddr,
 	}
 	if lt.renewable {
 		encPart.RenewTill = lt.renewTill
@@ -394,6 +422,8 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 		issued.what = "renewed"
 	case isSet(b.KDCOptions, flags.Validate):
 		issued.what = "validated"
+	case tr.xr != nil && tr.xr.referral != "":
+		issued.what = "cross-realm TGT"
 	}
 	return out, nil
 }

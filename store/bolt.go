@@ -398,7 +398,7 @@ func (s *BoltStore) invalidate(key string) {
 
 // Create implements Store.
 func (s *BoltStore) Create(ctx context.Context, rec *principal.Record) error {
-	if rec.Name.Realm != s.realm {
+	if rec.Name.Realm != s.realm && !rec.Name.IsIncomingTrust(s.realm) {
 		return fmt.Errorf("store: %s is not in realm %s", rec.Name, s.realm)
 	}
 	err := s.update(func(tx *bolt.Tx) error { return s.unsafePut(tx, rec, true) })

@@ -279,3 +279,26 @@ func TestRecordCacheCoherent(t *testing.T) {
 		t.Fatalf("after racing reads, Get sees MaxLife %v, want the last write's 50m", got.MaxLife)
 	}
 }
+
+func TestIncomingTrustRecord(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	keys, err := principal.RandomKeys(principal.DefaultEnctypes, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The inter-realm key by which KRB.TEST accepts OTHER's clients is named in
+	// OTHER, and is the one foreign name a store keeps; krbtgt/THIRD@OTHER is not ours.
+	if err := s.Create(ctx, principal.NewRecord(principal.CrossRealmKrbtgt("KRB.TEST", "OTHER"), keys, testNow)); err != nil {
+		t.Fatalf("incoming trust key refused: %v", err)
+	}
+	if err := s.Create(ctx, principal.NewRecord(principal.CrossRealmKrbtgt("THIRD", "OTHER"), keys, testNow)); err == nil {
+		t.Fatal("krbtgt/THIRD@OTHER accepted")
+	}
+	if _, err := s.Get(ctx, principal.CrossRealmKrbtgt("KRB.TEST", "OTHER")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, principal.CrossRealmKrbtgt("KRB.TEST", "OTHER")); err != nil {
+		t.Fatal(err)
+	}
+}

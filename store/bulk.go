@@ -26,7 +26,7 @@ func (s *BoltStore) BulkCreate(ctx context.Context, recs []*principal.Record) (i
 	}
 	sorted := make([]keyed, len(recs))
 	for i, r := range recs {
-		if r.Name.Realm != s.realm {
+		if r.Name.Realm != s.realm && !r.Name.IsIncomingTrust(s.realm) {
 			return 0, fmt.Errorf("store: %s is not in realm %s", r.Name, s.realm)
 		}
 		sorted[i] = keyed{r.Name.Key(), r}
