@@ -702,7 +702,7 @@ func (s *EtcdStore) settle(ctx context.Context, rev int64) {
 // Create implements Store: one transaction that succeeds only if no record
 // of that name exists.
 func (s *EtcdStore) Create(ctx context.Context, rec *principal.Record) error {
-	if rec.Name.Realm != s.realm {
+	if rec.Name.Realm != s.realm && !rec.Name.IsIncomingTrust(s.realm) {
 		return fmt.Errorf("store: %s is not in realm %s", rec.Name, s.realm)
 	}
 	v, err := encodeRecord(rec, s.mk)
