@@ -44,6 +44,9 @@ type TGSRequest struct {
 	// KDCOffset is the KDC's clock minus the local clock, as stored in the credential cache header; it corrects
 	// the authenticator time and the reply checks.
 	KDCOffset time.Duration
+	// Canonicalize sets the canonicalize KDC option (15) and lets the KDC answer with a referral: a cross-realm
+	// TGT krbtgt/OTHER@REALM instead of the ticket asked for [RFC 6806 §8]. ServiceTicket follows referrals.
+	Canonicalize bool
 }
 
 // TGSResult is the outcome of a successful TGS exchange.
@@ -185,7 +188,7 @@ func (c *Client) newTGSState(r TGSRequest) (*tgsState, error) {
 			return nil, errors.New("client: TGS request without a service principal")
 		}
 		if r.Server.Realm != st.tgsRealm {
-			return nil, fmt.Errorf("client: %s is in realm %s but the ticket-granting ticket is for realm %s (cross-realm requests are not supported)",
+			return nil, fmt.Errorf("client: %s is in realm %s but the ticket-granting ticket is for realm %s (ServiceTicket follows cross-realm referrals)",
 				r.Server, r.Server.Realm, st.tgsRealm)
 		}
 		st.server = r.Server
@@ -222,6 +225,9 @@ func (c *Client) buildTGSReq(st *tgsState) ([]byte, error) {
 	}
 	if cred.Flags&ticket.FlagRenewable != 0 {
 		types.SetFlag(&opts, flags.Renewable)
+	}
+	if st.req.Canonicalize {
+		types.SetFlag(&opts, flags.Canonicalize)
 	}
 	switch {
 	case st.req.Renew:
@@ -353,7 +359,9 @@ func (c *Client) checkTGSRepPart(st *tgsState, enc *messages.EncKDCRepPart, tkt 
 	if !encServer.Equal(tktServer) {
 		return mismatch("enc-part names server %s but the ticket is for %s", encServer, tktServer)
 	}
-	if !encServer.Equal(st.server) && !(isTGS(enc.SName) && isTGS(st.server.PrincipalName())) {
+	// A referral (asked for with canonicalize) is a TGT of the KDC's own realm for another realm.
+	referral := st.req.Canonicalize && isTGS(enc.SName) && enc.SRealm == st.tgsRealm && enc.SName.NameString[1] != st.tgsRealm
+	if !encServer.Equal(st.server) && !(isTGS(enc.SName) && isTGS(st.server.PrincipalName())) && !referral {
 		return mismatch("is for server %s, not %s", encServer, st.server)
 	}
 	if enc.EndTime.IsZero() || enc.AuthTime.IsZero() {

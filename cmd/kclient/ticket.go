@@ -186,19 +186,24 @@ func ticketRun(ctx context.Context, o *TicketOptions) error {
 	}
 	for _, p := range services {
 		// A name in the referral realm (kvno -S for a host with no [domain_realm] entry) is asked of the
-		// ticket-granting ticket's realm, and cached under the name as given.
-		ask := p
-		if ask.Realm == "" {
-			ask.Realm = s.cc.DefaultPrincipal.Realm
-		}
-		res, err := s.client.TGS(ctx, client.TGSRequest{TGT: s.tgt, Server: ask, Forwardable: true, KDCOffset: s.cc.KDCOffset})
+		// ticket-granting ticket's realm, which may refer it to another realm, and cached under the name as
+		// given. A service of another realm is reached with cross-realm TGTs, which are cached too.
+		res, err := s.client.ServiceTicket(ctx, client.ServiceTicketRequest{TGT: s.tgt, Server: p, Forwardable: true,
+			KDCOffset: s.cc.KDCOffset, CachedTGT: func(realm string) (ticket.Credential, bool) {
+				return client.FindCrossRealmTGT(s.cc, realm, time.Now().Add(s.cc.KDCOffset))
+			}})
 		if err != nil {
 			if serr := save(); serr != nil {
 				return serr
 			}
 			return tgsError(err, "while getting credentials for "+p.String())
 		}
-		res.Credential.Server = p
+		for _, x := range res.CrossRealmTGTs {
+			s.cc.Add(x)
+		}
+		if p.Realm != "" || len(res.CrossRealmTGTs) == 0 {
+			res.Credential.Server = p
+		}
 		s.cc.Add(res.Credential)
 		changed = true
 		if o.Keytab != "" {
