@@ -6,8 +6,10 @@
 #   kerbkit/mit-krb5:bookworm  Debian bookworm from debootstrap + MIT krb5, curl, Apache with
 #                              mod_auth_gssapi (docker import; needs root and debootstrap)
 #   kerbkit/client:dev         kerbkit/mit-krb5 plus the static kclient binary
+#   kerbkit/etcd:dev           FROM scratch: Debian's etcd (etcd-server) and the libc it links
 #
-# IMAGE is any of kdc, kservice, mit, client (default: all; client needs mit). Binaries are
+# IMAGE is any of kdc, kservice, mit, client, etcd (default: all; client needs mit; etcd is
+# left out of the default, with a note, when the etcd binary is not installed). Binaries are
 # built on this machine with CGO_ENABLED=0 (no Go image is needed). Every image is also tagged
 # with a hash of its inputs (binaries, Dockerfile, package list, scripts) and not rebuilt while
 # that tag exists, so a second run takes seconds; the moving tags above point at the newest.
@@ -24,10 +26,18 @@ build=${KERBKIT_DOCKER_BUILD:-$here/.build}
 keep=${KERBKIT_KEEP_IMAGES:-3}
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(kdc kservice mit client)
+etcd_bin=${ETCD_BIN:-$(command -v etcd || true)}
+if [ ${#want[@]} -eq 0 ]; then
+	want=(kdc kservice mit client)
+	if [ -n "$etcd_bin" ]; then
+		want+=(etcd)
+	else
+		echo "build-images.sh: no etcd binary (apt-get install etcd-server): not building kerbkit/etcd" >&2
+	fi
+fi
 for w in "${want[@]}"; do
-	case $w in kdc | kservice | mit | client) ;; *)
-		echo "build-images.sh: unknown image $w (want kdc, kservice, mit or client)" >&2
+	case $w in kdc | kservice | mit | client | etcd) ;; *)
+		echo "build-images.sh: unknown image $w (want kdc, kservice, mit, client or etcd)" >&2
 		exit 2
 		;;
 	esac
@@ -119,6 +129,40 @@ echo "bin=$build/bin"
 
 wants kdc && scratch_image kdc kdc
 wants kservice && scratch_image kservice kservice
+
+# etcd_image: kerbkit/etcd from Debian's binary and the shared objects it
+# links (ldd), at the same paths, so it runs FROM scratch.
+etcd_image() {
+	local ctx=$build/ctx-etcd t0 h ref lib
+	t0=$(now)
+	[ -n "$etcd_bin" ] && [ -x "$etcd_bin" ] || missing "kerbkit/etcd needs the etcd binary: apt-get install -y etcd-server"
+	rm -rf "$ctx"
+	mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/tmp" "$ctx/state"
+	cp "$here/etcd/Dockerfile" "$ctx/"
+	cp -r "$here/rootfs/." "$ctx/rootfs/"
+	cp -L "$etcd_bin" "$ctx/rootfs/usr/local/bin/etcd"
+	for lib in $(ldd "$etcd_bin" | grep -o '/[^ ]*'); do
+		mkdir -p "$ctx/rootfs$(dirname "$lib")"
+		cp -L "$lib" "$ctx/rootfs$lib"
+	done
+	chmod 0755 "$ctx/rootfs/usr/local/bin/etcd"
+	chmod 0644 "$ctx/rootfs/etc/passwd" "$ctx/rootfs/etc/group"
+	chmod 1777 "$ctx/rootfs/tmp"
+	chmod 0700 "$ctx/state"
+	h=$(hashdir "$ctx")
+	ref=kerbkit/etcd:$h
+	if present "$ref"; then
+		summary+=("kerbkit/etcd:dev  $ref  $(size "$ref")  cached ($(took "$t0"))")
+	else
+		log "building $ref"
+		dbuild -t "$ref" "$ctx"
+		summary+=("kerbkit/etcd:dev  $ref  $(size "$ref")  built ($(took "$t0"))")
+	fi
+	docker tag "$ref" kerbkit/etcd:dev
+	prune kerbkit/etcd "$ref" '[0-9a-f]{16}'
+	echo "etcd=$ref"
+}
+wants etcd && etcd_image
 
 if wants mit; then
 	t0=$(now)

@@ -89,6 +89,7 @@ type DockerImages struct {
 	KService string // kerbkit/kservice:<hash>
 	MIT      string // kerbkit/mit-krb5:bookworm-<hash>
 	Client   string // kerbkit/client:<hash> (MIT tools + kclient)
+	Etcd     string // kerbkit/etcd:<hash>, or "" when no etcd binary was installed
 	BinDir   string // the static binaries the images hold
 }
 
@@ -151,7 +152,7 @@ func buildImages() {
 			refs[k] = v
 		}
 	}
-	imagesBuilt.imgs = DockerImages{KDC: refs["kdc"], KService: refs["kservice"], MIT: refs["mit"], Client: refs["client"], BinDir: refs["bin"]}
+	imagesBuilt.imgs = DockerImages{KDC: refs["kdc"], KService: refs["kservice"], MIT: refs["mit"], Client: refs["client"], Etcd: refs["etcd"], BinDir: refs["bin"]}
 	if imagesBuilt.imgs.KDC == "" || imagesBuilt.imgs.MIT == "" || imagesBuilt.imgs.Client == "" || imagesBuilt.imgs.KService == "" {
 		imagesBuilt.err = fmt.Errorf("%s printed no image references:\n%s", script, stdout.String())
 	}

@@ -96,9 +96,10 @@ func TestEtcdCLI(t *testing.T) {
 	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, db: url, dbFlags: dbFlags{masterKey: mk}}
 	o := &serveOptions{listen: "127.0.0.1:0", logLevel: "warn", adminListen: "127.0.0.1:0"}
 	ready := make(chan struct{})
+	var kdcAddr string
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, e, o, func(string, string) { close(ready) })
+		done <- serve(ctx, e, o, func(a, _ string) { kdcAddr = a; close(ready) })
 	}()
 	select {
 	case <-ready:
@@ -119,6 +120,14 @@ func TestEtcdCLI(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || h.Status != "ok" || h.Realm != "CLI.TEST" || h.Store.Backend != "etcd" || !h.Store.Reachable || h.Store.Records != 2 || h.Store.CacheRevision == 0 {
 		t.Fatalf("health %+v %v", h, err)
+	}
+	// kdc probe checks Kerberos and the health report (the container's HEALTHCHECK).
+	out := must("", "probe", kdcAddr, "--realm", "CLI.TEST", "--health", "http://"+o.boundAdmin+"/healthz")
+	if !strings.Contains(out, "health: ok") {
+		t.Fatalf("probe: %q", out)
+	}
+	if code, _, stderr := kdcRun(t, "", "probe", kdcAddr, "--realm", "CLI.TEST", "--health", "http://"+o.boundAdmin+"/nothing"); code == 0 || !strings.Contains(stderr, "HTTP 404") {
+		t.Fatalf("probe of a wrong health URL: exit %d %q", code, stderr)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,7 @@ type probeOptions struct {
 	realm      string
 	transports []string
 	timeout    time.Duration
+	health     string
 }
 
 // newProbeCmd is `kdc probe`: the health check of the container image. A
@@ -50,7 +52,11 @@ A kerbkit KDC keeps these requests out of its log unless --log-level is debug.
 
 The address defaults to what kdc dev wrote to realm.json in $KERBKIT_OUT, else
 $KERBKIT_LISTEN, else 127.0.0.1:88; a wildcard host (0.0.0.0, ::) means loopback. The
-realm defaults the same way, then to $KERBKIT_REALM. Exit status 0 means healthy.`,
+realm defaults the same way, then to $KERBKIT_REALM. With --health (by default
+http://127.0.0.1:PORT/healthz when $KERBKIT_ADMIN_LISTEN gives kdc serve's
+--admin-listen), the health report must answer 200 too; a "degraded" report (the KDC
+serves from memory while its etcd is unreachable) still counts as healthy, and is printed.
+Exit status 0 means healthy.`,
 		Example: `  kdc probe                          # in the kerbkit/kdc container (its HEALTHCHECK)
   kdc probe kdc.example.com:88 --realm EXAMPLE.COM --transport tcp`,
 		Args: cobra.MaximumNArgs(1),
@@ -65,6 +71,7 @@ realm defaults the same way, then to $KERBKIT_REALM. Exit status 0 means healthy
 	c.Flags().StringVar(&o.realm, "realm", "", "realm of the request (default from realm.json or $KERBKIT_REALM)")
 	c.Flags().StringSliceVar(&o.transports, "transport", []string{"udp", "tcp"}, "transports to check: udp, tcp or both")
 	c.Flags().DurationVar(&o.timeout, "timeout", 2*time.Second, "how long each transport may take to answer")
+	c.Flags().StringVar(&o.health, "health", healthURLFromEnv(), "also check this health report URL (default from $KERBKIT_ADMIN_LISTEN)")
 	return c
 }
 
@@ -134,8 +141,54 @@ func runProbe(ctx context.Context, e *env, o *probeOptions, addr string) error {
 		}
 		results = append(results, fmt.Sprintf("%s: %s in %v", tr, what, time.Since(start).Round(10*time.Microsecond)))
 	}
+	if o.health != "" {
+		status, err := probeHealth(ctx, o.health, o.timeout)
+		if err != nil {
+			return fmt.Errorf("kdc: probe: health %s: %w", o.health, err)
+		}
+		results = append(results, "health: "+status)
+	}
 	fmt.Fprintf(e.stdout, "KDC %s for %s answers: %s\n", addr, realm, strings.Join(results, "; "))
 	return nil
+}
+
+// healthURLFromEnv is the health report of the kdc serve whose
+// --admin-listen is $KERBKIT_ADMIN_LISTEN (a wildcard host means loopback).
+func healthURLFromEnv() string {
+	a := os.Getenv("KERBKIT_ADMIN_LISTEN")
+	if a == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/healthz"
+}
+
+// probeHealth GETs a health report and returns its status ("ok", "degraded").
+func probeHealth(ctx context.Context, url string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Status string `json:"status"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&h); err != nil || resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d, status %q", resp.StatusCode, h.Status)
+	}
+	return h.Status, nil
 }
 
 // probeRequest is an AS-REQ for client@realm to krbtgt/realm [RFC 4120

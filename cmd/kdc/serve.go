@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -43,7 +44,7 @@ func newServeCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.Flags().StringVar(&o.logFormat, "log-format", "text", "text (key=value) or json: one object per line")
 	c.Flags().StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on http://HOST:PORT/metrics (apart from the Kerberos ports)")
-	c.Flags().StringVar(&o.adminListen, "admin-listen", "", "serve the health report on http://HOST:PORT/healthz (JSON: store reachable, cache revision and lag, uptime)")
+	c.Flags().StringVar(&o.adminListen, "admin-listen", os.Getenv("KERBKIT_ADMIN_LISTEN"), "serve the health report on http://HOST:PORT/healthz (JSON: store reachable, cache revision and lag, uptime) (env KERBKIT_ADMIN_LISTEN)")
 	c.Flags().BoolVar(&o.pprof, "pprof", false, "also serve Go's pprof under /debug/pprof/ on --metrics-listen")
 	return c
 }
