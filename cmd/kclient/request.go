@@ -269,9 +269,14 @@ func serviceCredential(ctx context.Context, o *RequestOptions, cfg *client.Confi
 	if o.explainer != nil {
 		c.Trace = o.explainer.Trace
 	}
-	res, err := c.TGS(ctx, client.TGSRequest{TGT: tgt, Server: service, KDCOffset: cc.KDCOffset})
+	// A service of another realm is reached with cross-realm TGTs (cached too).
+	res, err := c.ServiceTicket(ctx, client.ServiceTicketRequest{TGT: tgt, Server: service, KDCOffset: cc.KDCOffset,
+		CachedTGT: func(realm string) (ticket.Credential, bool) { return client.FindCrossRealmTGT(cc, realm, kdcNow) }})
 	if err != nil {
 		return ticket.Credential{}, "", tgsError(err, during)
+	}
+	for _, x := range res.CrossRealmTGTs {
+		cc.Add(x)
 	}
 	cc.Add(res.Credential)
 	if err := ticket.WriteCCacheFile(path, cc); err != nil {
