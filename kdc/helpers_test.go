@@ -32,7 +32,7 @@ const (
 // optionally a real server on 127.0.0.1:0.
 type testRealmEnv struct {
 	t     testing.TB
-	store *store.BoltStore
+	store principal.Store
 	kdc   *KDC
 	clock *clock.Offset
 	admin *LocalAdmin

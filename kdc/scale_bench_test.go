@@ -15,6 +15,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/kerbkit/kerbkit/principal"
+	"github.com/kerbkit/kerbkit/store"
 )
 
 // BenchmarkScale measures the AS and TGS exchanges in process over databases of
@@ -91,7 +92,7 @@ func loadFillers(b *testing.B, r *testRealmEnv, n int) types.EncryptionKey {
 		recs[i] = principal.NewRecord(name, keys, now)
 	}
 	start := time.Now()
-	if _, err := r.store.BulkCreate(context.Background(), recs); err != nil {
+	if _, err := r.store.(*store.BoltStore).BulkCreate(context.Background(), recs); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("%d principals loaded in %s", n, time.Since(start).Round(time.Millisecond))
