@@ -63,21 +63,26 @@ var replicaHealthRE = regexp.MustCompile(`health on (http://\S+/healthz)`)
 func (rs *replicaSet) startReplica(name string) *replica {
 	t := rs.t
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freeUDPTCPPort(t))
-	p, err := StartProcess(os.Environ(), rs.kdc, "serve", "--db", rs.url, "--master-key", rs.mk,
-		"--listen", addr, "--admin-listen", "127.0.0.1:0", "--log-level", "warn")
-	if err != nil {
-		t.Fatal(err)
+	for attempt := 0; ; attempt++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", freeUDPTCPPort(t))
+		p, err := StartProcess(os.Environ(), rs.kdc, "serve", "--db", rs.url, "--master-key", rs.mk,
+			"--listen", addr, "--admin-listen", "127.0.0.1:0", "--log-level", "warn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Stop(syscall.SIGTERM) })
+		if _, err := p.WaitOutput(replicaListeningRE, 30*time.Second); err != nil {
+			if p.Exited() && attempt < 2 && strings.Contains(p.Output(), "in use") {
+				continue // the port was taken between the probe and the bind
+			}
+			t.Fatalf("%s: %v\n%s", name, err, p.Output())
+		}
+		m := replicaHealthRE.FindStringSubmatch(p.Output())
+		if m == nil {
+			t.Fatalf("%s: no health address:\n%s", name, p.Output())
+		}
+		return &replica{name: name, addr: addr, health: m[1], proc: p}
 	}
-	t.Cleanup(func() { _ = p.Stop(syscall.SIGTERM) })
-	if _, err := p.WaitOutput(replicaListeningRE, 30*time.Second); err != nil {
-		t.Fatalf("%s: %v\n%s", name, err, p.Output())
-	}
-	m := replicaHealthRE.FindStringSubmatch(p.Output())
-	if m == nil {
-		t.Fatalf("%s: no health address:\n%s", name, p.Output())
-	}
-	return &replica{name: name, addr: addr, health: m[1], proc: p}
 }
 
 // freeUDPTCPPort returns a port free for TCP on 127.0.0.1 (kdc serve binds

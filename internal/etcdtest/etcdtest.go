@@ -104,32 +104,51 @@ func StartWith(t testing.TB, n int, o Options) *Cluster {
 		extraFlags = append(extraFlags, "--cert-file", o.TLS.ServerCert, "--key-file", o.TLS.ServerKey,
 			"--trusted-ca-file", o.TLS.CA, "--client-cert-auth")
 	}
-	var initial []string
-	for i := 0; i < n; i++ {
-		m := &Member{
-			Name:       fmt.Sprintf("m%d", i),
-			ClientURL:  fmt.Sprintf("%s127.0.0.1:%d", scheme, FreePort(t)),
-			PeerURL:    fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
-			DataDir:    filepath.Join(dir, fmt.Sprintf("m%d", i)),
-			extraFlags: extraFlags,
+	// A free port found now may be taken by another test before etcd binds
+	// it: a member that exits at once gets the whole cluster restarted on
+	// new ports (bounded).
+	for attempt := 0; ; attempt++ {
+		c.Members = nil
+		var initial []string
+		for i := 0; i < n; i++ {
+			m := &Member{
+				Name:       fmt.Sprintf("m%d", i),
+				ClientURL:  fmt.Sprintf("%s127.0.0.1:%d", scheme, FreePort(t)),
+				PeerURL:    fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+				DataDir:    filepath.Join(dir, fmt.Sprintf("try%d-m%d", attempt, i)),
+				extraFlags: extraFlags,
+			}
+			c.Members = append(c.Members, m)
+			initial = append(initial, m.Name+"="+m.PeerURL)
 		}
-		c.Members = append(c.Members, m)
-		initial = append(initial, m.Name+"="+m.PeerURL)
-	}
-	c.initial = strings.Join(initial, ",")
-	for _, m := range c.Members {
-		if err := c.start(bin, m, "new"); err != nil {
+		c.initial = strings.Join(initial, ",")
+		for _, m := range c.Members {
+			if err := c.start(bin, m, "new"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		members := c.Members
+		t.Cleanup(func() {
+			for _, m := range members {
+				m.Kill()
+			}
+		})
+		err := c.WaitHealthy(StartTimeout)
+		if err == nil {
+			break
+		}
+		exited := false
+		for _, m := range c.Members {
+			exited = exited || !m.Running()
+		}
+		if !exited || attempt == 2 {
+			c.DumpLogs()
 			t.Fatal(err)
 		}
-	}
-	t.Cleanup(func() {
+		t.Logf("etcdtest: a member exited at start (a port taken meanwhile?); starting again on new ports: %v", err)
 		for _, m := range c.Members {
 			m.Kill()
 		}
-	})
-	if err := c.WaitHealthy(StartTimeout); err != nil {
-		c.DumpLogs()
-		t.Fatal(err)
 	}
 	return c
 }
@@ -317,6 +336,9 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) error {
 			}()
 			if err == nil {
 				break
+			}
+			if !m.Running() {
+				return fmt.Errorf("etcdtest: %s exited: %w", m.Name, err)
 			}
 			if time.Now().After(deadline) {
 				return fmt.Errorf("etcdtest: %s not healthy within %v: %w", m.Name, timeout, err)
