@@ -70,6 +70,13 @@ func TestEtcdCLI(t *testing.T) {
 		t.Fatalf("list: %q", out)
 	}
 	must("", "check", "--db", url, "--master-key", mk)
+	must("", "principal", "add", "host/svc.cli.test", "--random-key", "--db", url, "--master-key", mk)
+	kt := filepath.Join(dir, "svc.keytab")
+	must("", "keytab", "host/svc.cli.test", "-o", kt, "--db", url, "--master-key", mk)
+	if fi, err := os.Stat(kt); err != nil || fi.Size() == 0 {
+		t.Fatalf("keytab from etcd: %v %v", fi, err)
+	}
+	must("", "principal", "delete", "host/svc.cli.test", "--db", url, "--master-key", mk)
 	dump := filepath.Join(dir, "realm.dump")
 	must("", "dump", "--db", url, "--master-key", mk, "-o", dump)
 	if fi, err := os.Stat(dump); err != nil || fi.Mode().Perm() != 0o600 {
