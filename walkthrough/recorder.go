@@ -311,6 +311,8 @@ func (r *Recorder) hold(s Step, k pendingKind) {
 // owner describes whose long-term key protects something.
 func (r *Recorder) owner(p principal.Name) string {
 	switch {
+	case isCrossRealmTGS(p):
+		return interRealmOwner(p)
 	case len(p.Components) == 2 && p.Components[0] == "krbtgt":
 		return p.String() + "'s long-term key (the TGS's secret key)"
 	case r.st.client.Equal(p):
@@ -949,9 +951,18 @@ func (r *Recorder) tgsReq(w Wire) {
 		return
 	}
 	r.st.tgsTicket = slices.Clone(ap.Ticket.Bytes)
+	// A cross-realm TGT (E of the previous TGS-REP) is the TGT in hand from now on.
+	cross := r.presentsCrossRealmTGT(tgt, ap.Ticket.Bytes)
+	slot, whatC, sessOwner := &r.st.tgt, "message B again: the TGT, with the client/TGS session key inside", "the client/TGS session key (from A; also inside the TGT)"
+	if cross {
+		slot = &r.st.svc
+		whatC = "message E of the previous TGS-REP: the cross-realm TGT, with its session key inside"
+		sessOwner = "the session key of the cross-realm TGT (from F of the previous TGS-REP; also inside the ticket)"
+		crossRealmTGSReq(&s, principal.FromPrincipalName(tgt.SName, tgt.Realm))
+	}
 
 	// C: the TGT again.
-	pc, etp := r.ticketPartOf("C", tgt, "message B again: the TGT, with the client/TGS session key inside", "the TGS")
+	pc, etp := r.ticketPartOf("C", tgt, whatC, "the TGS")
 	if etp != nil {
 		r.st.tgsClient = principal.FromPrincipalName(etp.part.CName, etp.part.CRealm)
 	}
@@ -960,8 +971,8 @@ func (r *Recorder) tgsReq(w Wire) {
 	// D: the authenticator, in the TGT session key.
 	pd := Part{Letter: "D", Name: "authenticator (Authenticator)", What: "the client's name and the time, proving the client holds the session key from A",
 		CipherSize: len(ap.Authenticator.Cipher)}
-	skey, haveKey := r.sessionKey(&r.st.tgt, ap.Ticket.Bytes, etp)
-	pd.Key = keyInfo("the client/TGS session key (from A; also inside the TGT)", skey, ap.Authenticator.EType, ap.Authenticator.KVNO,
+	skey, haveKey := r.sessionKey(slot, ap.Ticket.Bytes, etp)
+	pd.Key = keyInfo(sessOwner, skey, ap.Authenticator.EType, ap.Authenticator.KVNO,
 		int(keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR), r.o.ShowKeys)
 	pd.Key.ChecksumUsage = int(keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM)
 	var auth *types.Authenticator
@@ -993,15 +1004,18 @@ func (r *Recorder) tgsReq(w Wire) {
 	if v, ok := req.PA(paFXFast); ok && len(v) > 0 && auth != nil && auth.SubKey.KeyType != 0 {
 		s.Parts = append(s.Parts, r.fastRequestPart(v, auth.SubKey, skey))
 	}
-	r.pendTGSInfo = &tgsPending{sameTicket: r.st.tgt.raw != nil && bytes.Equal(r.st.tgt.raw, ap.Ticket.Bytes)}
-	s.Notes = []Note{
+	r.pendTGSInfo = &tgsPending{sameTicket: r.st.tgt.raw != nil && bytes.Equal(r.st.tgt.raw, ap.Ticket.Bytes), crossTGT: cross}
+	if cross && haveKey {
+		r.st.tgt = sessionSlot{key: skey, have: true, raw: slices.Clone(ap.Ticket.Bytes)}
+	}
+	s.Notes = append([]Note{
 		{NoteClassic, "\"Message C: composed of the TGT from message B and the ID of the requested service. " +
 			"Message D: Authenticator (client ID and timestamp), encrypted using the Client/TGS Session Key.\""},
 		{NoteModern, "In RFC 4120 C and D travel in one TGS-REQ: the TGT and the authenticator form an AP-REQ inside the " +
 			"PA-TGS-REQ padata, and the service's name is in the req-body. The authenticator also carries a keyed checksum " +
 			"over the req-body (key usage 6), so nobody can staple a captured authenticator to a different request, and " +
 			"usually a fresh subkey for the reply."},
-	}
+	}, s.Notes...)
 	r.hold(s, pendTGS)
 }
 
@@ -1061,6 +1075,7 @@ func (r *Recorder) fastReplyPart(v []byte) (Part, *types.EncryptionKey) {
 // tgsPending keeps what the TGS-REQ step learned for the checks made when the reply arrives.
 type tgsPending struct {
 	sameTicket bool // the TGT presented is the one A came with
+	crossTGT   bool // the TGT presented is the cross-realm TGT of the previous TGS-REP
 }
 
 // sessionSlot is what the recorder knows of one ticket the client holds: the
@@ -1112,6 +1127,9 @@ func (r *Recorder) tgsChecks(s *Step, _ *int32) {
 	if info != nil && info.sameTicket {
 		s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckPass, Text: "the ticket is B byte for byte: the client never changes a ticket, it cannot"})
 	}
+	if info != nil && info.crossTGT {
+		s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckPass, Text: "the ticket is E of the previous TGS-REP byte for byte: the cross-realm TGT, unopened"})
+	}
 }
 
 // tgsRep records the TGS-REP: messages E (the service ticket) and F (the client/server session key).
@@ -1145,10 +1163,17 @@ func (r *Recorder) tgsRep(w Wire) {
 	s.Fields = append(s.Fields, field("enc-part", "message F: EncTGSRepPart, sealed: see part F", encDataFields(rep.EncPart)...))
 
 	var etp *ticketPart
+	tktServer := principal.FromPrincipalName(tkt.SName, tkt.Realm)
+	crossTGT := terr == nil && isCrossRealmTGS(tktServer)
 	if terr == nil {
 		var pe Part
-		pe, etp = r.ticketPartOf("E", tkt, "the client-to-server ticket: the client's name, the validity period and the "+
-			"client/server session key, for the service", "the service")
+		whatE, holder := "the client-to-server ticket: the client's name, the validity period and the "+
+			"client/server session key, for the service", "the service"
+		if crossTGT {
+			whatE, holder = "a cross-realm TGT for realm "+tktServer.Components[1]+": the client's name, the validity period and "+
+				"a fresh session key, for "+tktServer.Components[1]+"'s TGS", tktServer.Components[1]+"'s TGS (and this one)"
+		}
+		pe, etp = r.ticketPartOf("E", tkt, whatE, holder)
 		s.Parts = append(s.Parts, pe)
 		r.st.svc.raw = slices.Clone(rep.Ticket.Bytes)
 		r.st.svcServer = principal.FromPrincipalName(tkt.SName, tkt.Realm)
@@ -1225,27 +1250,31 @@ func (r *Recorder) tgsRep(w Wire) {
 		add(CheckPass, "F decrypts with "+how+": only the TGS, which read D, could have sealed it")
 		add(pass(enc.Nonce == r.st.tgsNonce), fmt.Sprintf("the nonce in F is the nonce of the TGS-REQ, %d", r.st.tgsNonce))
 		srv := principal.FromPrincipalName(enc.SName, enc.SRealm)
-		ok := srv.Equal(r.st.tgsServer) && terr == nil && principal.FromPrincipalName(tkt.SName, tkt.Realm).Equal(r.st.tgsServer)
-		add(pass(ok), "the server in F and in ticket E are both "+r.st.tgsServer.String()+", the service asked for")
+		ok := srv.Equal(r.st.tgsServer) && terr == nil && tktServer.Equal(r.st.tgsServer)
+		if crossTGT && srv.Equal(tktServer) {
+			s.Checks = append(s.Checks, crossRealmTGSRep(&s, tktServer, r.st.tgsServer))
+		} else {
+			add(pass(ok), "the server in F and in ticket E are both "+r.st.tgsServer.String()+", the service asked for")
+		}
 		st := startOr(enc.StartTime, enc.AuthTime)
 		d := st.Sub(r.at.Add(r.st.kdcOffset))
 		add(pass(d < r.o.Clockskew && d > -r.o.Clockskew), "starttime is within "+shortDuration(r.o.Clockskew)+" of the client's clock (off by "+skewText(d)+")")
 		add(pass(!enc.EndTime.After(r.st.tgsTill)), "endtime "+kTime(enc.EndTime)+" is no later than the requested till "+kTime(r.st.tgsTill))
 		if etp != nil {
 			s.Checks = append(s.Checks, Check{By: ActorWalkthrough, Result: pass(bytes.Equal(etp.part.Key.KeyValue, enc.Key.KeyValue)),
-				Text: "the session key in F is the very key sealed in E: the service will find it there"})
+				Text: "the session key in F is the very key sealed in E: " + map[bool]string{true: "the other realm's TGS", false: "the service"}[crossTGT] + " will find it there"})
 		}
 	} else {
 		add(CheckFail, "F does not decrypt here, so nothing else can be checked")
 	}
-	s.Notes = []Note{
+	s.Notes = append([]Note{
 		{NoteClassic, "\"Message E: Client-to-server ticket (client ID, client network address, validity period " +
 			"and Client/Server Session Key) encrypted using the service's secret key. Message F: Client/Server Session Key encrypted " +
 			"with the Client/TGS Session Key.\""},
 		{NoteModern, "When the authenticator D carried a subkey, the TGS seals F in that subkey with key usage 9, not in the " +
 			"client/TGS session key (usage 8): a key used for one reply only. E and F travel together in one TGS-REP."},
-	}
-	if r.o.View == ViewClient {
+	}, s.Notes...)
+	if r.o.View == ViewClient && !crossTGT {
 		s.Notes = append(s.Notes, Note{NoteWhy, "E is sealed for the service: the client cannot read it. It stores it with the " +
 			"session key from F, and hands it to the service in the AP-REQ."})
 	}
