@@ -43,6 +43,10 @@ const (
 	// linearizable read (which needs a quorum) and asks the watch for its
 	// progress, for the health output.
 	EtcdProbeInterval = time.Second
+	// EtcdReloadAfter is how long etcd must have been unreachable for the
+	// store to reload every record when it is back, rather than only resume
+	// its watch (which alone is enough: a belt to the braces).
+	EtcdReloadAfter = time.Minute
 	// etcdPageSize is how many records one range request of a full load reads.
 	etcdPageSize = 1000
 	// etcdUpdateRetries bounds the retries of an Update whose record changed
@@ -136,10 +140,14 @@ type EtcdStore struct {
 	reloads     atomic.Int64
 	started     time.Time
 
-	watching bool // the watch runs (not NoWatch)
-	watchCtx atomic.Pointer[context.Context]
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	watching    bool // the watch runs (not NoWatch)
+	watchCtx    atomic.Pointer[context.Context]
+	watchCancel atomic.Pointer[context.CancelFunc]
+	forceReload atomic.Bool  // set by the probe after a long outage
+	downSince   atomic.Int64 // unix nanoseconds etcd stopped answering, 0 while it answers
+	reloadAfter atomic.Int64 // a time.Duration
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 var _ principal.Store = (*EtcdStore)(nil)
@@ -334,6 +342,7 @@ func OpenEtcd(ctx context.Context, arg, mkPath string, o EtcdOptions) (*EtcdStor
 		return nil, err
 	}
 	s := &EtcdStore{cl: cl, url: url, prefix: prefix, mk: mk, log: o.Logger, revWake: make(chan struct{}), started: time.Now()}
+	s.reloadAfter.Store(int64(EtcdReloadAfter))
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -506,6 +515,7 @@ func (s *EtcdStore) watchLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 		s.watchCtx.Store(&wctx)
+		s.watchCancel.Store(&wcancel)
 		from := s.Revision() + 1
 		wch := s.cl.Watch(wctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify())
 		compacted := false
@@ -533,8 +543,13 @@ func (s *EtcdStore) watchLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if compacted {
+		if s.forceReload.Swap(false) {
+			s.log.Info("store: etcd was unreachable for long; reloading every record", "url", s.url, "revision", s.Revision())
+			compacted = true
+		} else if compacted {
 			s.log.Warn("store: etcd compacted past the cache's revision; reloading every record", "url", s.url, "revision", s.Revision())
+		}
+		if compacted {
 			for ctx.Err() == nil {
 				if err := s.reload(ctx); err == nil {
 					s.log.Info("store: reloaded", "records", s.count.Load(), "revision", s.Revision())
@@ -618,6 +633,7 @@ func (s *EtcdStore) probeLoop(ctx context.Context) {
 		if err != nil {
 			s.noteErr("probe", err)
 			if s.reachable.Swap(false) {
+				s.downSince.Store(time.Now().UnixNano())
 				s.log.Warn("store: etcd unreachable; serving logins from memory, admin changes fail until it is back", "url", s.url, "err", err, "revision", s.Revision())
 			}
 			continue
@@ -627,7 +643,14 @@ func (s *EtcdStore) probeLoop(ctx context.Context) {
 			s.storeRev.Store(resp.Header.Revision)
 		}
 		if !s.reachable.Swap(true) {
-			s.log.Info("store: etcd reachable again; catching up", "url", s.url, "revision", s.Revision(), "store_revision", resp.Header.Revision)
+			down := time.Duration(time.Now().UnixNano() - s.downSince.Swap(0))
+			s.log.Info("store: etcd reachable again; catching up", "url", s.url, "revision", s.Revision(), "store_revision", resp.Header.Revision, "down", down.Round(time.Millisecond))
+			if down >= time.Duration(s.reloadAfter.Load()) {
+				s.forceReload.Store(true)
+				if c := s.watchCancel.Load(); c != nil {
+					(*c)()
+				}
+			}
 		}
 		if wctx := s.watchCtx.Load(); wctx != nil {
 			pctx, cancel := context.WithTimeout(*wctx, EtcdProbeInterval)

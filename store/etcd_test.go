@@ -216,6 +216,7 @@ func TestEtcdLeaderLossAndOutage(t *testing.T) {
 	c := etcdtest.Start(t, 3)
 	url, mk := etcdRealm(t, c)
 	a, b := openEtcd(t, url, mk), openEtcd(t, url, mk)
+	b.reloadAfter.Store(0) // b reloads after any outage, a only resumes its watch
 	ctx := context.Background()
 	carol := newUser(t, "carol")
 	if err := a.Create(ctx, carol); err != nil {
@@ -280,6 +281,10 @@ func TestEtcdLeaderLossAndOutage(t *testing.T) {
 		return ea == nil && eb == nil
 	})
 	eventually(t, "health reachable again", func() bool { return a.Health().Reachable && b.Health().Reachable })
+	eventually(t, "b reloaded after the outage", func() bool { return b.Health().Reloads >= 2 })
+	if a.Health().Reloads != 1 {
+		t.Errorf("a reloaded after a short outage: %+v", a.Health())
+	}
 }
 
 // TestEtcdCatchUpAfterCompaction: a store cut off from its only member misses
