@@ -160,6 +160,9 @@ func (s *AdminServer) serveConn(ctx context.Context, c *net.UnixConn, a Admin, l
 	if target == "" && req.Add != nil {
 		target = req.Add.Name
 	}
+	if target == "" && req.Trust != nil {
+		target = "trust " + req.Trust.Realm + " " + req.Trust.Direction // never the password
+	}
 	log.Info("admin", "op", req.Op, "principal", target, "names", req.Names, "error", resp.Error)
 	json.NewEncoder(c).Encode(resp)
 }

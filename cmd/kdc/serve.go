@@ -24,6 +24,7 @@ type serveOptions struct {
 	metricsListen string
 	adminListen   string
 	pprof         bool
+	transit       []string // --transit-realm: kdc.Config.TransitRealms
 
 	boundAdmin string // set by serve: the bound --admin-listen address
 }
@@ -45,6 +46,7 @@ func newServeCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.logFormat, "log-format", "text", "text (key=value) or json: one object per line")
 	c.Flags().StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on http://HOST:PORT/metrics (apart from the Kerberos ports)")
 	c.Flags().StringVar(&o.adminListen, "admin-listen", os.Getenv("KERBKIT_ADMIN_LISTEN"), "serve the health report on http://HOST:PORT/healthz (JSON: store reachable, cache revision and lag, uptime) (env KERBKIT_ADMIN_LISTEN)")
+	c.Flags().StringSliceVar(&o.transit, "transit-realm", nil, "a realm clients of other realms may come through (cross-realm transit, RFC 4120 §3.3.3.2); repeat or comma-separate; default: direct trust only")
 	c.Flags().BoolVar(&o.pprof, "pprof", false, "also serve Go's pprof under /debug/pprof/ on --metrics-listen")
 	return c
 }
@@ -94,7 +96,7 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 	defer db.Close()
 	etcd := store.IsEtcdURL(e.db)
 
-	k, err := kdc.New(kdc.Config{Store: db, Logger: log})
+	k, err := kdc.New(kdc.Config{Store: db, Logger: log, TransitRealms: o.transit})
 	if err != nil {
 		return err
 	}
