@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -132,5 +133,28 @@ func TestServiceTicketCrossRealmErrors(t *testing.T) {
 	_, err = cl.ServiceTicket(tgsCtx(t), ServiceTicketRequest{TGT: tgt, Server: svcName(otherRealmName)})
 	if !IsCode(err, errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN) {
 		t.Fatalf("no trust: %v", err)
+	}
+}
+
+// TestServiceTicketReferralLoop: realm TEST refers host/svc.b.test to B.TEST (the host's domain), and B.TEST,
+// which does not hold it either, refers it back to TEST (the parent domain, a realm it trusts): the client stops
+// with ErrReferralLoop instead of going round.
+func TestServiceTicketReferralLoop(t *testing.T) {
+	a := testenv.NewInProcRealm(t, testenv.InProcOptions{Name: "TEST",
+		Principals: []testenv.Principal{{Name: "alice", Password: "alicepw"}}})
+	b := testenv.NewInProcRealm(t, testenv.InProcOptions{Name: "B.TEST", Principals: []testenv.Principal{}})
+	trust(t, a, "B.TEST", kdc.TrustBoth)
+	trust(t, b, "TEST", kdc.TrustBoth)
+	cfg := &Config{Realm: "TEST", Timeout: 5 * time.Second, KDCs: map[string][]string{"TEST": {a.Addr}, "B.TEST": {b.Addr}}}
+	c, _ := newTestClient(t, cfg)
+	login, err := c.Login(tgsCtx(t), ASRequest{Client: principal.Name{Components: []string{"alice"}, Realm: "TEST", Type: nametype.KRB_NT_PRINCIPAL},
+		Secret: PasswordSecret("alicepw")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ServiceTicket(tgsCtx(t), ServiceTicketRequest{TGT: login.Credential,
+		Server: principal.Name{Type: nametype.KRB_NT_SRV_HST, Components: []string{"host", "svc.b.test"}}})
+	if !errors.Is(err, ErrReferralLoop) {
+		t.Fatalf("want ErrReferralLoop, got %v", err)
 	}
 }
