@@ -22,6 +22,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The etcd layout, under the prefix of the database URL: the same values as
@@ -232,6 +233,9 @@ func (s *EtcdStore) unreachable(what string, err error) error {
 		}
 	}
 	msg := err.Error()
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable {
+		msg = "no member answers (" + st.Message() + ")"
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		msg = "no answer within " + EtcdWriteTimeout.String()
 	}
@@ -711,6 +715,17 @@ func (s *EtcdStore) key(name principal.Name) string {
 	return s.prefix + etcdPrincipalsDir + name.Key()
 }
 
+// down fails a change at once while the probe finds etcd unreachable, rather
+// than after EtcdWriteTimeout: a KDC that counts login failures must not stall
+// on each one during an outage.
+func (s *EtcdStore) down(what string) error {
+	if !s.watching || s.reachable.Load() {
+		return nil
+	}
+	since := time.Unix(0, s.downSince.Load()).UTC().Format(time.TimeOnly)
+	return fmt.Errorf("%w (%s): %s: no answer since %s UTC; logins go on from memory, retry the change when etcd has a quorum again", ErrUnreachable, s.url, what, since)
+}
+
 // settle waits for the watch to deliver a change this store made at rev, so
 // that the next Get sees it.
 func (s *EtcdStore) settle(ctx context.Context, rev int64) {
@@ -727,6 +742,9 @@ func (s *EtcdStore) settle(ctx context.Context, rev int64) {
 func (s *EtcdStore) Create(ctx context.Context, rec *principal.Record) error {
 	if rec.Name.Realm != s.realm && !rec.Name.IsIncomingTrust(s.realm) {
 		return fmt.Errorf("store: %s is not in realm %s", rec.Name, s.realm)
+	}
+	if err := s.down("add " + rec.Name.String()); err != nil {
+		return err
 	}
 	v, err := encodeRecord(rec, s.mk)
 	if err != nil {
@@ -751,6 +769,9 @@ func (s *EtcdStore) Create(ctx context.Context, rec *principal.Record) error {
 // the record has not changed since the read; otherwise it reads again and
 // reapplies fn, so fn may run more than once.
 func (s *EtcdStore) Update(ctx context.Context, name principal.Name, fn func(*principal.Record) error) error {
+	if err := s.down("change " + name.String()); err != nil {
+		return err
+	}
 	k := s.key(name)
 	ctx, cancel := context.WithTimeout(ctx, EtcdWriteTimeout)
 	defer cancel()
@@ -793,6 +814,9 @@ func (s *EtcdStore) Update(ctx context.Context, name principal.Name, fn func(*pr
 func (s *EtcdStore) Delete(ctx context.Context, name principal.Name) error {
 	if name.Equal(principal.Krbtgt(s.realm)) {
 		return fmt.Errorf("store: refusing to delete %s: the realm cannot issue tickets without it", name)
+	}
+	if err := s.down("delete " + name.String()); err != nil {
+		return err
 	}
 	k := s.key(name)
 	ctx, cancel := context.WithTimeout(ctx, EtcdWriteTimeout)

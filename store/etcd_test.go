@@ -260,6 +260,13 @@ func TestEtcdLeaderLossAndOutage(t *testing.T) {
 	}
 	t.Logf("write with etcd down: %v", err)
 	eventually(t, "health says unreachable", func() bool { return !b.Health().Reachable })
+	// Once the store knows etcd is down, a change fails at once.
+	start := time.Now()
+	err = b.Update(ctx, dave.Name, func(r *principal.Record) error { r.Disabled = true; return nil })
+	if !errors.Is(err, ErrUnreachable) || time.Since(start) > EtcdWriteTimeout/2 {
+		t.Fatalf("update with etcd known down: %v after %v", err, time.Since(start))
+	}
+	t.Logf("update with etcd known down: %v", err)
 	if h := b.Health(); h.LastError == "" {
 		t.Fatalf("health without the error: %+v", h)
 	}
