@@ -63,24 +63,17 @@ type ServiceTicketResult struct {
 func (c *Client) ServiceTicket(ctx context.Context, r ServiceTicketRequest) (*ServiceTicketResult, error) {
 	tgt := r.TGT
 	realm := tgtRealm(tgt)
-	res := &ServiceTicketResult{Realms: []string{realm}}
-	seen := map[string]bool{realm: true}
+	res := &ServiceTicketResult{}
+	path := newReferralPath(realm)
 	server := r.Server
 	referralRealm := server.Realm == ""
-	hops := 0
 	// next moves to the realm of a new cross-realm TGT.
 	next := func(cred ticket.Credential) error {
-		to := tgtRealm(cred)
-		if seen[to] {
-			return fmt.Errorf("client: %w: %s referred back to %s while looking for %s", ErrReferralLoop, realm, to, r.Server)
+		if err := path.advance(tgtRealm(cred)); err != nil {
+			return fmt.Errorf("client: %w while looking for %s (realms asked: %s)", err, r.Server, strings.Join(path.realms, ", "))
 		}
-		if hops++; hops > MaxReferralHops {
-			return fmt.Errorf("client: %w (more than %d) while looking for %s", ErrTooManyReferrals, MaxReferralHops, r.Server)
-		}
-		seen[to] = true
 		res.CrossRealmTGTs = append(res.CrossRealmTGTs, cred)
-		res.Realms = append(res.Realms, to)
-		tgt, realm = cred, to
+		tgt, realm = cred, tgtRealm(cred)
 		return nil
 	}
 
@@ -88,8 +81,7 @@ func (c *Client) ServiceTicket(ctx context.Context, r ServiceTicketRequest) (*Se
 	if !referralRealm && server.Realm != realm {
 		if cached, ok := cachedTGT(r, server.Realm); ok {
 			tgt, realm = cached, server.Realm
-			res.Realms = append(res.Realms, realm)
-			seen[realm] = true
+			_ = path.advance(realm) // the first step cannot loop
 		}
 		for realm != server.Realm {
 			got, err := c.TGS(ctx, TGSRequest{TGT: tgt, Server: principal.CrossRealmKrbtgt(server.Realm, realm),
@@ -119,7 +111,7 @@ func (c *Client) ServiceTicket(ctx context.Context, r ServiceTicketRequest) (*Se
 			return nil, err
 		}
 		if !isReferral(got.Credential, ask) {
-			res.TGSResult = got
+			res.TGSResult, res.Realms = got, path.realms
 			return res, nil
 		}
 		if err := next(got.Credential); err != nil {
@@ -127,6 +119,30 @@ func (c *Client) ServiceTicket(ctx context.Context, r ServiceTicketRequest) (*Se
 		}
 		canonicalize = true
 	}
+}
+
+// referralPath is the realms a ServiceTicket call went through, bounded and loop-free.
+type referralPath struct {
+	realms []string
+	seen   map[string]bool
+}
+
+func newReferralPath(start string) *referralPath {
+	return &referralPath{realms: []string{start}, seen: map[string]bool{start: true}}
+}
+
+// advance records a move to realm to: ErrReferralLoop if it was visited, ErrTooManyReferrals past
+// MaxReferralHops moves.
+func (p *referralPath) advance(to string) error {
+	switch {
+	case p.seen[to]:
+		return fmt.Errorf("%w: referred back to %s", ErrReferralLoop, to)
+	case len(p.realms) > MaxReferralHops:
+		return fmt.Errorf("%w (more than %d)", ErrTooManyReferrals, MaxReferralHops)
+	}
+	p.seen[to] = true
+	p.realms = append(p.realms, to)
+	return nil
 }
 
 // tgtRealm is the realm whose KDCs open a TGT: krbtgt/REALM@ISSUER.

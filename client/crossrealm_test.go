@@ -158,3 +158,22 @@ func TestServiceTicketReferralLoop(t *testing.T) {
 		t.Fatalf("want ErrReferralLoop, got %v", err)
 	}
 }
+
+func TestReferralPathBounded(t *testing.T) {
+	p := newReferralPath("R0")
+	for i := 1; i <= MaxReferralHops; i++ {
+		if err := p.advance("R" + string(rune('A'+i))); err != nil {
+			t.Fatalf("hop %d: %v", i, err)
+		}
+	}
+	if err := p.advance("ONE.MORE"); !errors.Is(err, ErrTooManyReferrals) {
+		t.Fatalf("hop %d: %v, want ErrTooManyReferrals", MaxReferralHops+1, err)
+	}
+	q := newReferralPath("A")
+	if err := q.advance("B"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.advance("A"); !errors.Is(err, ErrReferralLoop) {
+		t.Fatalf("back to A: %v, want ErrReferralLoop", err)
+	}
+}
