@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kerbkit/kerbkit/internal/cli"
+	"github.com/kerbkit/kerbkit/internal/etcdtest"
 	"github.com/kerbkit/kerbkit/kdc"
 )
 
@@ -96,5 +97,38 @@ func TestTrustCLI(t *testing.T) {
 	code, out, _ = kdcRun(t, "", "trust", "list", "--db", db)
 	if code != 0 || !strings.Contains(out, "OTHER.TEST  in ") {
 		t.Fatalf("trust list after delete: %d\n%s", code, out)
+	}
+}
+
+// TestTrustCLIEtcd: the incoming trust key, the one record named in another
+// realm, is kept by the etcd store too, and dump/load carries it.
+func TestTrustCLIEtcd(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	dir := t.TempDir()
+	url, mk := c.URL("trust"), filepath.Join(dir, "realm.mkey")
+	for _, args := range [][]string{
+		{"init", "--realm", "ETCD.TEST"},
+		{"trust", "add", "OTHER.TEST"},
+	} {
+		if code, out, stderr := kdcRun(t, testTrustPassword+"\n", append(args, "--db", url, "--master-key", mk)...); code != 0 {
+			t.Fatalf("kdc %v: exit %d\n%s%s", args, code, out, stderr)
+		}
+	}
+	code, out, stderr := kdcRun(t, "", "trust", "list", "--db", url, "--master-key", mk)
+	if code != 0 || !strings.Contains(out, "OTHER.TEST  both") {
+		t.Fatalf("trust list on etcd: %d %q %q", code, out, stderr)
+	}
+	dump := filepath.Join(dir, "realm.dump")
+	if code, _, stderr := kdcRun(t, "", "dump", "--db", url, "--master-key", mk, "-o", dump); code != 0 {
+		t.Fatal(stderr)
+	}
+	bolt := filepath.Join(dir, "copy.db")
+	b, _ := os.ReadFile(mk)
+	os.WriteFile(bolt+".mkey", b, 0o600)
+	if code, _, stderr := kdcRun(t, "", "load", "--db", bolt, dump); code != 0 {
+		t.Fatalf("load of a dump with a trust: %s", stderr)
+	}
+	if code, out, _ := kdcRun(t, "", "trust", "list", "--db", bolt); code != 0 || !strings.Contains(out, "OTHER.TEST  both") {
+		t.Fatalf("trust list on the bbolt copy: %d %q", code, out)
 	}
 }
