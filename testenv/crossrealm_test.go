@@ -254,3 +254,31 @@ func TestCrossRealmOursToMIT(t *testing.T) {
 		g.waitLog(t, `Received message: "from kerbkit to MIT"`)
 	})
 }
+
+// TestCrossRealmEnctypes: a trust made with one enctype only, on both sides
+// (kdc trust add --enctypes, kadmin addprinc -e), works in both directions with
+// MIT: the cross-realm TGTs are sealed in that enctype.
+func TestCrossRealmEnctypes(t *testing.T) {
+	for _, enctype := range []string{"aes128-cts-hmac-sha1-96", "aes256-cts-hmac-sha384-192"} {
+		t.Run(enctype, func(t *testing.T) {
+			m := NewMITRealm(t, MITRealmOptions{})
+			o := NewRealm(t, RealmOptions{})
+			for _, name := range []string{"krbtgt/" + m.Name + "@" + o.Name, "krbtgt/" + o.Name + "@" + m.Name} {
+				m.KadminLocal(t, trustPassword+"\n"+trustPassword+"\n", "addprinc -e "+enctype+":normal "+name)
+			}
+			o.mustKDC(t, trustPassword+"\n", "trust", "add", m.Name, "--enctypes", enctype)
+			kdcs := map[string]string{m.Name: m.Addr, o.Name: o.Addr}
+			// Ours to MIT.
+			env := crossRealmEnv(t, o.Name, kdcs, nil)
+			mustMITKinit(t, env, UserPassword, UserName)
+			kvnoValid(t, env, m.Keytab, "host/localhost@"+m.Name)
+			if tk := mitKlist(t, env).Ticket("krbtgt/" + m.Name + "@" + o.Name); tk == nil || !strings.Contains(tk.TicketKey, enctype) {
+				t.Errorf("cross-realm TGT to %s: %+v, want a ticket of %s", m.Name, tk, enctype)
+			}
+			// MIT to ours.
+			env = crossRealmEnv(t, m.Name, kdcs, nil)
+			mustMITKinit(t, env, UserPassword, UserName)
+			kvnoValid(t, env, o.Keytab, "host/localhost@"+o.Name)
+		})
+	}
+}
