@@ -61,6 +61,11 @@ type PrincipalInfo struct {
 	Expires         time.Time     `json:"expires"`
 	Created         time.Time     `json:"created"`
 	Modified        time.Time     `json:"modified"`
+	// Aliases and the delegation settings (namesadmin.go).
+	Aliases            []string `json:"aliases,omitempty"`
+	OKAsDelegate       bool     `json:"ok_as_delegate,omitempty"`
+	OKToAuthAsDelegate bool     `json:"ok_to_auth_as_delegate,omitempty"`
+	DelegateTo         []string `json:"allowed_to_delegate_to,omitempty"`
 }
 
 // LocalAdmin administers a store this process has open.
@@ -269,6 +274,13 @@ func infoOf(r *principal.Record) PrincipalInfo {
 	for _, e := range r.Enctypes() {
 		info.Enctypes = append(info.Enctypes, principal.EnctypeName(e))
 	}
+	for _, n := range r.Aliases {
+		info.Aliases = append(info.Aliases, n.String())
+	}
+	for _, n := range r.Delegation.AllowedTo {
+		info.DelegateTo = append(info.DelegateTo, n.String())
+	}
+	info.OKAsDelegate, info.OKToAuthAsDelegate = r.Delegation.OKAsDelegate, r.Delegation.OKToAuthAsDelegate
 	seen := map[uint32]bool{info.KVNO: true}
 	for _, k := range r.Keys {
 		if !seen[k.KVNO] {

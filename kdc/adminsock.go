@@ -32,26 +32,29 @@ const AdminTimeout = 30 * time.Second
 func AdminSocketPath(dbPath string) string { return dbPath + ".sock" }
 
 type adminRequest struct {
-	Op       string        `json:"op"`
-	Name     string        `json:"name,omitempty"`
-	Names    []string      `json:"names,omitempty"`
-	Add      *AddRequest   `json:"add,omitempty"`
-	Password string        `json:"password,omitempty"`
-	Random   bool          `json:"random,omitempty"`
-	Disabled bool          `json:"disabled,omitempty"`
-	Keep     int           `json:"keep,omitempty"`
-	Trust    *TrustRequest `json:"trust,omitempty"`
+	Op       string         `json:"op"`
+	Name     string         `json:"name,omitempty"`
+	Names    []string       `json:"names,omitempty"`
+	Add      *AddRequest    `json:"add,omitempty"`
+	Password string         `json:"password,omitempty"`
+	Random   bool           `json:"random,omitempty"`
+	Disabled bool           `json:"disabled,omitempty"`
+	Keep     int            `json:"keep,omitempty"`
+	Trust    *TrustRequest  `json:"trust,omitempty"`
+	Alias    string         `json:"alias,omitempty"`
+	Modify   *ModifyRequest `json:"modify,omitempty"`
 }
 
 type adminResponse struct {
-	Error  string            `json:"error,omitempty"`
-	Kind   string            `json:"kind,omitempty"` // "not_found" or "exists", so errors.Is works across the socket
-	Realm  string            `json:"realm,omitempty"`
-	Info   *PrincipalInfo    `json:"info,omitempty"`
-	Names  []string          `json:"names,omitempty"`
-	Keytab []wireKeytabEntry `json:"keytab,omitempty"`
-	Infos  []PrincipalInfo   `json:"infos,omitempty"`
-	Trusts []TrustInfo       `json:"trusts,omitempty"`
+	Error   string            `json:"error,omitempty"`
+	Kind    string            `json:"kind,omitempty"` // "not_found" or "exists", so errors.Is works across the socket
+	Realm   string            `json:"realm,omitempty"`
+	Info    *PrincipalInfo    `json:"info,omitempty"`
+	Names   []string          `json:"names,omitempty"`
+	Keytab  []wireKeytabEntry `json:"keytab,omitempty"`
+	Infos   []PrincipalInfo   `json:"infos,omitempty"`
+	Trusts  []TrustInfo       `json:"trusts,omitempty"`
+	Aliases []AliasInfo       `json:"aliases,omitempty"`
 }
 
 // wireKeytabEntry carries a keytab entry over the socket. gokrb5's
@@ -246,6 +249,8 @@ func dispatchAdmin(ctx context.Context, a Admin, req *adminRequest) adminRespons
 		err = a.Check(ctx)
 	case "trust-add", "trust-list", "trust-delete":
 		resp, err = dispatchTrust(ctx, a, req)
+	case "alias-add", "alias-delete", "alias-list", "modify":
+		resp, err = dispatchNames(ctx, a, req)
 	default:
 		err = fmt.Errorf("kdc: unknown admin operation %q", req.Op)
 	}

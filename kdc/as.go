@@ -77,17 +77,14 @@ func (k *KDC) decodeAS(as *asRequest) error {
 			return kerr(errorcode.KDC_ERR_BADOPTION, "BAD_OPTION", fmt.Errorf("option %d not allowed in an AS-REQ", o))
 		}
 	}
-	return nil
+	return refuseUnsupportedAS(as)
 }
 
 func (k *KDC) lookupAS(ctx context.Context, as *asRequest) error {
-	var err error
-	if as.client, err = k.store.Get(ctx, as.cname); err != nil {
-		if errors.Is(err, principal.ErrNotFound) {
-			return kerr(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_NOT_FOUND", nil)
-		}
-		return kerr(errorcode.KRB_ERR_GENERIC, "DB_ERROR", err)
+	if err := k.lookupASClient(ctx, as); err != nil {
+		return err
 	}
+	var err error
 	if as.server, err = k.store.Get(ctx, as.sname); err != nil {
 		if errors.Is(err, principal.ErrNotFound) {
 			return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_NOT_FOUND", nil)
@@ -199,6 +196,10 @@ func (k *KDC) etypeInfo2(as *asRequest, key principal.Key) (types.PAData, error)
 // issueAS makes the ticket and the AS-REP (RFC 4120 §3.1.3, §5.4.2).
 func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 	b := as.req.Body
+	// An alias or enterprise name gives way to the canonical name when asked
+	// (names.go; RFC 6806 §5, §6).
+	cname, _ := canonicalName(b.CName, as.client, b.KDCOptions, as.cname.Type == ntEnterprise)
+	sname, _ := canonicalName(b.SName, as.server, b.KDCOptions, false)
 	lt, err := k.computeTimes(timesOf(b.KDCOptions, b.From, b.Till, b.RTime), as.now, k.lifeLimits(as.client, as.server))
 	if err != nil {
 		return nil, err
@@ -239,7 +240,7 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 		Flags:     tktFlags,
 		Key:       as.session,
 		CRealm:    k.realm,
-		CName:     b.CName,
+		CName:     cname,
 		Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte{}},
 		AuthTime:  as.now,
 		StartTime: lt.start,
@@ -249,7 +250,7 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 	if lt.renewable {
 		part.RenewTill = lt.renewTill
 	}
-	tkt, err := k.keys.SealTicket(k.realm, b.SName, part, skey.EncryptionKey(), int(skey.KVNO))
+	tkt, err := k.keys.SealTicket(k.realm, sname, part, skey.EncryptionKey(), int(skey.KVNO))
 	if err != nil {
 		return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
@@ -262,7 +263,7 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 		StartTime: lt.start,
 		EndTime:   lt.end,
 		SRealm:    k.realm,
-		SName:     b.SName,
+		SName:     sname,
 		CAddr:     b.Addresses,
 	}
 	if lt.renewable {
@@ -279,7 +280,7 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 		MsgType: msgtype.KRB_AS_REP,
 		PAData:  types.PADataSequence{info},
 		CRealm:  k.realm,
-		CName:   b.CName,
+		CName:   cname,
 		Ticket:  tkt,
 		Part:    encPart,
 		Key:     as.replyKey.EncryptionKey(),

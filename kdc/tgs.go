@@ -37,7 +37,11 @@ type tgsRequest struct {
 
 	sname  principal.Name // requested service (lookupServer)
 	server *principal.Record
-	renew  bool // RENEW or VALIDATE: reissue the presented ticket
+
+	// canonSName is the service's stored name when it was asked for under an
+	// alias with the canonicalize option (names.go), else empty.
+	canonSName types.PrincipalName
+	renew      bool // RENEW or VALIDATE: reissue the presented ticket
 
 	// xr is the cross-realm state (crossrealm.go), nil for a request that
 	// stays in the realm.
@@ -284,6 +288,9 @@ func (k *KDC) lookupServer(ctx context.Context, tr *tgsRequest) error {
 		return err
 	}
 	tr.server = rec
+	if n, changed := canonicalName(b.SName, rec, b.KDCOptions, false); changed {
+		tr.canonSName = n
+	}
 	return nil
 }
 
@@ -382,6 +389,9 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 		part.CAddr = b.Addresses
 	}
 	sname := b.SName
+	if len(tr.canonSName.NameString) > 0 {
+		sname = tr.canonSName // an alias gives way to the canonical name (RFC 6806 §6)
+	}
 	if tr.xr != nil && len(tr.xr.replySName.NameString) > 0 {
 		sname = tr.xr.replySName // a referral names the cross-realm TGT
 	}

@@ -26,6 +26,13 @@ type Record struct {
 	PasswordExpires time.Time
 	Created         time.Time
 	Modified        time.Time
+
+	// Aliases are other names of this principal, in its realm (alias.go). A
+	// store's Get finds the record under any of them; the record keeps its
+	// canonical Name.
+	Aliases []Name
+	// Delegation settings (delegation.go; MS-SFU as MIT implements it).
+	Delegation Delegation
 }
 
 // NewRecord returns a record for name with the defaults every new principal gets:

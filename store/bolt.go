@@ -345,7 +345,10 @@ func (s *BoltStore) Get(ctx context.Context, name principal.Name) (*principal.Re
 	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPrincipals).Get([]byte(key))
 		if v == nil {
-			return fmt.Errorf("%w: %s", principal.ErrNotFound, name)
+			// Not a principal: perhaps one of its aliases.
+			if v = resolveAlias(tx, key); v == nil {
+				return fmt.Errorf("%w: %s", principal.ErrNotFound, name)
+			}
 		}
 		// decodeRecord copies out of v, which is only valid inside the transaction.
 		r, err := decodeRecord(v, s.mk)
@@ -355,7 +358,9 @@ func (s *BoltStore) Get(ctx context.Context, name principal.Name) (*principal.Re
 	if err != nil {
 		return nil, err
 	}
-	s.fill(key, gen, rec)
+	// A record found through an alias is cached under its own name only:
+	// writes invalidate that key, not the alias's.
+	s.fill(rec.Name.Key(), gen, rec)
 	r := *rec
 	return &r, nil
 }
@@ -436,8 +441,12 @@ func (s *BoltStore) Delete(ctx context.Context, name principal.Name) error {
 	defer s.invalidate(name.Key())
 	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPrincipals)
-		if b.Get([]byte(name.Key())) == nil {
+		v := b.Get([]byte(name.Key()))
+		if v == nil {
 			return fmt.Errorf("%w: %s", principal.ErrNotFound, name)
+		}
+		if err := dropAliases(tx, v); err != nil {
+			return err
 		}
 		return b.Delete([]byte(name.Key()))
 	})
@@ -471,8 +480,15 @@ func (s *BoltStore) Close() error { return s.db.Close() }
 func (s *BoltStore) unsafePut(tx *bolt.Tx, rec *principal.Record, create bool) error {
 	b := tx.Bucket(bucketPrincipals)
 	key := []byte(rec.Name.Key())
-	if create && b.Get(key) != nil {
+	old := b.Get(key)
+	if create && old != nil {
 		return fmt.Errorf("%w: %s", principal.ErrExists, rec.Name)
+	}
+	if create && resolveAlias(tx, string(key)) != nil {
+		return fmt.Errorf("%w: %s is an alias of another principal", principal.ErrExists, rec.Name)
+	}
+	if err := putAliases(tx, rec, old); err != nil {
+		return err
 	}
 	v, err := encodeRecord(rec, s.mk)
 	if err != nil {

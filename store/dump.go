@@ -98,8 +98,8 @@ func (s *BoltStore) rawMeta(context.Context) (map[string][]byte, error) {
 func (s *BoltStore) rawEach(ctx context.Context, fn func(kind, key string, v []byte) error) error {
 	return s.view(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-			if string(name) == string(bucketMeta) {
-				return nil
+			if string(name) == string(bucketMeta) || string(name) == string(bucketAliases) {
+				return nil // the alias index is derived from the records
 			}
 			// bbolt iterates buckets and keys in byte order, as etcd ranges do.
 			return b.ForEach(func(k, v []byte) error {
@@ -227,6 +227,9 @@ func Load(ctx context.Context, arg string, opts OpenOptions, r io.Reader) (n int
 		if l.Value == nil {
 			v = l.Bytes
 		}
+		if l.Kind == string(bucketAliases) {
+			continue // derived from the records; rebuilt by finish
+		}
 		if l.Kind == string(bucketPrincipals) {
 			rec, err := decodeRecord(v, mk)
 			if err != nil {
@@ -316,6 +319,9 @@ func (b *boltLoader) finish(ctx context.Context, meta map[string][]byte) error {
 	}
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketPrincipals); err != nil {
+			return err
+		}
+		if err := rebuildAliases(tx); err != nil {
 			return err
 		}
 		mb, err := tx.CreateBucket(bucketMeta)

@@ -12,6 +12,11 @@ import (
 var (
 	bucketMeta       = []byte("meta")
 	bucketPrincipals = []byte("principals")
+	// bucketAliases maps an alias's name key to its principal's name key. It is
+	// derived from the records' aliases, kept in the same transaction as they
+	// change, and created with the first alias: a database without it simply
+	// has no aliases, so its schema version did not change.
+	bucketAliases = []byte("aliases")
 
 	metaSchema   = []byte("schema_version")
 	metaRealm    = []byte("realm")
@@ -45,6 +50,12 @@ type dbRecord struct {
 	PasswordExpires int64  `json:"pw_expires,omitempty"`
 	Created         int64  `json:"created"`
 	Modified        int64  `json:"modified"`
+	// Added without a version change: absent in older records, which have
+	// none, and ignored by older readers.
+	Aliases            []string `json:"aliases,omitempty"`
+	OKAsDelegate       bool     `json:"ok_as_delegate,omitempty"`
+	OKToAuthAsDelegate bool     `json:"ok_to_auth_as_delegate,omitempty"`
+	DelegateTo         []string `json:"allowed_to_delegate_to,omitempty"`
 }
 
 type dbKey struct {
@@ -100,6 +111,11 @@ func encodeRecord(r *principal.Record, mk *MasterKey) ([]byte, error) {
 		PasswordExpires: unixOrZero(r.PasswordExpires),
 		Created:         unixOrZero(r.Created),
 		Modified:        unixOrZero(r.Modified),
+
+		Aliases:            nameKeys(r.Aliases),
+		OKAsDelegate:       r.Delegation.OKAsDelegate,
+		OKToAuthAsDelegate: r.Delegation.OKToAuthAsDelegate,
+		DelegateTo:         nameKeys(r.Delegation.AllowedTo),
 	}
 	return json.Marshal(d)
 }
@@ -149,5 +165,38 @@ func decodeRecord(b []byte, mk *MasterKey) (*principal.Record, error) {
 	for i, k := range keys {
 		r.Keys[i] = principal.Key(k)
 	}
+	if r.Aliases, err = parseNames(d.Aliases, "alias"); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", principal.ErrCorrupt, d.Name, err)
+	}
+	if r.Delegation.AllowedTo, err = parseNames(d.DelegateTo, "delegation target"); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", principal.ErrCorrupt, d.Name, err)
+	}
+	r.Delegation.OKAsDelegate, r.Delegation.OKToAuthAsDelegate = d.OKAsDelegate, d.OKToAuthAsDelegate
 	return r, nil
+}
+
+func nameKeys(ns []principal.Name) []string {
+	if len(ns) == 0 {
+		return nil
+	}
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.Key()
+	}
+	return out
+}
+
+func parseNames(ss []string, what string) ([]principal.Name, error) {
+	if len(ss) == 0 {
+		return nil, nil
+	}
+	out := make([]principal.Name, len(ss))
+	for i, s := range ss {
+		n, err := principal.Parse(s, "")
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", what, s, err)
+		}
+		out[i] = n
+	}
+	return out, nil
 }

@@ -64,7 +64,7 @@ func newPrincipalCmd(e *env) *cobra.Command {
 	c.AddCommand(newPrincipalAddCmd(e), newPrincipalListCmd(e), newPrincipalShowCmd(e),
 		newPrincipalDeleteCmd(e), newPrincipalPasswdCmd(e),
 		newPrincipalDisableCmd(e, "disable", true), newPrincipalDisableCmd(e, "enable", false),
-		newPrincipalPurgeKeysCmd(e))
+		newPrincipalPurgeKeysCmd(e), newPrincipalAliasCmd(e), newPrincipalModifyCmd(e))
 	return c
 }
 
@@ -198,6 +198,14 @@ func printInfo(e *env, info kdc.PrincipalInfo) {
 	fmt.Fprintf(tw, "Max life:\t%s\n", limit(info.MaxLife))
 	fmt.Fprintf(tw, "Max renew:\t%s\n", limit(info.MaxRenew))
 	fmt.Fprintf(tw, "Expires:\t%s\n", when(info.Expires))
+	if len(info.Aliases) > 0 {
+		fmt.Fprintf(tw, "Aliases:\t%s\n", strings.Join(info.Aliases, ", "))
+	}
+	if info.OKAsDelegate || info.OKToAuthAsDelegate || len(info.DelegateTo) > 0 {
+		fmt.Fprintf(tw, "OK as delegate:\t%v\n", info.OKAsDelegate)
+		fmt.Fprintf(tw, "OK to auth as delegate:\t%v\n", info.OKToAuthAsDelegate)
+		fmt.Fprintf(tw, "Allowed to delegate to:\t%s\n", orNone(info.DelegateTo))
+	}
 	fmt.Fprintf(tw, "Created:\t%s\n", when(info.Created))
 	fmt.Fprintf(tw, "Modified:\t%s\n", when(info.Modified))
 	tw.Flush()

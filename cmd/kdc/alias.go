@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/kerbkit/kerbkit/internal/cli"
+	"github.com/kerbkit/kerbkit/kdc"
+	"github.com/spf13/cobra"
+)
+
+// `kdc principal alias` and `kdc principal modify`: other names of a principal
+// (RFC 6806) and its delegation settings (MS-SFU).
+
+func withNames(cmd *cobra.Command, e *env, fn func(kdc.NamesAdmin) error) error {
+	return withAdmin(cmd.Context(), e, func(a kdc.Admin) error {
+		na, ok := a.(kdc.NamesAdmin)
+		if !ok {
+			return errors.New("kdc: the server on this database does not manage aliases (an older kdc serve?)")
+		}
+		return fn(na)
+	})
+}
+
+func newPrincipalAliasCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "alias",
+		Short: "Add, delete and list other names of a principal (kinit -C and kinit -E find them)",
+		Example: `  kdc principal alias add alice al --db kdc.db                    # kinit -C al logs in as alice
+  kdc principal alias add alice 'alice\@example.com' --db kdc.db  # kinit -E alice@example.com
+  kdc principal alias list --db kdc.db
+  kdc principal alias delete al --db kdc.db`,
+	}
+	c.AddCommand(&cobra.Command{
+		Use:   "add NAME ALIAS",
+		Short: "Make ALIAS another name of principal NAME (same realm)",
+		Example: `  kdc principal alias add alice al --db kdc.db
+  kdc principal alias add HTTP/www.example.com HTTP/web.example.com --db kdc.db`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withNames(cmd, e, func(a kdc.NamesAdmin) error {
+				info, err := a.AliasAdd(cmd.Context(), args[0], args[1])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "%s is now an alias of %s (aliases: %s)\n", args[1], info.Name, strings.Join(info.Aliases, ", "))
+				return nil
+			})
+		},
+	}, &cobra.Command{
+		Use:     "delete ALIAS",
+		Short:   "Remove an alias (the principal stays)",
+		Example: `  kdc principal alias delete al --db kdc.db`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withNames(cmd, e, func(a kdc.NamesAdmin) error {
+				canon, err := a.AliasDelete(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "deleted alias %s of %s\n", args[0], canon)
+				return nil
+			})
+		},
+	}, &cobra.Command{
+		Use:   "list [NAME]",
+		Short: "List the aliases of NAME, or of every principal",
+		Example: `  kdc principal alias list --db kdc.db
+  kdc principal alias list alice --db kdc.db`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			return withNames(cmd, e, func(a kdc.NamesAdmin) error {
+				list, err := a.AliasList(cmd.Context(), name)
+				for _, al := range list {
+					fmt.Fprintf(e.stdout, "%s\t%s\n", al.Alias, al.Principal)
+				}
+				return err
+			})
+		},
+	})
+	return c
+}
+
+func newPrincipalModifyCmd(e *env) *cobra.Command {
+	var okAs, okAuth, clear bool
+	var add, del []string
+	c := &cobra.Command{
+		Use:   "modify NAME [--ok-as-delegate] [--ok-to-auth-as-delegate] [--add-delegate-to SVC]...",
+		Short: "Change a principal's delegation settings (S4U2Self, S4U2Proxy, ok-as-delegate)",
+		Long: `modify changes what a service may do on behalf of users (MS-SFU, as MIT does it):
+
+  --ok-as-delegate           tickets for this service carry ok-as-delegate: clients
+                             may forward their TGT to it (MIT ok_as_delegate)
+  --ok-to-auth-as-delegate   its S4U2Self tickets are forwardable, so it may use them
+                             for S4U2Proxy without the user's own ticket (MIT
+                             ok_to_auth_as_delegate, "protocol transition")
+  --add-delegate-to SVC      it may get tickets for SVC on behalf of users with
+                             S4U2Proxy (constrained delegation; MIT's
+                             allowed_to_delegate_to string attribute)
+
+Pass --ok-as-delegate=false to clear a flag.`,
+		Example: `  # HTTP/web may impersonate users to postgres/db:
+  kdc principal modify HTTP/web.example.com --ok-to-auth-as-delegate --add-delegate-to postgres/db.example.com --db kdc.db
+  kdc principal modify HTTP/web.example.com --delete-delegate-to postgres/db.example.com --db kdc.db
+  kdc principal modify HTTP/web.example.com --ok-to-auth-as-delegate=false --clear-delegate-to --db kdc.db`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m := kdc.ModifyRequest{AddDelegateTo: add, DeleteDelegateTo: del, ClearDelegateTo: clear}
+			if cmd.Flags().Changed("ok-as-delegate") {
+				m.OKAsDelegate = &okAs
+			}
+			if cmd.Flags().Changed("ok-to-auth-as-delegate") {
+				m.OKToAuthAsDelegate = &okAuth
+			}
+			if m.OKAsDelegate == nil && m.OKToAuthAsDelegate == nil && len(add)+len(del) == 0 && !clear {
+				return cli.Usagef("kdc: principal modify: nothing to change")
+			}
+			return withNames(cmd, e, func(a kdc.NamesAdmin) error {
+				info, err := a.Modify(cmd.Context(), args[0], m)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "modified %s: ok-as-delegate %v, ok-to-auth-as-delegate %v, allowed to delegate to: %s\n",
+					info.Name, info.OKAsDelegate, info.OKToAuthAsDelegate, orNone(info.DelegateTo))
+				return nil
+			})
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&okAs, "ok-as-delegate", false, "tickets for this service carry ok-as-delegate")
+	f.BoolVar(&okAuth, "ok-to-auth-as-delegate", false, "S4U2Self tickets of this service are forwardable (protocol transition)")
+	f.StringArrayVar(&add, "add-delegate-to", nil, "a service this one may delegate to with S4U2Proxy (repeatable)")
+	f.StringArrayVar(&del, "delete-delegate-to", nil, "remove a service from the allowed-to-delegate-to list (repeatable)")
+	f.BoolVar(&clear, "clear-delegate-to", false, "empty the allowed-to-delegate-to list first")
+	return c
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return strings.Join(s, ", ")
+}
