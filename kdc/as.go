@@ -230,6 +230,9 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 	if lt.renewable {
 		tf = append(tf, flags.Renewable)
 	}
+	if as.server.Delegation.OKAsDelegate {
+		tf = append(tf, flags.OKAsDelegate) // RFC 4120 §2.8
+	}
 	tktFlags := ticket.Flags(tf...)
 
 	skey, err := serviceKey(as.server)

@@ -163,3 +163,24 @@ func TestAliasAdmin(t *testing.T) {
 	expectError(t, r.exchange(marshalAS(t, req)), errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN)
 	_ = messages.ASReq{}
 }
+
+// TestOKAsDelegate: `kdc principal modify --ok-as-delegate` puts the flag in
+// the service's tickets, and only in those.
+func TestOKAsDelegate(t *testing.T) {
+	r := newTestRealm(t)
+	tgt, part := r.login(nil)
+	get := func() messages.EncKDCRepPart {
+		_, enc := tgsRep(t, newTGS(r, tgt, part).send(), part.Key, keyusage.TGS_REP_ENCPART_SESSION_KEY)
+		return enc
+	}
+	if hasFlag(get().Flags, 13) || hasFlag(part.Flags, 13) {
+		t.Fatal("ok-as-delegate set without the setting")
+	}
+	yes := true
+	if _, err := r.admin.Modify(context.Background(), "host/localhost", ModifyRequest{OKAsDelegate: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if !hasFlag(get().Flags, 13) {
+		t.Fatal("no ok-as-delegate in a ticket for an ok-as-delegate service")
+	}
+}

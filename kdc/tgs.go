@@ -361,6 +361,9 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 	}
 
 	tktFlags := k.tgsFlags(tr, lt)
+	if tr.server.Delegation.OKAsDelegate {
+		types.SetFlag(&tktFlags, flags.OKAsDelegate) // RFC 4120 §2.8
+	}
 	k.crossRealmFlags(tr, &tktFlags)
 	authData, err := k.tgsAuthData(tr)
 	if err != nil {
