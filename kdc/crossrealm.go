@@ -168,6 +168,7 @@ func (k *KDC) crossRealmFlags(tr *tgsRequest, f *asn1.BitString) {
 // the remote realm"], which the client presents to that realm's KDC.
 func (k *KDC) lookupOtherRealm(ctx context.Context, tr *tgsRequest) error {
 	realm := tr.req.Body.Realm
+	// The realm becomes a name component (krbtgt/REALM): it must fit as one.
 	if tr.renew || !principal.InBounds(types.PrincipalName{NameString: []string{realm}}, k.realm) {
 		return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_REALM_UNKNOWN", fmt.Errorf("request for realm %q", logString(realm)))
 	}

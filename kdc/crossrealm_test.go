@@ -351,3 +351,16 @@ func TestTrustAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCrossRealmDisabledTrust(t *testing.T) {
+	a, _ := twoRealms(t, nil)
+	if _, err := a.admin.SetDisabled(context.Background(), "krbtgt/"+otherRealm, true); err != nil {
+		t.Fatal(err)
+	}
+	tgt, tpart := a.login(nil)
+	q := newTGS(a, tgt, tpart)
+	q.Body.Realm = otherRealm
+	if e := expectError(t, q.send(), errorcode.KDC_ERR_POLICY); e.EText != "SERVER_DISABLED" {
+		t.Fatalf("e-text %q", e.EText)
+	}
+}
