@@ -205,6 +205,12 @@ func (k *KDC) lookupReferral(ctx context.Context, tr *tgsRequest) (bool, error) 
 		return false, nil
 	}
 	host := sn.NameString[1]
+	if realm, ok := k.hostRealm(host); ok {
+		if realm == k.realm {
+			return false, nil
+		}
+		return k.referTo(ctx, tr, realm)
+	}
 	for i := 0; i < maxReferralLabels; i++ {
 		dot := strings.IndexByte(host, '.')
 		if dot < 0 || dot == len(host)-1 {
@@ -221,6 +227,42 @@ func (k *KDC) lookupReferral(ctx context.Context, tr *tgsRequest) (bool, error) 
 		}
 	}
 	return false, nil
+}
+
+// hostRealm looks a host up in Config.DomainRealms as MIT's
+// krb5_get_host_realm reads [domain_realm]: the host name itself, then each
+// of its domains from the longest (".b.example", ".example").
+func (k *KDC) hostRealm(host string) (string, bool) {
+	if len(k.domainRealms) == 0 {
+		return "", false
+	}
+	h := strings.ToLower(host)
+	if r, ok := k.domainRealms[h]; ok {
+		return r, true
+	}
+	for i := 0; i < maxReferralLabels; i++ {
+		dot := strings.IndexByte(h, '.')
+		if dot < 0 {
+			break
+		}
+		if r, ok := k.domainRealms[h[dot:]]; ok {
+			return r, true
+		}
+		h = h[dot+1:]
+	}
+	return "", false
+}
+
+// lowerKeys copies m with lower-cased keys.
+func lowerKeys(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
 }
 
 // referTo makes tr a request for the cross-realm TGT krbtgt/realm@OURS if the

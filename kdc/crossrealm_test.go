@@ -364,3 +364,27 @@ func TestCrossRealmDisabledTrust(t *testing.T) {
 		t.Fatalf("e-text %q", e.EText)
 	}
 }
+
+func TestCrossRealmReferralDomainRealms(t *testing.T) {
+	a := newTestRealm(t, func(c *Config) {
+		c.DomainRealms = map[string]string{".Elsewhere.NET": otherRealm, "local.elsewhere.net": testRealm, ".nowhere.net": "NOWHERE.TEST"}
+	})
+	a.trust(TrustRequest{Realm: otherRealm})
+	tgt, tpart := a.login(nil)
+	ask := func(host string) []byte {
+		q := newTGS(a, tgt, tpart)
+		q.Body.SName = types.NewPrincipalName(nametype.KRB_NT_SRV_HST, "host/"+host)
+		types.SetFlag(&q.Body.KDCOptions, flags.Canonicalize)
+		return q.send()
+	}
+	rep, _ := tgsRep(t, ask("web.elsewhere.net"), tpart.Key, keyusage.TGS_REP_ENCPART_SESSION_KEY)
+	if got := principal.FromPrincipalName(rep.Ticket.SName, rep.Ticket.Realm); !got.Equal(principal.CrossRealmKrbtgt(otherRealm, testRealm)) {
+		t.Fatalf("[domain_realm] referral: ticket for %s", got)
+	}
+	// Mapped to this realm, or to a realm without a trust: no referral.
+	for _, host := range []string{"local.elsewhere.net", "web.nowhere.net"} {
+		if e := expectError(t, ask(host), errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN); e.EText != "LOOKING_UP_SERVER" {
+			t.Fatalf("%s: e-text %q", host, e.EText)
+		}
+	}
+}

@@ -75,6 +75,13 @@ type Config struct {
 	// §3.3.3.2's transit policy, as MIT's [capaths]. Empty allows direct trust
 	// only; "*" allows any path.
 	TransitRealms []string
+	// DomainRealms maps host names and DNS domains (".example.net") to the
+	// realms that serve them, for referrals of host-based services that are
+	// not in this realm [RFC 6806 §8], as MIT's KDC reads its krb5.conf
+	// [domain_realm]. Without an entry the host's own domain, upper-cased,
+	// names the realm (svc.b.example: B.EXAMPLE). A referral is only given to a
+	// realm this one holds an inter-realm key for.
+	DomainRealms map[string]string
 }
 
 // KDC answers Kerberos requests. It is safe for concurrent use.
@@ -93,6 +100,7 @@ type KDC struct {
 
 	observer      func(StageResult) // Config.Observer
 	transitRealms []string          // Config.TransitRealms
+	domainRealms  map[string]string // Config.DomainRealms, keys lower-cased
 
 	// Panics counts requests that panicked and were answered with KRB_ERR_GENERIC.
 	panics atomic.Int64
@@ -116,6 +124,7 @@ func New(cfg Config) (*KDC, error) {
 
 		observer:      cfg.Observer,
 		transitRealms: append([]string(nil), cfg.TransitRealms...),
+		domainRealms:  lowerKeys(cfg.DomainRealms),
 	}
 	if k.log == nil {
 		k.log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -282,3 +282,27 @@ func TestCrossRealmEnctypes(t *testing.T) {
 		})
 	}
 }
+
+// TestCrossRealmKDCDomainRealm: hosts whose domain is not named after their
+// realm are referred by `kdc serve --domain-realm .elsewhere.test=OTHER.TEST`,
+// as MIT's KDC does with its [domain_realm]; the clients know nothing of the
+// host's realm (MIT kvno -S, kclient ticket -S).
+func TestCrossRealmKDCDomainRealm(t *testing.T) {
+	a := NewRealm(t, RealmOptions{ServeArgs: []string{"--domain-realm", ".elsewhere.test=" + otherRealm}})
+	b := NewRealm(t, RealmOptions{Name: otherRealm,
+		Principals:       []Principal{{Name: "host/web.elsewhere.test", RandomKey: true}},
+		KeytabPrincipals: []string{"host/web.elsewhere.test"}})
+	trustOurs(t, a, otherRealm, "out")
+	trustOurs(t, b, a.Name, "in")
+	kdcs := map[string]string{a.Name: a.Addr, otherRealm: b.Addr}
+
+	env := crossRealmEnv(t, a.Name, kdcs, nil)
+	mustMITKinit(t, env, UserPassword, UserName)
+	kvnoValid(t, env, b.Keytab, "web.elsewhere.test", "-S", "host")
+	wantContains(t, "kvno trace", Trace(env), "Following referral TGT krbtgt/"+otherRealm+"@"+a.Name)
+
+	kenv := crossRealmEnv(t, a.Name, kdcs, nil)
+	mustKclient(t, kenv, UserPassword+"\n", "login", UserName)
+	out := mustKclient(t, kenv, "", "ticket", "-k", b.Keytab, "-S", "host", "web.elsewhere.test")
+	wantContains(t, "kclient ticket -S", out, "keytab entry valid")
+}

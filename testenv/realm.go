@@ -72,6 +72,8 @@ type RealmOptions struct {
 	// KeytabPrincipals are exported to Realm.Keytab; nil means
 	// DefaultKeytabPrincipals (those that exist).
 	KeytabPrincipals []string
+	// ServeArgs are extra flags for `kdc serve` (e.g. --domain-realm).
+	ServeArgs []string
 }
 
 // Realm is a throw-away realm served by our own KDC (cmd/kdc), on 127.0.0.1 with
@@ -85,9 +87,10 @@ type Realm struct {
 	KDCBin     string // path of the kdc binary
 	KclientBin string // path of the kclient binary
 
-	t      testing.TB
-	proc   *Process
-	client *clientSide
+	t         testing.TB
+	proc      *Process
+	client    *clientSide
+	serveArgs []string // RealmOptions.ServeArgs
 }
 
 // listeningRE finds the real bound address in `kdc serve`'s stderr.
@@ -107,7 +110,7 @@ func NewRealm(t testing.TB, o RealmOptions) *Realm {
 		o.Principals = DefaultPrincipals()
 	}
 	dir := t.TempDir()
-	r := &Realm{Name: o.Name, Dir: dir, DB: filepath.Join(dir, "kdc.db"), KDCBin: kdc, KclientBin: kclient, t: t}
+	r := &Realm{Name: o.Name, Dir: dir, DB: filepath.Join(dir, "kdc.db"), KDCBin: kdc, KclientBin: kclient, t: t, serveArgs: o.ServeArgs}
 	r.client = &clientSide{realm: r.Name, addr: func() string { return r.Addr }, dir: dir}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -209,7 +212,7 @@ func (r *Realm) Start(t testing.TB) {
 	if r.Addr != "" {
 		listen = r.Addr
 	}
-	p, err := StartProcess(r.adminEnv(), r.KDCBin, "serve", "--db", r.DB, "--listen", listen)
+	p, err := StartProcess(r.adminEnv(), r.KDCBin, append([]string{"serve", "--db", r.DB, "--listen", listen}, r.serveArgs...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

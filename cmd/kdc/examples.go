@@ -26,7 +26,9 @@ kdc init --realm EXAMPLE.COM --max-life 10h --max-renew 2d --db kdc.db`,
 # One of several replicas on an etcd cluster, with its health report:
 kdc serve --db etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379/kerbkit --master-key /etc/kerbkit/realm.mkey --listen 0.0.0.0:88 --admin-listen 127.0.0.1:8088
 # A free port on loopback, printed on standard error:
-kdc serve --db kdc.db --listen 127.0.0.1:0 --log-level debug`,
+kdc serve --db kdc.db --listen 127.0.0.1:0 --log-level debug
+# Refer services of hosts in example.net to a trusted realm (kdc trust add OTHER.EXAMPLE):
+kdc serve --db kdc.db --listen 0.0.0.0:88 --domain-realm .example.net=OTHER.EXAMPLE`,
 
 	"kdc principal": `kdc principal add alice
 kdc principal list

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/kdc/metrics"
 	"github.com/kerbkit/kerbkit/store"
@@ -24,7 +25,8 @@ type serveOptions struct {
 	metricsListen string
 	adminListen   string
 	pprof         bool
-	transit       []string // --transit-realm: kdc.Config.TransitRealms
+	transit       []string          // --transit-realm: kdc.Config.TransitRealms
+	domainRealms  map[string]string // --domain-realm: kdc.Config.DomainRealms
 
 	boundAdmin string // set by serve: the bound --admin-listen address
 }
@@ -47,6 +49,7 @@ func newServeCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on http://HOST:PORT/metrics (apart from the Kerberos ports)")
 	c.Flags().StringVar(&o.adminListen, "admin-listen", os.Getenv("KERBKIT_ADMIN_LISTEN"), "serve the health report on http://HOST:PORT/healthz (JSON: store reachable, cache revision and lag, uptime) (env KERBKIT_ADMIN_LISTEN)")
 	c.Flags().StringSliceVar(&o.transit, "transit-realm", nil, "a realm clients of other realms may come through (cross-realm transit, RFC 4120 §3.3.3.2); repeat or comma-separate; default: direct trust only")
+	c.Flags().StringToStringVar(&o.domainRealms, "domain-realm", nil, "HOST=REALM or .DOMAIN=REALM: refer host-based services of that host or domain to a trusted realm (as MIT's [domain_realm]); repeat or comma-separate; default: a host's domain, upper-cased")
 	c.Flags().BoolVar(&o.pprof, "pprof", false, "also serve Go's pprof under /debug/pprof/ on --metrics-listen")
 	return c
 }
@@ -96,7 +99,12 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 	defer db.Close()
 	etcd := store.IsEtcdURL(e.db)
 
-	k, err := kdc.New(kdc.Config{Store: db, Logger: log, TransitRealms: o.transit})
+	for d, r := range o.domainRealms {
+		if d == "" || r == "" {
+			return cli.Usagef("kdc: --domain-realm %q=%q: want HOST=REALM or .DOMAIN=REALM", d, r)
+		}
+	}
+	k, err := kdc.New(kdc.Config{Store: db, Logger: log, TransitRealms: o.transit, DomainRealms: o.domainRealms})
 	if err != nil {
 		return err
 	}
