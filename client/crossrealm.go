@@ -110,6 +110,11 @@ func (c *Client) ServiceTicket(ctx context.Context, r ServiceTicketRequest) (*Se
 		if err != nil {
 			return nil, err
 		}
+		if got.Credential.Server.IsKrbtgt() && !ask.IsKrbtgt() && !isReferral(got.Credential, ask) {
+			// A "referral" to the KDC's own realm goes nowhere (MIT: KRB5_KDCREP_MODIFIED).
+			return nil, fmt.Errorf("client: %s answered a request for %s with %s: %w", realm, ask, got.Credential.Server,
+				&KDCError{Code: errorcode.KRB_AP_ERR_MODIFIED, Local: true, Client: tgt.Client.String(), Server: ask.String()})
+		}
 		if !isReferral(got.Credential, ask) {
 			res.TGSResult, res.Realms = got, path.realms
 			return res, nil

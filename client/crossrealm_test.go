@@ -177,3 +177,22 @@ func TestReferralPathBounded(t *testing.T) {
 		t.Fatalf("back to A: %v, want ErrReferralLoop", err)
 	}
 }
+
+// TestServiceTicketCrossRealmAlias: after a referral the other realm is asked with canonicalize, and answers
+// for an alias with the service's canonical name [RFC 6806 §6], which the client accepts.
+func TestServiceTicketCrossRealmAlias(t *testing.T) {
+	_, b, cfg := twoOwnRealms(t)
+	if _, err := b.Admin.AliasAdd(context.Background(), "host/svc.other.test", "host/alias.other.test"); err != nil {
+		t.Fatal(err)
+	}
+	tgt := getTGT(t, cfg)
+	cl, _ := newTestClient(t, cfg)
+	res, err := cl.ServiceTicket(tgsCtx(t), ServiceTicketRequest{TGT: tgt,
+		Server: principal.Name{Type: nametype.KRB_NT_SRV_HST, Components: []string{"host", "alias.other.test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Credential.Server; !got.Equal(svcName(otherRealmName)) {
+		t.Fatalf("ticket for %s, want the canonical %s", got, svcName(otherRealmName))
+	}
+}

@@ -359,9 +359,11 @@ func (c *Client) checkTGSRepPart(st *tgsState, enc *messages.EncKDCRepPart, tkt 
 	if !encServer.Equal(tktServer) {
 		return mismatch("enc-part names server %s but the ticket is for %s", encServer, tktServer)
 	}
-	// A referral (asked for with canonicalize) is a TGT of the KDC's own realm for another realm.
-	referral := st.req.Canonicalize && isTGS(enc.SName) && enc.SRealm == st.tgsRealm && enc.SName.NameString[1] != st.tgsRealm
-	if !encServer.Equal(st.server) && !(isTGS(enc.SName) && isTGS(st.server.PrincipalName())) && !referral {
+	// With canonicalize the KDC may name the server otherwise [RFC 6806 §6, §8]: its canonical name, or a
+	// referral (a TGT of its own realm for another realm); the server stays in the KDC's realm. MIT accepts the
+	// same ("Reply server ... differs from requested ...").
+	canonical := st.req.Canonicalize && enc.SRealm == st.tgsRealm
+	if !encServer.Equal(st.server) && !(isTGS(enc.SName) && isTGS(st.server.PrincipalName())) && !canonical {
 		return mismatch("is for server %s, not %s", encServer, st.server)
 	}
 	if enc.EndTime.IsZero() || enc.AuthTime.IsZero() {
