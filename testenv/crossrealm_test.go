@@ -306,3 +306,28 @@ func TestCrossRealmKDCDomainRealm(t *testing.T) {
 	out := mustKclient(t, kenv, "", "ticket", "-k", b.Keytab, "-S", "host", "web.elsewhere.test")
 	wantContains(t, "kclient ticket -S", out, "keytab entry valid")
 }
+
+// TestCrossRealmHeimdal: Heimdal's kgetcred, a second client implementation,
+// crosses from our KERBKIT.TEST to our OTHER.TEST ([domain_realm] names the
+// service's realm), and MIT kvno -k accepts the ticket it stored.
+func TestCrossRealmHeimdal(t *testing.T) {
+	h := Heimdal(t)
+	a := NewRealm(t, RealmOptions{})
+	b := NewRealm(t, RealmOptions{Name: otherRealm,
+		Principals:       []Principal{{Name: "host/svc.other.test", RandomKey: true}},
+		KeytabPrincipals: []string{"host/svc.other.test"}})
+	trustOurs(t, a, otherRealm, "out")
+	trustOurs(t, b, a.Name, "in")
+	env := crossRealmEnv(t, a.Name, map[string]string{a.Name: a.Addr, otherRealm: b.Addr}, map[string]string{".other.test": otherRealm})
+	mustHeimdalKinit(t, h, env, UserPassword, a.Principal(UserName))
+	svc := "host/svc.other.test@" + otherRealm
+	if _, stderr, code := Run(t, env, "", filepath.Join(h, "kgetcred"), svc); code != 0 {
+		t.Fatalf("kgetcred %s: exit %d: %s", svc, code, strings.TrimSpace(stderr))
+	}
+	tgsRequireLog(t, b.Log(), "TGS_REQ", "client=alice@"+a.Name, "service="+svc, "result=ISSUE")
+	kvno := RequireTool(t, "kvno")
+	stdout, stderr, code := Run(t, env, "", kvno, "-k", b.Keytab, svc)
+	if code != 0 || !strings.Contains(stdout, "keytab entry valid") {
+		t.Fatalf("kvno -k on Heimdal's cache: exit %d: %s%s", code, stdout, stderr)
+	}
+}
