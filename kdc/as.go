@@ -33,24 +33,34 @@ type asRequest struct {
 	preauthed      bool              // PA-ENC-TIMESTAMP verified (checkPreauth)
 	times          lifetimes         // issueAS
 	session        types.EncryptionKey
+
+	// fast is the armor of a FAST request (fast.go), nil for a plain one;
+	// outer is then the request as it arrived and req the one inside.
+	fast  *fastState
+	outer *ticket.KDCRequest
 }
 
 // handleAS runs the AS exchange (RFC 4120 §3.1): decode → look up → check policy →
 // pre-authenticate → issue → encode.
 func (k *KDC) handleAS(ctx context.Context, req *ticket.KDCRequest, out *outcome) ([]byte, error) {
 	as := &asRequest{req: req, now: k.now().UTC()}
+	if v, ok := req.PA(paFXFAST); ok {
+		if err := k.observe("AS", "fast", k.unwrapFAST(ctx, as, v)); err != nil {
+			return nil, err
+		}
+	}
 	if err := k.observe("AS", "decode", k.decodeAS(as)); err != nil {
-		return nil, err
+		return nil, k.fastError(as, asError(err))
 	}
 	out.client, out.service = as.cname.String(), as.sname.String()
 	for _, step := range asSteps {
 		if err := k.observe("AS", step.name, step.run(k, ctx, as)); err != nil {
-			return nil, err
+			return nil, k.fastError(as, asError(err))
 		}
 	}
 	reply, err := k.issueAS(as)
 	if err = k.observe("AS", "issue", err); err != nil {
-		return nil, err
+		return nil, k.fastError(as, asError(err))
 	}
 	out.issued = issue{what: "reply", replyEtype: as.replyKey.Etype, sessionEtype: as.session.KeyType}
 	return reply, nil
@@ -137,6 +147,11 @@ func (k *KDC) selectReplyKey(_ context.Context, as *asRequest) error {
 // (protocol-notes §3.2: without the latter MIT kinit cannot pre-authenticate).
 // Unknown padata types are ignored.
 func (k *KDC) checkPreauth(_ context.Context, as *asRequest) error {
+	if as.fast != nil {
+		if v, ok := as.req.PA(paEncryptedChallenge); ok {
+			return k.checkEncChallenge(as, v)
+		}
+	}
 	v, ok := as.req.PA(patype.PA_ENC_TIMESTAMP)
 	if !ok {
 		if !as.client.RequiresPreauth {
@@ -175,7 +190,18 @@ func (k *KDC) preauthError(as *asRequest, code int32, status string, cause error
 	if err != nil {
 		return kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
-	md, err := ticket.MethodData(info, types.PAData{PADataType: patype.PA_ENC_TIMESTAMP, PADataValue: []byte{}})
+	var md []byte
+	if as.fast != nil {
+		// Inside FAST: encrypted challenge instead of the timestamp, as MIT
+		// offers (RFC 6113 §5.4.6); fastError adds the cookie.
+		md, err = ticket.MethodData(types.PAData{PADataType: paFXFAST, PADataValue: []byte{}}, info,
+			types.PAData{PADataType: paEncryptedChallenge, PADataValue: []byte{}})
+	} else {
+		// PA-FX-FAST (empty) says FAST is available: an MIT client with an
+		// armor ccache restarts armored on seeing it (RFC 6113 §5.4.2).
+		md, err = ticket.MethodData(info, types.PAData{PADataType: patype.PA_ENC_TIMESTAMP, PADataValue: []byte{}},
+			types.PAData{PADataType: paFXFAST, PADataValue: []byte{}})
+	}
 	if err != nil {
 		return kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
@@ -279,17 +305,24 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 	if err != nil {
 		return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
+	padata, replyKey, keys := types.PADataSequence{info}, as.replyKey.EncryptionKey(), k.keys
+	if as.fast != nil {
+		if padata, replyKey, err = k.fastReply(as, tkt, cname, padata); err != nil {
+			return nil, err
+		}
+		keys = nil // the strengthened reply key serves once
+	}
 	rep := ticket.Reply{
 		MsgType: msgtype.KRB_AS_REP,
-		PAData:  types.PADataSequence{info},
+		PAData:  padata,
 		CRealm:  k.realm,
 		CName:   cname,
 		Ticket:  tkt,
 		Part:    encPart,
-		Key:     as.replyKey.EncryptionKey(),
+		Key:     replyKey,
 		KVNO:    int(as.replyKey.KVNO),
 		Usage:   keyusage.AS_REP_ENCPART,
-		Keys:    k.keys, // the client's long-term key
+		Keys:    keys, // the client's long-term key, cached
 	}
 	out, err := rep.Marshal()
 	if err != nil {

@@ -30,8 +30,10 @@ func TestPreauthRequiredMethodData(t *testing.T) {
 	if err := md.Unmarshal(e.EData); err != nil {
 		t.Fatalf("e-data is not METHOD-DATA: %v", err)
 	}
-	if len(md) != 2 || md[0].PADataType != patype.PA_ETYPE_INFO2 || md[1].PADataType != patype.PA_ENC_TIMESTAMP {
-		t.Fatalf("METHOD-DATA types %v, want [19 2]", md)
+	// PA-FX-FAST (136, empty) last: FAST is available (RFC 6113 §5.4.2).
+	if len(md) != 3 || md[0].PADataType != patype.PA_ETYPE_INFO2 || md[1].PADataType != patype.PA_ENC_TIMESTAMP ||
+		md[2].PADataType != 136 || len(md[2].PADataValue) != 0 {
+		t.Fatalf("METHOD-DATA types %v, want [19 2 136]", md)
 	}
 	info, err := md[0].GetETypeInfo2()
 	if err != nil {

@@ -1,0 +1,66 @@
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FAST (RFC 6113) with MIT's tools: kinit -T ARMOR_CCACHE, the armor ticket
+// from a host keytab login, as the MIT documentation sets it up.
+
+// armorCache logs host/localhost in from the realm's keytab into a cache of
+// its own and returns that cache's name, for kinit -T.
+func armorCache(t *testing.T, r *Realm) string {
+	t.Helper()
+	env := r.Env(EnvOptions{})
+	cc := "FILE:" + filepath.Join(filepath.Dir(CCachePath(env)), "armor.ccache")
+	kinit := RequireTool(t, "kinit")
+	if _, stderr, code := Run(t, env, "", kinit, "-k", "-t", r.Keytab, "-c", cc, r.Principal("host/localhost")); code != 0 {
+		t.Fatalf("kinit -k -t %s host/localhost (armor): exit %d: %s", r.Keytab, code, strings.TrimSpace(stderr))
+	}
+	return cc
+}
+
+// TestMITKinitArmored: kinit -T logs alice in armored: the trace shows the
+// request encoded into FAST, the FAST reply decoded and the reply key
+// strengthened, with encrypted challenge as the pre-authentication and no
+// fallback to an unarmored exchange.
+func TestMITKinitArmored(t *testing.T) {
+	r := NewRealm(t, RealmOptions{})
+	armor := armorCache(t, r)
+	env := r.Env(EnvOptions{})
+	mustMITKinit(t, env, UserPassword, "-T", armor, UserName)
+	requireTGT(t, mitKlist(t, env), r.Principal(UserName), r.Name, "IA")
+	trace := Trace(env)
+	wantContains(t, "KRB5_TRACE", trace,
+		"FAST armor ccache: "+armor,
+		"Upgrading to FAST due to presence of PA_FX_FAST in reply",
+		"Encoding request body and padata into FAST request",
+		"Decoding FAST response",
+		"Preauth module encrypted_challenge (138)",
+		"FAST reply key:",
+	)
+	if strings.Contains(trace, "encrypted_timestamp") {
+		t.Errorf("kinit -T pre-authenticated with the timestamp, outside the armor:\n%s", trace)
+	}
+	wantContains(t, "KDC log", r.Log(), "client="+r.Principal(UserName))
+}
+
+// TestMITKinitArmoredWrongPassword: a wrong password inside FAST is
+// "Password incorrect", from the armored KRB-ERROR.
+func TestMITKinitArmoredWrongPassword(t *testing.T) {
+	r := NewRealm(t, RealmOptions{})
+	armor := armorCache(t, r)
+	env := r.Env(EnvOptions{})
+	_, stderr, code := mitKinit(t, env, "not-"+UserPassword, "-T", armor, UserName)
+	if code == 0 {
+		t.Fatal("kinit -T with a wrong password succeeded")
+	}
+	wantContains(t, "kinit stderr", stderr, "Password incorrect")
+	wantContains(t, "KRB5_TRACE", Trace(env), "Decoding FAST response")
+	if _, err := os.Stat(CCachePath(env)); err == nil {
+		t.Error("a failed kinit left a credential cache")
+	}
+}
