@@ -69,3 +69,24 @@ func crossRealmTGSRep(s *Step, tgt, asked principal.Name) Check {
 	}
 	return Check{By: ActorClient, Result: CheckPass, Text: text}
 }
+
+// crossRealmStageTexts says what the other realm's TGS checks where it differs from a TGS-REQ in the client's
+// own realm (kdc/crossrealm.go): the inter-realm key opens the ticket, and the client is not looked up.
+func crossRealmStageTexts(s *Step) {
+	for i, c := range s.Checks {
+		if c.By != ActorTGS {
+			continue
+		}
+		switch c.Stage {
+		case "open-tgt":
+			s.Checks[i].Text = "the ticket is a cross-realm TGT for this realm (krbtgt/THIS@OTHER), the KDC holds that " +
+				"inter-realm key for its kvno and enctype (kdc trust add), and it decrypts with it (key usage 2): only " +
+				"the other realm's KDC, which holds the same key, could have made it"
+		case "client":
+			s.Checks[i].Text = "the client is of another realm, so it is not looked up; instead its path is checked: a " +
+				"cross-realm ticket never names a client of this realm, and every realm in the transited field (and " +
+				"the issuing realm, if not the client's) must be one this KDC accepts as a transit realm (direct trust " +
+				"passes)"
+		}
+	}
+}

@@ -710,8 +710,12 @@ func (r *Recorder) finishRequest(req *Step, k pendingKind, code *int32) {
 	if req == nil {
 		return
 	}
+	cross := k == pendTGS && r.pendTGSInfo != nil && r.pendTGSInfo.crossTGT
 	r.requestOutcome(req, k, code)
 	r.receiverChecks(req, k, code)
+	if cross {
+		crossRealmStageTexts(req)
+	}
 	r.emit(*req)
 }
 
