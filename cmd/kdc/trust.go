@@ -96,7 +96,7 @@ func newTrustAddCmd(e *env) *cobra.Command {
 	}
 	directionFlag(c, &direction)
 	c.Flags().StringVar(&passwordFile, "password-file", "", "read the shared password from the first line of this file")
-	c.Flags().StringVar(&enctypes, "enctypes", "", "comma-separated enctypes of the keys (default: "+defaultEnctypeNames()+"); the other realm needs one of them")
+	c.Flags().StringVar(&enctypes, "enctypes", "", "comma-separated enctypes of the keys (default: "+defaultEnctypeNames()+"); a realm seals cross-realm TGTs in the first enctype it holds, which the other realm must hold too")
 	c.Flags().Uint32Var(&kvno, "kvno", 1, "key version number; the other realm's must be the same (MIT addprinc: 1)")
 	c.RegisterFlagCompletionFunc("enctypes", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return principal.EnctypeNames(), cobra.ShellCompDirectiveNoFileComp
