@@ -229,3 +229,9 @@ func writeEscaped(b *strings.Builder, s string, component bool) {
 		}
 	}
 }
+
+// ChangepwName returns kadmin/changepw@REALM, the password-change service
+// (RFC 3244), which `kdc init` creates.
+func ChangepwName(realm string) Name {
+	return Name{Components: []string{"kadmin", "changepw"}, Realm: realm, Type: nametype.KRB_NT_SRV_INST}
+}

@@ -33,6 +33,21 @@ type Record struct {
 	Aliases []Name
 	// Delegation settings (delegation.go; MS-SFU as MIT implements it).
 	Delegation Delegation
+
+	// Policy names the principal's password and lockout policy (policy.go);
+	// empty means none.
+	Policy string
+	// Lockout state, changed only through Store.Update: failed
+	// pre-authentications counted since LastFailure's interval began, and
+	// the lockout's end (zero: not locked; Forever: until unlocked).
+	FailCount   int
+	LastFailure time.Time
+	LockedUntil time.Time
+	// LastPasswordChange is when the keys last came from a password change.
+	LastPasswordChange time.Time
+	// KeyHistory holds one key of each remembered older password, newest
+	// first, for the policy's history rule; sealed like Keys.
+	KeyHistory []Key
 }
 
 // NewRecord returns a record for name with the defaults every new principal gets:

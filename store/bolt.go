@@ -205,7 +205,10 @@ func Init(ctx context.Context, path, realm string, policy principal.RealmPolicy,
 				return err
 			}
 		}
-		return s.unsafePut(tx, tgs, true)
+		if err := s.unsafePut(tx, tgs, true); err != nil {
+			return err
+		}
+		return s.unsafeInitV2(tx, now)
 	})
 	if err != nil {
 		db.Close()
@@ -278,6 +281,10 @@ func Open(path string, opts OpenOptions) (*BoltStore, error) {
 			return nil, err
 		}
 	}
+	if err := s.upgrade(); err != nil {
+		s.db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -308,7 +315,7 @@ func (s *BoltStore) unsafeLoadMeta(tx *bolt.Tx) error {
 	if meta == nil || tx.Bucket(bucketPrincipals) == nil {
 		return fmt.Errorf("%w: not a kerbkit database (no meta bucket)", ErrSchema)
 	}
-	if v := string(meta.Get(metaSchema)); v != schemaVersion {
+	if v := string(meta.Get(metaSchema)); v != schemaVersion && v != schemaV1 {
 		return fmt.Errorf("%w: version %q, this kdc reads %q", ErrSchema, v, schemaVersion)
 	}
 	if _, err := s.mk.Open(meta.Get(metaKeyCheck), keyCheckAD); err != nil {

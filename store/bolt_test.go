@@ -97,7 +97,7 @@ func TestCRUD(t *testing.T) {
 	}
 
 	names, err := s.List(ctx)
-	if err != nil || len(names) != 2 || names[0].String() != "alice@KRB.TEST" {
+	if err != nil || len(names) != 3 || names[0].String() != "alice@KRB.TEST" { // with kadmin/changepw, krbtgt
 		t.Fatalf("List = %v, %v", names, err)
 	}
 	if err := s.Delete(ctx, alice); err != nil {

@@ -41,14 +41,14 @@ func TestDumpLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if strings.Contains(d1.String(), `"value":null`) || strings.Count(d1.String(), "\n") != 6 {
+	if strings.Contains(d1.String(), `"value":null`) || strings.Count(d1.String(), "\n") != 8 { // header, default policy, 6 principals
 		t.Fatalf("dump:\n%s", d1.String())
 	}
 
 	mk := MasterKeyPath(src)
 	url := c.URL("roundtrip")
 	n, err := Load(ctx, url, OpenOptions{MasterKeyPath: mk}, bytes.NewReader(d1.Bytes()))
-	if err != nil || n != 5 {
+	if err != nil || n != 7 { // 6 principals and the default policy
 		t.Fatalf("load into etcd: %d, %v", n, err)
 	}
 	e, err := OpenEtcd(ctx, url, mk, EtcdOptions{NoWatch: true})
@@ -102,7 +102,7 @@ func TestDumpLoadRoundTrip(t *testing.T) {
 	}
 	bad := strings.Replace(d1.String(), `"keys":"`, `"keys":"AAAA`, 1)
 	third := c.URL("third")
-	if _, err := Load(ctx, third, OpenOptions{MasterKeyPath: mk}, strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 2") {
+	if _, err := Load(ctx, third, OpenOptions{MasterKeyPath: mk}, strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 3") { // line 2 is the default policy
 		t.Fatalf("tampered record: %v", err)
 	}
 	if _, err := OpenEtcd(ctx, third, mk, EtcdOptions{NoWatch: true}); !errors.Is(err, ErrNoDatabase) {

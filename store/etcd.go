@@ -284,6 +284,11 @@ func InitEtcd(ctx context.Context, arg, mkPath, realm string, policy principal.R
 	}
 	ops := metaOps(prefix, meta)
 	ops = append(ops, clientv3.OpPut(prefix+etcdPrincipalsDir+tgs.Name.Key(), string(rec)))
+	pol, cp, _, _, err := etcdV2Puts(prefix, realm, mk, now)
+	if err != nil {
+		return err
+	}
+	ops = append(ops, pol, cp)
 	s := &EtcdStore{url: url}
 	ctx, cancel := context.WithTimeout(ctx, EtcdWriteTimeout)
 	defer cancel()
@@ -385,13 +390,19 @@ func (s *EtcdStore) loadMeta(ctx context.Context) error {
 	if len(meta) == 0 {
 		return fmt.Errorf("%w at %s (create one with `kdc init`)", ErrNoDatabase, s.url)
 	}
-	if v := string(meta[string(metaSchema)]); v != schemaVersion {
+	v := string(meta[string(metaSchema)])
+	if v != schemaVersion && v != schemaV1 {
 		return fmt.Errorf("%w: version %q, this kdc reads %q", ErrSchema, v, schemaVersion)
 	}
 	if _, err := s.mk.Open(meta[string(metaKeyCheck)], keyCheckAD); err != nil {
 		return fmt.Errorf("%w: the master key does not belong to this database", ErrMasterKey)
 	}
 	s.realm = string(meta[string(metaRealm)])
+	if v == schemaV1 {
+		if err := s.upgradeEtcd(ctx); err != nil { // upgrade.go
+			return err
+		}
+	}
 	return s.setPolicy(meta[string(metaPolicy)])
 }
 

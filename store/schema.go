@@ -17,6 +17,9 @@ var (
 	// change, and created with the first alias: a database without it simply
 	// has no aliases, so its schema version did not change.
 	bucketAliases = []byte("aliases")
+	// bucketPolicies holds the named password and lockout policies, by name
+	// (schema 2).
+	bucketPolicies = []byte("policies")
 
 	metaSchema   = []byte("schema_version")
 	metaRealm    = []byte("realm")
@@ -26,7 +29,11 @@ var (
 
 // schemaVersion is the layout this code reads and writes. A database with another
 // version is refused at open rather than misread.
-const schemaVersion = "1"
+const schemaVersion = "2"
+
+// schemaV1 is the layout before policies (no policies bucket, no
+// kadmin/changepw); Open upgrades it to schemaVersion (upgrade.go).
+const schemaV1 = "1"
 
 // keyCheckAD and keyCheckText let Open tell a wrong master key from a corrupt record.
 const (
@@ -56,6 +63,93 @@ type dbRecord struct {
 	OKAsDelegate       bool     `json:"ok_as_delegate,omitempty"`
 	OKToAuthAsDelegate bool     `json:"ok_to_auth_as_delegate,omitempty"`
 	DelegateTo         []string `json:"allowed_to_delegate_to,omitempty"`
+	// Policy and lockout state (schema 2; absent means none). The key
+	// history is sealed like the keys, with its own additional data.
+	Policy        string `json:"policy,omitempty"`
+	FailCount     int    `json:"fail_count,omitempty"`
+	LastFailure   int64  `json:"last_failure,omitempty"`
+	LockedUntil   int64  `json:"locked_until,omitempty"`
+	LastPwChange  int64  `json:"last_pw_change,omitempty"`
+	SealedHistory []byte `json:"key_history,omitempty"`
+}
+
+// historyAD is the additional data sealing a record's key history: not the
+// keys' own, so one cannot be passed off as the other.
+func historyAD(nameKey string) string { return nameKey + "#history" }
+
+// dbPasswordPolicy is the stored form of a principal.Policy (bucket
+// policies, etcd PREFIX/policies/NAME). It holds no secret.
+type dbPasswordPolicy struct {
+	Name            string `json:"name"`
+	MinLength       int    `json:"min_length,omitempty"`
+	MinClasses      int    `json:"min_classes,omitempty"`
+	History         int    `json:"history,omitempty"`
+	MaxLife         int64  `json:"max_life_s,omitempty"`
+	MaxFailures     int    `json:"max_failures,omitempty"`
+	FailureInterval int64  `json:"failure_interval_s,omitempty"`
+	LockoutDuration int64  `json:"lockout_duration_s,omitempty"`
+}
+
+func encodePolicy(p *principal.Policy) ([]byte, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(dbPasswordPolicy{
+		Name: p.Name, MinLength: p.MinLength, MinClasses: p.MinClasses, History: p.History,
+		MaxLife: int64(p.MaxLife / time.Second), MaxFailures: p.MaxFailures,
+		FailureInterval: int64(p.FailureInterval / time.Second), LockoutDuration: int64(p.LockoutDuration / time.Second),
+	})
+}
+
+func decodePolicy(b []byte) (*principal.Policy, error) {
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("%w: a policy of %d bytes", principal.ErrCorrupt, len(b))
+	}
+	var d dbPasswordPolicy
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("%w: policy: %w", principal.ErrCorrupt, err)
+	}
+	p := &principal.Policy{
+		Name: d.Name, MinLength: d.MinLength, MinClasses: d.MinClasses, History: d.History,
+		MaxLife: time.Duration(d.MaxLife) * time.Second, MaxFailures: d.MaxFailures,
+		FailureInterval: time.Duration(d.FailureInterval) * time.Second, LockoutDuration: time.Duration(d.LockoutDuration) * time.Second,
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", principal.ErrCorrupt, err)
+	}
+	return p, nil
+}
+
+func sealKeys(ks []principal.Key, mk *MasterKey, ad string) ([]byte, error) {
+	keys := make([]dbKey, len(ks))
+	for i, k := range ks {
+		keys[i] = dbKey(k)
+	}
+	plain, err := json.Marshal(keys)
+	if err != nil {
+		return nil, fmt.Errorf("store: encoding keys: %w", err)
+	}
+	sealed, err := mk.Seal(plain, ad)
+	clear(plain)
+	return sealed, err
+}
+
+func openKeys(sealed []byte, mk *MasterKey, ad, name string) ([]principal.Key, error) {
+	plain, err := mk.Open(sealed, ad)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var keys []dbKey
+	err = json.Unmarshal(plain, &keys)
+	clear(plain)
+	if err != nil {
+		return nil, fmt.Errorf("%w: keys of %s do not decode", principal.ErrCorrupt, name)
+	}
+	out := make([]principal.Key, len(keys))
+	for i, k := range keys {
+		out[i] = principal.Key(k)
+	}
+	return out, nil
 }
 
 type dbKey struct {
@@ -85,18 +179,15 @@ func timeOrZero(s int64) time.Time {
 }
 
 func encodeRecord(r *principal.Record, mk *MasterKey) ([]byte, error) {
-	keys := make([]dbKey, len(r.Keys))
-	for i, k := range r.Keys {
-		keys[i] = dbKey(k)
-	}
-	plain, err := json.Marshal(keys)
-	if err != nil {
-		return nil, fmt.Errorf("store: encoding keys: %w", err)
-	}
-	sealed, err := mk.Seal(plain, r.Name.Key())
-	clear(plain)
+	sealed, err := sealKeys(r.Keys, mk, r.Name.Key())
 	if err != nil {
 		return nil, err
+	}
+	var hist []byte
+	if len(r.KeyHistory) > 0 {
+		if hist, err = sealKeys(r.KeyHistory, mk, historyAD(r.Name.Key())); err != nil {
+			return nil, err
+		}
 	}
 	d := dbRecord{
 		V:               1,
@@ -116,6 +207,13 @@ func encodeRecord(r *principal.Record, mk *MasterKey) ([]byte, error) {
 		OKAsDelegate:       r.Delegation.OKAsDelegate,
 		OKToAuthAsDelegate: r.Delegation.OKToAuthAsDelegate,
 		DelegateTo:         nameKeys(r.Delegation.AllowedTo),
+
+		Policy:        r.Policy,
+		FailCount:     r.FailCount,
+		LastFailure:   unixOrZero(r.LastFailure),
+		LockedUntil:   unixOrZero(r.LockedUntil),
+		LastPwChange:  unixOrZero(r.LastPasswordChange),
+		SealedHistory: hist,
 	}
 	return json.Marshal(d)
 }
@@ -140,19 +238,13 @@ func decodeRecord(b []byte, mk *MasterKey) (*principal.Record, error) {
 		return nil, fmt.Errorf("%w: %w", principal.ErrCorrupt, err)
 	}
 	name.Type = d.NameType
-	plain, err := mk.Open(d.SealedKeys, d.Name)
+	keys, err := openKeys(d.SealedKeys, mk, d.Name, d.Name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.Name, err)
-	}
-	var keys []dbKey
-	err = json.Unmarshal(plain, &keys)
-	clear(plain)
-	if err != nil {
-		return nil, fmt.Errorf("%w: keys of %s do not decode", principal.ErrCorrupt, d.Name)
+		return nil, err
 	}
 	r := &principal.Record{
 		Name:            name,
-		Keys:            make([]principal.Key, len(keys)),
+		Keys:            keys,
 		RequiresPreauth: d.RequiresPreauth,
 		Disabled:        d.Disabled,
 		MaxLife:         time.Duration(d.MaxLife) * time.Second,
@@ -161,9 +253,17 @@ func decodeRecord(b []byte, mk *MasterKey) (*principal.Record, error) {
 		PasswordExpires: timeOrZero(d.PasswordExpires),
 		Created:         timeOrZero(d.Created),
 		Modified:        timeOrZero(d.Modified),
+
+		Policy:             d.Policy,
+		FailCount:          d.FailCount,
+		LastFailure:        timeOrZero(d.LastFailure),
+		LockedUntil:        timeOrZero(d.LockedUntil),
+		LastPasswordChange: timeOrZero(d.LastPwChange),
 	}
-	for i, k := range keys {
-		r.Keys[i] = principal.Key(k)
+	if len(d.SealedHistory) > 0 {
+		if r.KeyHistory, err = openKeys(d.SealedHistory, mk, historyAD(d.Name), d.Name); err != nil {
+			return nil, err
+		}
 	}
 	if r.Aliases, err = parseNames(d.Aliases, "alias"); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", principal.ErrCorrupt, d.Name, err)

@@ -66,7 +66,7 @@ func TestEtcdCLI(t *testing.T) {
 		t.Fatalf("master key %v %v", fi, err)
 	}
 	must("pw-alice\n", "principal", "add", "alice", "--db", url, "--master-key", mk)
-	if out := must("", "principal", "list", "--db", url, "--master-key", mk); out != "alice@CLI.TEST\nkrbtgt/CLI.TEST@CLI.TEST\n" {
+	if out := must("", "principal", "list", "--db", url, "--master-key", mk); out != "alice@CLI.TEST\nkadmin/changepw@CLI.TEST\nkrbtgt/CLI.TEST@CLI.TEST\n" {
 		t.Fatalf("list: %q", out)
 	}
 	must("", "check", "--db", url, "--master-key", mk)
@@ -125,7 +125,7 @@ func TestEtcdCLI(t *testing.T) {
 	var h healthReport
 	err = json.NewDecoder(resp.Body).Decode(&h)
 	resp.Body.Close()
-	if err != nil || h.Status != "ok" || h.Realm != "CLI.TEST" || h.Store.Backend != "etcd" || !h.Store.Reachable || h.Store.Records != 2 || h.Store.CacheRevision == 0 {
+	if err != nil || h.Status != "ok" || h.Realm != "CLI.TEST" || h.Store.Backend != "etcd" || !h.Store.Reachable || h.Store.Records != 3 || h.Store.CacheRevision == 0 {
 		t.Fatalf("health %+v %v", h, err)
 	}
 	// kdc probe checks Kerberos and the health report (the container's HEALTHCHECK).

@@ -82,7 +82,7 @@ func TestCLIContract(t *testing.T) {
 		t.Fatalf("keytab kvnos %v, want two keys each of kvno 1 and 2", kvnos)
 	}
 
-	if code, out, _ := kdcRun(t, "", "principal", "list", "--db", db); code != 0 || out != "alice@KRB.TEST\nhost/localhost@KRB.TEST\nkrbtgt/KRB.TEST@KRB.TEST\n" {
+	if code, out, _ := kdcRun(t, "", "principal", "list", "--db", db); code != 0 || out != "alice@KRB.TEST\nhost/localhost@KRB.TEST\nkadmin/changepw@KRB.TEST\nkrbtgt/KRB.TEST@KRB.TEST\n" {
 		t.Fatalf("list: %q", out)
 	}
 	if code, _, _ := kdcRun(t, "", "principal", "delete", "alice", "--db", db); code != 0 {
