@@ -13,6 +13,8 @@ import (
 // DB is a Store opened by OpenDB: a bbolt file or an etcd prefix.
 type DB interface {
 	principal.Store
+	// PolicyStore keeps the named password and lockout policies (policy.go).
+	principal.PolicyStore
 	// Check looks for damage: bbolt's page check, or every etcd record decoding.
 	Check() error
 	// Health reports whether the store answers and how current memory is.
