@@ -89,12 +89,12 @@ func hostileCases() []hostileCase {
 		{"ENC-TKT-IN-SKEY without a second ticket", tgs(func(b *tgsBuilder) {
 			types.SetFlag(&b.Body.KDCOptions, flags.EncTktInSkey)
 		}), errorcode.KDC_ERR_BADOPTION},
-		// S4U2Self padata (PA-FOR-USER 129) that is garbage is ignored.
+		// S4U2Self padata (PA-FOR-USER 129) that is garbage: MIT's DECODE_PA_FOR_USER.
 		{"garbage PA-FOR-USER", tgs(func(b *tgsBuilder) {
 			b.PAData = func(pa []types.PAData) []types.PAData {
 				return append(pa, types.PAData{PADataType: 129, PADataValue: []byte{0xff, 0x00, 0x01}})
 			}
-		}), 0},
+		}), errorcode.KRB_ERR_GENERIC},
 		// Orpheus' Lyre (CVE-2017-11103) shape: a ticket whose clear sname is
 		// krbtgt but whose enc-part is garbage.
 		{"TGT with a garbage enc-part", tgs(func(b *tgsBuilder) {

@@ -43,6 +43,10 @@ type tgsRequest struct {
 	canonSName types.PrincipalName
 	renew      bool // RENEW or VALIDATE: reissue the presented ticket
 
+	// deleg is the S4U and user-to-user state (s4u.go, u2u.go), nil for a
+	// plain request.
+	deleg *delegState
+
 	// xr is the cross-realm state (crossrealm.go), nil for a request that
 	// stays in the realm.
 	xr *crossRealmState
@@ -235,9 +239,6 @@ func (k *KDC) checkTGSOptions(_ context.Context, tr *tgsRequest) error {
 	if isSet(opts, flags.Proxy) && isTGSName(wireName(tr.req.Body.SName, tr.req.Body.Realm)) {
 		return kerr(errorcode.KDC_ERR_BADOPTION, "PROXY_TGT_REFUSED", errors.New("PROXY may not ask for a ticket-granting ticket"))
 	}
-	if isSet(opts, flags.EncTktInSkey) {
-		return kerr(errorcode.KDC_ERR_BADOPTION, "USER_TO_USER_UNSUPPORTED", nil)
-	}
 	tr.renew = isSet(opts, flags.Renew) || isSet(opts, flags.Validate)
 	// RENEW and VALIDATE reissue the presented ticket: the request must name its
 	// server, or a TGT could be turned into a service ticket that keeps INITIAL
@@ -291,7 +292,8 @@ func (k *KDC) lookupServer(ctx context.Context, tr *tgsRequest) error {
 	if n, changed := canonicalName(b.SName, rec, b.KDCOptions, false); changed {
 		tr.canonSName = n
 	}
-	return nil
+	// S4U and user-to-user are checked once the server is known (s4u.go).
+	return k.checkDelegation(ctx, tr)
 }
 
 // checkServerRecord refuses a disabled or expired service.
@@ -391,6 +393,10 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 	if isSet(b.KDCOptions, flags.Forwarded) || isSet(b.KDCOptions, flags.Proxy) {
 		part.CAddr = b.Addresses
 	}
+	var sealKey *types.EncryptionKey // nil: the server's key
+	if tr.deleg != nil {
+		sealKey = k.delegIssue(tr, &part)
+	}
 	sname := b.SName
 	if len(tr.canonSName.NameString) > 0 {
 		sname = tr.canonSName // an alias gives way to the canonical name (RFC 6806 §6)
@@ -398,7 +404,14 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 	if tr.xr != nil && len(tr.xr.replySName.NameString) > 0 {
 		sname = tr.xr.replySName // a referral names the cross-realm TGT
 	}
-	tkt, err := k.keys.SealTicket(k.realm, sname, part, skey.EncryptionKey(), int(skey.KVNO))
+	var tkt messages.Ticket
+	if sealKey != nil {
+		// User-to-user: the second ticket's session key, kvno 0 (RFC 4120 §3.3.3).
+		tkt, err = ticket.SealTicket(k.realm, sname, part, *sealKey, 0)
+		skey = principal.Key{Etype: sealKey.KeyType}
+	} else {
+		tkt, err = k.keys.SealTicket(k.realm, sname, part, skey.EncryptionKey(), int(skey.KVNO))
+	}
 	if err != nil {
 		return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
@@ -406,12 +419,12 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 	// Starttime is always sent: MIT clients otherwise take authtime (the TGT's)
 	// and fail with "Clock skew too great in KDC reply" once it is 5 minutes old.
 	encPart := messages.EncKDCRepPart{
-		Key: session, Nonce: b.Nonce, Flags: tktFlags,
-		AuthTime: tgt.AuthTime, StartTime: lt.start, EndTime: lt.end,
+		Key: session, Nonce: b.Nonce, Flags: part.Flags,
+		AuthTime: part.AuthTime, StartTime: lt.start, EndTime: part.EndTime,
 		SRealm: k.realm, SName: sname, CAddr: part.CAddr,
 	}
 	if lt.renewable {
-		encPart.RenewTill = lt.renewTill
+		encPart.RenewTill = part.RenewTill
 	}
 	// The reply is sealed in the authenticator subkey (usage 9) when there is
 	// one, else in the TGT session key (usage 8) (RFC 4120 §3.3.3).
@@ -421,9 +434,14 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 	}
 	rep := ticket.Reply{
 		MsgType: msgtype.KRB_TGS_REP,
-		CRealm:  tgt.CRealm, CName: tgt.CName,
+		CRealm:  part.CRealm, CName: part.CName,
 		Ticket: tkt, Part: encPart,
 		Key: replyKey, Usage: usage, Session: &tr.keys,
+	}
+	if tr.deleg != nil && tr.deleg.x509 != nil {
+		if rep.PAData, err = k.s4uReplyPA(tr); err != nil {
+			return nil, err
+		}
 	}
 	out, err := rep.Marshal()
 	if err != nil {
