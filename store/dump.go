@@ -149,8 +149,8 @@ func (s *EtcdStore) rawEach(ctx context.Context, fn func(kind, key string, v []b
 		for _, kv := range resp.Kvs {
 			rel := strings.TrimPrefix(string(kv.Key), s.prefix)
 			kind, key, ok := strings.Cut(rel, "/")
-			if !ok || kind+"/" == etcdMetaDir {
-				continue
+			if !ok || kind+"/" == etcdMetaDir || kind+"/" == etcdAliasesDir {
+				continue // the alias index is derived from the records
 			}
 			if err := fn(kind, key, kv.Value); err != nil {
 				return err
@@ -375,11 +375,25 @@ func newEtcdLoader(ctx context.Context, arg string, o EtcdOptions) (*etcdLoader,
 }
 
 func (l *etcdLoader) put(ctx context.Context, kind, key string, v []byte) error {
-	k := l.prefix + kind + "/" + key
-	l.ops = append(l.ops, clientv3.OpPut(k, string(v)))
-	l.keys = append(l.keys, k)
-	if len(l.ops) >= etcdTxnOps {
-		return l.flush(ctx)
+	keys, vals := []string{l.prefix + kind + "/" + key}, []string{string(v)}
+	if kind == string(bucketPrincipals) {
+		// The alias index, rebuilt from the records as bbolt's load does.
+		aliases, err := recordAliases(v)
+		if err != nil {
+			return err
+		}
+		for _, a := range aliases {
+			keys, vals = append(keys, l.prefix+etcdAliasesDir+a), append(vals, key)
+		}
+	}
+	if len(l.ops)+len(keys) > etcdTxnOps {
+		if err := l.flush(ctx); err != nil {
+			return err
+		}
+	}
+	for i, k := range keys {
+		l.ops = append(l.ops, clientv3.OpPut(k, vals[i]))
+		l.keys = append(l.keys, k)
 	}
 	return nil
 }

@@ -31,6 +31,11 @@ import (
 const (
 	etcdMetaDir       = "meta/"
 	etcdPrincipalsDir = "principals/"
+	// etcdAliasesDir holds the alias index, as bbolt's aliases bucket: alias
+	// name key → canonical name key, changed in the transaction that changes
+	// the record, so that two admins can never give one name to two
+	// principals. The in-memory index is derived from the records.
+	etcdAliasesDir = "aliases/"
 )
 
 // Timeouts of the etcd backend.
@@ -127,8 +132,9 @@ type EtcdStore struct {
 	policy atomic.Pointer[principal.RealmPolicy]
 	log    *slog.Logger
 
-	recs  sync.Map // name key → *principal.Record, never modified once stored
-	count atomic.Int64
+	recs    sync.Map // name key → *principal.Record, never modified once stored
+	aliases sync.Map // alias name key → canonical name key, from the records
+	count   atomic.Int64
 
 	revMu   sync.Mutex
 	rev     int64         // revision the cache reflects; under revMu
@@ -430,6 +436,12 @@ func (s *EtcdStore) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	aliases := map[string]string{}
+	for k, r := range recs {
+		for _, a := range r.Aliases {
+			aliases[a.Key()] = k
+		}
+	}
 	s.recs.Range(func(k, _ any) bool {
 		if _, ok := recs[k.(string)]; !ok {
 			s.recs.Delete(k)
@@ -438,6 +450,15 @@ func (s *EtcdStore) reload(ctx context.Context) error {
 	})
 	for k, r := range recs {
 		s.recs.Store(k, r)
+	}
+	s.aliases.Range(func(k, _ any) bool {
+		if _, ok := aliases[k.(string)]; !ok {
+			s.aliases.Delete(k)
+		}
+		return true
+	})
+	for a, k := range aliases {
+		s.aliases.Store(a, k)
 	}
 	s.count.Store(int64(len(recs)))
 	s.reloads.Add(1)
@@ -598,8 +619,9 @@ func (s *EtcdStore) apply(ev *clientv3.Event) {
 	case strings.HasPrefix(key, etcdPrincipalsDir):
 		name := strings.TrimPrefix(key, etcdPrincipalsDir)
 		if ev.Type == clientv3.EventTypeDelete {
-			if _, ok := s.recs.LoadAndDelete(name); ok {
+			if prev, ok := s.recs.LoadAndDelete(name); ok {
 				s.count.Add(-1)
+				s.dropAliases(name, prev.(*principal.Record))
 			}
 			return
 		}
@@ -610,13 +632,27 @@ func (s *EtcdStore) apply(ev *clientv3.Event) {
 			s.log.Error("store: a changed record does not decode; keeping the previous one", "name", name, "err", err)
 			return
 		}
-		if _, loaded := s.recs.Swap(name, r); !loaded {
+		prev, loaded := s.recs.Swap(name, r)
+		if !loaded {
 			s.count.Add(1)
+		} else {
+			s.dropAliases(name, prev.(*principal.Record))
+		}
+		for _, a := range r.Aliases {
+			s.aliases.Store(a.Key(), name)
 		}
 	case key == etcdMetaDir+string(metaPolicy) && ev.Type == clientv3.EventTypePut:
 		if err := s.setPolicy(ev.Kv.Value); err != nil {
 			s.log.Error("store: the realm policy does not decode; keeping the previous one", "err", err)
 		}
+	}
+}
+
+// dropAliases removes the in-memory aliases of prev, a record of name that
+// was replaced or deleted (unless another record holds them by now).
+func (s *EtcdStore) dropAliases(name string, prev *principal.Record) {
+	for _, a := range prev.Aliases {
+		s.aliases.CompareAndDelete(a.Key(), name)
 	}
 }
 
@@ -716,7 +752,13 @@ func (s *EtcdStore) Policy() principal.RealmPolicy { return *s.policy.Load() }
 func (s *EtcdStore) Get(ctx context.Context, name principal.Name) (*principal.Record, error) {
 	v, ok := s.recs.Load(name.Key())
 	if !ok {
-		return nil, fmt.Errorf("%w: %s", principal.ErrNotFound, name)
+		// Not a principal: perhaps one of its aliases.
+		if canon, isAlias := s.aliases.Load(name.Key()); isAlias {
+			v, ok = s.recs.Load(canon)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", principal.ErrNotFound, name)
+		}
 	}
 	r := *v.(*principal.Record)
 	return &r, nil
@@ -724,6 +766,49 @@ func (s *EtcdStore) Get(ctx context.Context, name principal.Name) (*principal.Re
 
 func (s *EtcdStore) key(name principal.Name) string {
 	return s.prefix + etcdPrincipalsDir + name.Key()
+}
+
+func (s *EtcdStore) aliasKey(nameKey string) string {
+	return s.prefix + etcdAliasesDir + nameKey
+}
+
+// aliasTxn is what a change of the aliases of the record of canon adds to its
+// transaction: every new alias must be free (no principal, no alias) and is
+// indexed; every dropped one leaves the index.
+func (s *EtcdStore) aliasTxn(canon string, before, after []string) (cmps []clientv3.Cmp, ops []clientv3.Op) {
+	had := map[string]bool{}
+	for _, a := range before {
+		had[a] = true
+	}
+	keep := map[string]bool{}
+	for _, a := range after {
+		keep[a] = true
+		if !had[a] {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(s.aliasKey(a)), "=", 0),
+				clientv3.Compare(clientv3.CreateRevision(s.prefix+etcdPrincipalsDir+a), "=", 0))
+			ops = append(ops, clientv3.OpPut(s.aliasKey(a), canon))
+		}
+	}
+	for _, a := range before {
+		if !keep[a] {
+			ops = append(ops, clientv3.OpDelete(s.aliasKey(a)))
+		}
+	}
+	return cmps, ops
+}
+
+// aliasClash names the first alias of added that is taken, after a
+// transaction failed on it.
+func (s *EtcdStore) aliasClash(ctx context.Context, canon string, added []string) error {
+	for _, a := range added {
+		if r, err := s.cl.Get(ctx, s.prefix+etcdPrincipalsDir+a, clientv3.WithCountOnly()); err == nil && r.Count > 0 {
+			return fmt.Errorf("%w: %s is a principal", principal.ErrAliasConflict, a)
+		}
+		if r, err := s.cl.Get(ctx, s.aliasKey(a)); err == nil && len(r.Kvs) > 0 && string(r.Kvs[0].Value) != canon {
+			return fmt.Errorf("%w: %s is an alias of %s", principal.ErrAliasConflict, a, r.Kvs[0].Value)
+		}
+	}
+	return fmt.Errorf("%w: an alias of %s", principal.ErrAliasConflict, canon)
 }
 
 // down fails a change at once while the probe finds etcd unreachable, rather
@@ -761,15 +846,24 @@ func (s *EtcdStore) Create(ctx context.Context, rec *principal.Record) error {
 	if err != nil {
 		return err
 	}
-	k := s.key(rec.Name)
+	k, canon := s.key(rec.Name), rec.Name.Key()
 	ctx, cancel := context.WithTimeout(ctx, EtcdWriteTimeout)
 	defer cancel()
-	resp, err := s.cl.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).Then(clientv3.OpPut(k, string(v))).Commit()
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(s.aliasKey(canon)), "=", 0)}
+	acmps, aops := s.aliasTxn(canon, nil, nameKeys(rec.Aliases))
+	resp, err := s.cl.Txn(ctx).If(append(cmps, acmps...)...).Then(append([]clientv3.Op{clientv3.OpPut(k, string(v))}, aops...)...).Commit()
 	if err != nil {
 		return s.unreachable("add "+rec.Name.String(), err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("%w: %s", principal.ErrExists, rec.Name)
+		if r, err := s.cl.Get(ctx, k, clientv3.WithCountOnly()); err == nil && r.Count > 0 {
+			return fmt.Errorf("%w: %s", principal.ErrExists, rec.Name)
+		}
+		if r, err := s.cl.Get(ctx, s.aliasKey(canon), clientv3.WithCountOnly()); err == nil && r.Count > 0 {
+			return fmt.Errorf("%w: %s is an alias of another principal", principal.ErrExists, rec.Name)
+		}
+		return s.aliasClash(ctx, canon, nameKeys(rec.Aliases))
 	}
 	s.settle(ctx, resp.Header.Revision)
 	return nil
@@ -809,13 +903,26 @@ func (s *EtcdStore) Update(ctx context.Context, name principal.Name, fn func(*pr
 		if err != nil {
 			return err
 		}
-		tr, err := s.cl.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k), "=", kv.ModRevision)).Then(clientv3.OpPut(k, string(v))).Commit()
+		before, err := recordAliases(kv.Value)
+		if err != nil {
+			return err
+		}
+		after := nameKeys(rec.Aliases)
+		acmps, aops := s.aliasTxn(name.Key(), before, after)
+		tr, err := s.cl.Txn(ctx).If(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", kv.ModRevision)}, acmps...)...).
+			Then(append([]clientv3.Op{clientv3.OpPut(k, string(v))}, aops...)...).Commit()
 		if err != nil {
 			return s.unreachable("change "+name.String(), err)
 		}
 		if tr.Succeeded {
 			s.settle(ctx, tr.Header.Revision)
 			return nil
+		}
+		if len(acmps) > 0 {
+			// The record unchanged means an alias was taken meanwhile.
+			if r, err := s.cl.Get(ctx, k); err == nil && len(r.Kvs) > 0 && r.Kvs[0].ModRevision == kv.ModRevision {
+				return s.aliasClash(ctx, name.Key(), after)
+			}
 		}
 	}
 	return fmt.Errorf("store: change of %s: the record kept changing under it (%d tries)", name, etcdUpdateRetries)
@@ -832,15 +939,33 @@ func (s *EtcdStore) Delete(ctx context.Context, name principal.Name) error {
 	k := s.key(name)
 	ctx, cancel := context.WithTimeout(ctx, EtcdWriteTimeout)
 	defer cancel()
-	resp, err := s.cl.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(k), "!=", 0)).Then(clientv3.OpDelete(k)).Commit()
-	if err != nil {
-		return s.unreachable("delete "+name.String(), err)
+	for range etcdUpdateRetries {
+		resp, err := s.cl.Get(ctx, k)
+		if err != nil {
+			return s.unreachable("delete "+name.String(), err)
+		}
+		if len(resp.Kvs) == 0 {
+			return fmt.Errorf("%w: %s", principal.ErrNotFound, name)
+		}
+		kv := resp.Kvs[0]
+		aliases, err := recordAliases(kv.Value)
+		if err != nil {
+			return err
+		}
+		ops := []clientv3.Op{clientv3.OpDelete(k)}
+		for _, a := range aliases {
+			ops = append(ops, clientv3.OpDelete(s.aliasKey(a)))
+		}
+		tr, err := s.cl.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k), "=", kv.ModRevision)).Then(ops...).Commit()
+		if err != nil {
+			return s.unreachable("delete "+name.String(), err)
+		}
+		if tr.Succeeded {
+			s.settle(ctx, tr.Header.Revision)
+			return nil
+		}
 	}
-	if !resp.Succeeded {
-		return fmt.Errorf("%w: %s", principal.ErrNotFound, name)
-	}
-	s.settle(ctx, resp.Header.Revision)
-	return nil
+	return fmt.Errorf("store: delete of %s: the record kept changing under it (%d tries)", name, etcdUpdateRetries)
 }
 
 // List implements Store, from memory.
