@@ -134,6 +134,7 @@ type EtcdStore struct {
 
 	recs    sync.Map // name key → *principal.Record, never modified once stored
 	aliases sync.Map // alias name key → canonical name key, from the records
+	pols    sync.Map // policy name → *principal.Policy, never modified once stored
 	count   atomic.Int64
 
 	revMu   sync.Mutex
@@ -436,6 +437,19 @@ func (s *EtcdStore) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pols, err := s.scanPolicies(ctx, rev)
+	if err != nil {
+		return err
+	}
+	s.pols.Range(func(k, _ any) bool {
+		if _, ok := pols[k.(string)]; !ok {
+			s.pols.Delete(k)
+		}
+		return true
+	})
+	for k, p := range pols {
+		s.pols.Store(k, p)
+	}
 	aliases := map[string]string{}
 	for k, r := range recs {
 		for _, a := range r.Aliases {
@@ -464,6 +478,25 @@ func (s *EtcdStore) reload(ctx context.Context) error {
 	s.reloads.Add(1)
 	s.setRev(rev, true)
 	return nil
+}
+
+// scanPolicies reads every policy at revision rev.
+func (s *EtcdStore) scanPolicies(ctx context.Context, rev int64) (map[string]*principal.Policy, error) {
+	pctx, cancel := context.WithTimeout(ctx, EtcdWriteTimeout)
+	defer cancel()
+	resp, err := s.cl.Get(pctx, s.prefix+etcdPoliciesDir, clientv3.WithPrefix(), clientv3.WithRev(rev))
+	if err != nil {
+		return nil, s.unreachable("reading the policies", err)
+	}
+	out := map[string]*principal.Policy{}
+	for _, kv := range resp.Kvs {
+		p, err := decodePolicy(kv.Value)
+		if err != nil {
+			return nil, err
+		}
+		out[strings.TrimPrefix(string(kv.Key), s.prefix+etcdPoliciesDir)] = p
+	}
+	return out, nil
 }
 
 // scan calls fn for every principal record (name key, stored bytes) at one
@@ -641,6 +674,18 @@ func (s *EtcdStore) apply(ev *clientv3.Event) {
 		for _, a := range r.Aliases {
 			s.aliases.Store(a.Key(), name)
 		}
+	case strings.HasPrefix(key, etcdPoliciesDir):
+		name := strings.TrimPrefix(key, etcdPoliciesDir)
+		if ev.Type == clientv3.EventTypeDelete {
+			s.pols.Delete(name)
+			return
+		}
+		p, err := decodePolicy(ev.Kv.Value)
+		if err != nil {
+			s.log.Error("store: a changed policy does not decode; keeping the previous one", "policy", name, "err", err)
+			return
+		}
+		s.pols.Store(name, p)
 	case key == etcdMetaDir+string(metaPolicy) && ev.Type == clientv3.EventTypePut:
 		if err := s.setPolicy(ev.Kv.Value); err != nil {
 			s.log.Error("store: the realm policy does not decode; keeping the previous one", "err", err)

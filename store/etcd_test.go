@@ -347,3 +347,34 @@ func TestEtcdCatchUpAfterCompaction(t *testing.T) {
 		t.Fatalf("caught up without a reload? %+v", a.Health())
 	}
 }
+
+// TestEtcdPoliciesInMemory: a policy added through one store reaches the
+// memory of another, which then answers GetPolicy and ListPolicies with every
+// etcd member down (the KDC reads policies on its request path).
+func TestEtcdPoliciesInMemory(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	url, mk := etcdRealm(t, c)
+	a, b := openEtcd(t, url, mk), openEtcd(t, url, mk)
+	ctx := context.Background()
+	if err := a.CreatePolicy(ctx, &principal.Policy{Name: "strict", MinLength: 12, MaxFailures: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := a.GetPolicy(ctx, "strict"); err != nil || p.MinLength != 12 {
+		t.Fatalf("writer: %+v %v", p, err)
+	}
+	eventually(t, "policy on b", func() bool { p, err := b.GetPolicy(ctx, "strict"); return err == nil && p.MaxFailures == 3 })
+	if err := a.UpdatePolicy(ctx, "strict", func(p *principal.Policy) error { p.MaxFailures = 5; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "changed policy on b", func() bool { p, _ := b.GetPolicy(ctx, "strict"); return p != nil && p.MaxFailures == 5 })
+	for _, m := range c.Members {
+		m.Kill()
+	}
+	if p, err := b.GetPolicy(ctx, "strict"); err != nil || p.MaxFailures != 5 {
+		t.Fatalf("policy with etcd down: %+v %v", p, err)
+	}
+	names, err := b.ListPolicies(ctx)
+	if err != nil || len(names) < 1 {
+		t.Fatalf("policies with etcd down: %v %v", names, err)
+	}
+}

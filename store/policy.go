@@ -150,9 +150,18 @@ func (s *BoltStore) ListPolicies(ctx context.Context) ([]string, error) {
 
 func (s *EtcdStore) policyKey(name string) string { return s.prefix + etcdPoliciesDir + name }
 
-// GetPolicy implements principal.PolicyStore: a linearizable read of etcd
-// (the KDC caches policies itself).
+// GetPolicy implements principal.PolicyStore. A serving store reads its
+// memory (policies are loaded and watched like records); a one-shot store
+// (NoWatch) reads etcd.
 func (s *EtcdStore) GetPolicy(ctx context.Context, name string) (*principal.Policy, error) {
+	if s.watching {
+		v, ok := s.pols.Load(name)
+		if !ok {
+			return nil, policyNotFound(name)
+		}
+		p := *v.(*principal.Policy)
+		return &p, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, EtcdWriteTimeout)
 	defer cancel()
 	resp, err := s.cl.Get(ctx, s.policyKey(name))
@@ -184,6 +193,7 @@ func (s *EtcdStore) CreatePolicy(ctx context.Context, p *principal.Policy) error
 	if !resp.Succeeded {
 		return fmt.Errorf("%w: policy %q", principal.ErrExists, p.Name)
 	}
+	s.settle(ctx, resp.Header.Revision)
 	return nil
 }
 
@@ -223,6 +233,7 @@ func (s *EtcdStore) UpdatePolicy(ctx context.Context, name string, fn func(*prin
 			return s.unreachable("change policy "+name, err)
 		}
 		if tr.Succeeded {
+			s.settle(ctx, tr.Header.Revision)
 			return nil
 		}
 	}
@@ -256,11 +267,21 @@ func (s *EtcdStore) DeletePolicy(ctx context.Context, name string) error {
 	if !resp.Succeeded {
 		return policyNotFound(name)
 	}
+	s.settle(ctx, resp.Header.Revision)
 	return nil
 }
 
 // ListPolicies implements principal.PolicyStore.
 func (s *EtcdStore) ListPolicies(ctx context.Context) ([]string, error) {
+	if s.watching {
+		var out []string
+		s.pols.Range(func(k, _ any) bool {
+			out = append(out, k.(string))
+			return true
+		})
+		sort.Strings(out)
+		return out, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, EtcdWriteTimeout)
 	defer cancel()
 	dir := s.prefix + etcdPoliciesDir
