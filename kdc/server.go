@@ -70,6 +70,11 @@ type Server struct {
 
 	kdc *KDC
 	log *slog.Logger
+	// h answers each request: the KDC itself, or the kpasswd service
+	// (NewKpasswdServer), which shares this transport code.
+	h packetHandler
+	// maxMessage caps one framed TCP request (MaxTCPMessage for the KDC).
+	maxMessage uint32
 
 	udp  []*net.UDPConn
 	tcp  *net.TCPListener
@@ -101,12 +106,23 @@ type tcpConn struct {
 	idleSince atomic.Int64
 }
 
+// packetHandler answers one request that arrived over UDP or TCP. ok false
+// means no reply (garbage); fieldTooLong is the reply to an over-long TCP frame.
+type packetHandler interface {
+	Handle(ctx context.Context, pkt []byte, tr Transport, from net.Addr) (reply []byte, ok bool)
+	fieldTooLong() []byte
+}
+
 // NewServer returns a server for k; log may be nil.
 func NewServer(k *KDC, log *slog.Logger) *Server {
+	return newServer(k, k, MaxTCPMessage, log)
+}
+
+func newServer(k *KDC, h packetHandler, maxMessage uint32, log *slog.Logger) *Server {
 	if log == nil {
 		log = k.log
 	}
-	return &Server{IdleTimeout: TCPIdleTimeout, kdc: k, log: log,
+	return &Server{IdleTimeout: TCPIdleTimeout, kdc: k, h: h, maxMessage: maxMessage, log: log,
 		open: make(map[*tcpConn]struct{}), bySrc: make(map[string]int), tcpHandoff: make(chan *tcpConn)}
 }
 
@@ -230,7 +246,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 			s.log.Warn("udp read", "err", err)
 			continue
 		}
-		reply, ok := s.kdc.Handle(ctx, buf[:n], UDP, udpAddr{ap})
+		reply, ok := s.h.Handle(ctx, buf[:n], UDP, udpAddr{ap})
 		if !ok {
 			continue
 		}
@@ -417,9 +433,9 @@ func (s *Server) serveTCP(ctx context.Context, c *tcpConn) {
 		c.idleSince.Store(0)
 		c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
 		n := binary.BigEndian.Uint32(hdr[:])
-		if n&0x80000000 != 0 || n > MaxTCPMessage {
+		if n&0x80000000 != 0 || n > s.maxMessage {
 			s.log.Info("tcp request too long", "from", c.RemoteAddr().String(), "length", n)
-			s.writeFrame(c, s.kdc.fieldTooLong())
+			s.writeFrame(c, s.h.fieldTooLong())
 			return
 		}
 		if !s.serveTCPRequest(ctx, c, int64(n)) {
@@ -444,7 +460,7 @@ func (s *Server) serveTCPRequest(ctx context.Context, c *tcpConn, n int64) bool 
 	if _, err := io.ReadFull(c, msg); err != nil {
 		return false
 	}
-	reply, ok := s.kdc.Handle(ctx, msg, TCP, c.RemoteAddr())
+	reply, ok := s.h.Handle(ctx, msg, TCP, c.RemoteAddr())
 	if !ok {
 		return false
 	}

@@ -54,6 +54,8 @@ type devOptions struct {
 	maxRenew  time.Duration
 	json      bool
 	logLevel  string
+	// kpasswdListen is --kpasswd-listen: "" derives it from listen.
+	kpasswdListen string
 
 	realmSet, policySet, usersSet bool // --realm, --max-life/--max-renew, --user given (flag or environment)
 }
@@ -76,6 +78,8 @@ var devEnv = map[string]string{
 	"max-renew":  "KERBKIT_MAX_RENEW",
 	"json":       "KERBKIT_JSON",
 	"log-level":  "KERBKIT_LOG_LEVEL",
+
+	"kpasswd-listen": "KERBKIT_KPASSWD_LISTEN",
 }
 
 func newDevCmd(e *env) *cobra.Command {
@@ -132,6 +136,7 @@ programs. The human-readable summary then goes to stderr.`,
 	durationFlag(f, &o.maxRenew, "max-renew", principal.DefaultPolicy.MaxRenew, "longest renewable lifetime of a new realm, e.g. 7d")
 	f.BoolVar(&o.json, "json", false, "print one JSON line describing the realm on stdout once it is ready")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.kpasswdListen, "kpasswd-listen", "", "address of the password-change service (default: the --listen host on port 464, or a free port when --listen has port 0; none turns it off)")
 	for name, env := range devEnv {
 		if fl := f.Lookup(name); fl != nil {
 			fl.Usage += " (env " + env + ")"
@@ -285,27 +290,29 @@ func readUsersFile(path string) ([]devUserSpec, error) {
 // devInfo is what `kdc dev --json` prints and what realm.json holds: what a
 // test harness in any language needs to use the realm.
 type devInfo struct {
-	Realm      string            `json:"realm"`
-	KDC        string            `json:"kdc"`    // HOST:PORT as written in krb5.conf
-	Listen     string            `json:"listen"` // the address bound, UDP and TCP
-	Host       string            `json:"host"`   // host part of kdc
-	Port       int               `json:"port"`   // port of kdc
-	Transports []string          `json:"transports"`
-	Krb5Conf   string            `json:"krb5_conf"`
-	Keytab     string            `json:"keytab,omitempty"` // the keytab of the first service
-	Keytabs    map[string]string `json:"keytabs,omitempty"`
-	CCache     string            `json:"ccache"` // a credential cache path for clients (kdc dev does not create it)
-	DB         string            `json:"db"`
-	Dir        string            `json:"dir"`
-	Out        string            `json:"out"`
-	User       string            `json:"user,omitempty"`     // the first user, NAME@REALM
-	Password   string            `json:"password,omitempty"` // the first user's password
-	Users      []devInfoUser     `json:"users"`
-	Services   []devInfoService  `json:"services"`
-	MaxLife    int64             `json:"max_life_seconds"`
-	MaxRenew   int64             `json:"max_renew_seconds"`
-	Env        map[string]string `json:"env"`
-	PID        int               `json:"pid"`
+	Realm       string            `json:"realm"`
+	KDC         string            `json:"kdc"`    // HOST:PORT as written in krb5.conf
+	Listen      string            `json:"listen"` // the address bound, UDP and TCP
+	Host        string            `json:"host"`   // host part of kdc
+	Port        int               `json:"port"`   // port of kdc
+	Transports  []string          `json:"transports"`
+	Kpasswd     string            `json:"kpasswd,omitempty"`      // HOST:PORT of the password-change service, as in krb5.conf
+	KpasswdPort int               `json:"kpasswd_port,omitempty"` // its port
+	Krb5Conf    string            `json:"krb5_conf"`
+	Keytab      string            `json:"keytab,omitempty"` // the keytab of the first service
+	Keytabs     map[string]string `json:"keytabs,omitempty"`
+	CCache      string            `json:"ccache"` // a credential cache path for clients (kdc dev does not create it)
+	DB          string            `json:"db"`
+	Dir         string            `json:"dir"`
+	Out         string            `json:"out"`
+	User        string            `json:"user,omitempty"`     // the first user, NAME@REALM
+	Password    string            `json:"password,omitempty"` // the first user's password
+	Users       []devInfoUser     `json:"users"`
+	Services    []devInfoService  `json:"services"`
+	MaxLife     int64             `json:"max_life_seconds"`
+	MaxRenew    int64             `json:"max_renew_seconds"`
+	Env         map[string]string `json:"env"`
+	PID         int               `json:"pid"`
 }
 
 type devInfoUser struct {
@@ -374,12 +381,17 @@ func runDev(ctx context.Context, e *env, o *devOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var readyErr error
+	so := &serveOptions{listen: o.listen, logLevel: o.logLevel, kpasswdListen: o.kpasswdListen}
 	ready := func(addr, realm string) {
+		if so.boundKpasswd != "" {
+			_, port, _ := net.SplitHostPort(so.boundKpasswd)
+			info.KpasswdPort, _ = strconv.Atoi(port)
+		}
 		if readyErr = devReady(e, o, info, out, summary, addr, realm); readyErr != nil {
 			cancel()
 		}
 	}
-	if err := serve(ctx, e, &serveOptions{listen: o.listen, logLevel: o.logLevel}, ready); err != nil {
+	if err := serve(ctx, e, so, ready); err != nil {
 		return err
 	}
 	return readyErr
@@ -400,7 +412,10 @@ func devReady(e *env, o *devOptions, info *devInfo, out string, summary io.Write
 	if info.Keytab != "" {
 		info.Env["KRB5_KTNAME"] = "FILE:" + info.Keytab
 	}
-	if err := writeDevKrb5Conf(info.Krb5Conf, realm, info.KDC); err != nil {
+	if info.KpasswdPort != 0 {
+		info.Kpasswd = net.JoinHostPort(host, strconv.Itoa(info.KpasswdPort))
+	}
+	if err := writeDevKrb5Conf(info.Krb5Conf, realm, info.KDC, info.Kpasswd); err != nil {
 		return fmt.Errorf("kdc: writing %s: %w", info.Krb5Conf, err)
 	}
 	doc, err := json.Marshal(info)
@@ -423,6 +438,9 @@ func devReady(e *env, o *devOptions, info *devInfo, out string, summary io.Write
 // printDevSummary tells a person what to type next.
 func printDevSummary(w io.Writer, info *devInfo) {
 	fmt.Fprintf(w, "Realm %s is up on %s (UDP and TCP).\n", info.Realm, info.KDC)
+	if info.Kpasswd != "" {
+		fmt.Fprintf(w, "Password changes (kpasswd, kclient passwd) on %s.\n", info.Kpasswd)
+	}
 	fmt.Fprintf(w, "  database   %s\n", info.DB)
 	for _, u := range info.Users {
 		fmt.Fprintf(w, "  user       %s  password: %s\n", u.Principal, u.Password)
@@ -521,6 +539,13 @@ func setupDevRealm(ctx context.Context, e *env, o *devOptions, plan *devPlan, ou
 		MaxLife: int64(db.Policy().MaxLife / time.Second), MaxRenew: int64(db.Policy().MaxRenew / time.Second)}
 
 	a := &kdc.LocalAdmin{Store: db}
+	// kadmin/changepw: the kpasswd service's principal (new databases get it
+	// from store.Init; older dev directories may lack it).
+	if _, err := db.Get(ctx, principal.Name{Realm: realm, Components: []string{"kadmin", "changepw"}}); errors.Is(err, principal.ErrNotFound) {
+		if _, err := a.Add(ctx, kdc.AddRequest{Name: "kadmin/changepw", RandomKey: true, Enctypes: plan.enctypes}); err != nil && !errors.Is(err, principal.ErrExists) {
+			return nil, err
+		}
+	}
 	add := func(req kdc.AddRequest) (string, error) {
 		req.Enctypes = plan.enctypes
 		pi, err := a.Add(ctx, req)
@@ -578,8 +603,14 @@ func setupDevRealm(ctx context.Context, e *env, o *devOptions, plan *devPlan, ou
 // (interop-peers.md §1.1): no DNS lookups for KDCs or realms, no reverse lookups,
 // no canonicalization, and localhost plus the realm's own DNS domain (the realm
 // name in lower case, e.g. www.kerbkit.test for KERBKIT.TEST) in the realm.
-func writeDevKrb5Conf(path, realm, kdcAddr string) error {
+func writeDevKrb5Conf(path, realm, kdcAddr, kpasswdAddr string) error {
 	domain := strings.ToLower(realm)
+	// kpasswd_server is where MIT kpasswd and kinit (an expired password)
+	// send password changes; admin_server is their fallback (port 464).
+	var kpasswd string
+	if kpasswdAddr != "" {
+		kpasswd = "\n        kpasswd_server = " + kpasswdAddr + "\n        admin_server = " + kpasswdAddr
+	}
 	conf := fmt.Sprintf(`# written by kdc dev
 [libdefaults]
     default_realm = %[1]s
@@ -592,14 +623,14 @@ func writeDevKrb5Conf(path, realm, kdcAddr string) error {
 
 [realms]
     %[1]s = {
-        kdc = %[2]s
+        kdc = %[2]s%[4]s
     }
 
 [domain_realm]
     localhost = %[1]s
     .%[3]s = %[1]s
     %[3]s = %[1]s
-`, realm, kdcAddr, domain)
+`, realm, kdcAddr, domain, kpasswd)
 	return writeFileAtomic(path, []byte(conf), 0o644)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,8 +28,11 @@ type serveOptions struct {
 	pprof         bool
 	transit       []string          // --transit-realm: kdc.Config.TransitRealms
 	domainRealms  map[string]string // --domain-realm: kdc.Config.DomainRealms
+	kpasswdListen string            // --kpasswd-listen: "" derives it from listen, "none" turns it off
+	kpasswdAdmins []string          // --kpasswd-admin: kdc.KpasswdOptions.Admins
 
-	boundAdmin string // set by serve: the bound --admin-listen address
+	boundAdmin   string // set by serve: the bound --admin-listen address
+	boundKpasswd string // set by serve: the bound kpasswd address ("" when off)
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -50,6 +54,8 @@ func newServeCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.adminListen, "admin-listen", os.Getenv("KERBKIT_ADMIN_LISTEN"), "serve the health report on http://HOST:PORT/healthz (JSON: store reachable, cache revision and lag, uptime) (env KERBKIT_ADMIN_LISTEN)")
 	c.Flags().StringSliceVar(&o.transit, "transit-realm", nil, "a realm clients of other realms may come through (cross-realm transit, RFC 4120 §3.3.3.2); repeat or comma-separate; default: direct trust only")
 	c.Flags().StringToStringVar(&o.domainRealms, "domain-realm", nil, "HOST=REALM or .DOMAIN=REALM: refer host-based services of that host or domain to a trusted realm (as MIT's [domain_realm]); repeat or comma-separate; default: a host's domain, upper-cased")
+	c.Flags().StringVar(&o.kpasswdListen, "kpasswd-listen", os.Getenv("KERBKIT_KPASSWD_LISTEN"), "address of the password-change service (kpasswd, RFC 3244), UDP and TCP; default: the --listen host on port 464 (port 0 when --listen has port 0); none turns it off (env KERBKIT_KPASSWD_LISTEN)")
+	c.Flags().StringSliceVar(&o.kpasswdAdmins, "kpasswd-admin", nil, "a principal (NAME@REALM) that may set other principals' passwords with kpasswd set-password requests; repeat or comma-separate")
 	c.Flags().BoolVar(&o.pprof, "pprof", false, "also serve Go's pprof under /debug/pprof/ on --metrics-listen")
 	return c
 }
@@ -112,6 +118,10 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 	if err := srv.Listen(o.listen); err != nil {
 		return err
 	}
+	kpSrv, err := listenKpasswd(e, o, k, log)
+	if err != nil {
+		return err
+	}
 	health := healthHandler(db, srv.Addr(), started)
 	var mln *metrics.Listener
 	if o.metricsListen != "" {
@@ -166,15 +176,62 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 		h := db.Health()
 		fmt.Fprintf(e.stderr, "kdc: realm %s, listening on %s (udp, tcp); database %s (%d records in memory, revision %d)\n", db.Realm(), srv.Addr(), db.Location(), h.Records, h.CacheRevision)
 	}
+	kpDone := make(chan struct{})
+	if kpSrv != nil {
+		o.boundKpasswd = kpSrv.Addr()
+		go func() {
+			defer close(kpDone)
+			if err := kpSrv.Serve(ctx); err != nil {
+				log.Error("kpasswd server", "err", err)
+			}
+		}()
+		fmt.Fprintf(e.stderr, "kdc: password changes (kpasswd) on %s (udp, tcp)\n", kpSrv.Addr())
+	} else {
+		close(kpDone)
+	}
 	if ready != nil {
 		ready(srv.Addr(), db.Realm())
 	}
 	err = srv.Serve(ctx)
 	cancel()
 	<-admDone
+	<-kpDone
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stderr, "kdc: stopped")
 	return nil
+}
+
+// DefaultKpasswdPort is the kpasswd service's port (RFC 3244 §2).
+const DefaultKpasswdPort = "464"
+
+// listenKpasswd binds the kpasswd service: --kpasswd-listen, or the KDC's
+// host on port 464 (0 when the KDC's port is 0). A default address that
+// cannot be bound (464 taken, or no privilege) is a warning, not an error;
+// an address asked for must bind. nil means no service.
+func listenKpasswd(e *env, o *serveOptions, k *kdc.KDC, log *slog.Logger) (*kdc.Server, error) {
+	addr, explicit := o.kpasswdListen, o.kpasswdListen != ""
+	if addr == "none" {
+		return nil, nil
+	}
+	if !explicit {
+		host, port, err := net.SplitHostPort(o.listen)
+		if err != nil {
+			return nil, fmt.Errorf("kdc: --listen %q: %w", o.listen, err)
+		}
+		if port != "0" {
+			port = DefaultKpasswdPort
+		}
+		addr = net.JoinHostPort(host, port)
+	}
+	srv := kdc.NewKpasswdServer(kdc.NewKpasswd(k, kdc.KpasswdOptions{Admins: o.kpasswdAdmins, Logger: log}), log)
+	if err := srv.Listen(addr); err != nil {
+		if explicit {
+			return nil, fmt.Errorf("kdc: --kpasswd-listen: %w", err)
+		}
+		fmt.Fprintf(e.stderr, "kdc: warning: no password-change service: %v (set --kpasswd-listen, or none)\n", err)
+		return nil, nil
+	}
+	return srv, nil
 }
