@@ -325,9 +325,13 @@ func (p *Kpasswd) change(ctx context.Context, x *kpExchange) *kpasswdFail {
 	}
 	err = p.changePassword(ctx, x.target, string(pw), x.now)
 	var pe interface{ PasswordRejected() string }
+	var qe *principal.PasswordError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &qe):
+		// MIT's texts ("Password is too short", ...), which kpasswd prints.
+		return kpFail(KpasswdSoftError, 0, qe.Reason, nil)
 	case errors.As(err, &pe):
 		return kpFail(KpasswdSoftError, 0, pe.PasswordRejected(), nil)
 	case errors.Is(err, principal.ErrNotFound):
@@ -384,25 +388,39 @@ func (r *rejection) Error() string            { return "kdc: password rejected: 
 func (r *rejection) PasswordRejected() string { return r.reason }
 
 // changePassword gives target a new password the way `kdc principal passwd`
-// does: keys of the next kvno for the principal's enctypes (the realm's
-// defaults if it has none), older kvnos kept, password expiry cleared.
+// does, under the principal's policy (principal.Record.SetPassword: checked,
+// keys of the next kvno for its enctypes, the old key remembered, password
+// expiry moved by the policy's maximum life or cleared).
 func (p *Kpasswd) changePassword(ctx context.Context, target principal.Name, password string, now time.Time) error {
+	rec, err := p.k.store.Get(ctx, target)
+	if err != nil {
+		return err
+	}
+	pol, err := p.policyOf(ctx, rec)
+	if err != nil {
+		return err
+	}
 	return p.k.store.Update(ctx, target, func(r *principal.Record) error {
 		if p.check != nil {
 			if err := p.check(r, password); err != nil {
 				return &rejection{reason: err.Error()}
 			}
 		}
-		enctypes := r.Enctypes()
-		if len(enctypes) == 0 {
-			enctypes = principal.DefaultEnctypes
-		}
-		keys, err := principal.KeysFromPassword(r.Name, password, enctypes, r.KVNO()+1)
-		if err != nil {
-			return err
-		}
-		r.Rekey(keys, now)
-		r.PasswordExpires = time.Time{}
-		return nil
+		return r.SetPassword(pol, password, now, false)
 	})
+}
+
+// policyOf is rec's policy; nil when it names none, or when the store keeps
+// no policies.
+func (p *Kpasswd) policyOf(ctx context.Context, rec *principal.Record) (*principal.Policy, error) {
+	ps, ok := p.k.store.(principal.PolicyStore)
+	if !ok || rec.Policy == "" {
+		return nil, nil
+	}
+	pol, err := ps.GetPolicy(ctx, rec.Policy)
+	if errors.Is(err, principal.ErrNotFound) {
+		p.log.Warn("kpasswd: principal names a missing policy; no password rules applied", "principal", rec.Name.String(), "policy", rec.Policy)
+		return nil, nil
+	}
+	return pol, err
 }

@@ -484,3 +484,40 @@ func FuzzKpasswdRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestKpasswdRealmPolicy: the principal's stored policy applies: MIT's
+// reasons come back as KRB5_KPASSWD_SOFTERROR, and a change moves the
+// password expiry by the policy's maximum life.
+func TestKpasswdRealmPolicy(t *testing.T) {
+	r := newKpRealm(t, KpasswdOptions{})
+	ctx := context.Background()
+	ps := r.store.(principal.PolicyStore)
+	if err := ps.CreatePolicy(ctx, &principal.Policy{Name: "strict", MinLength: 10, MinClasses: 2, History: 3, MaxLife: 90 * 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	alice := principal.MustParse("alice@" + testRealm)
+	if err := r.store.Update(ctx, alice, func(rec *principal.Record) error { rec.Policy = "strict"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ pw, text string }{
+		{"Sh0rt", "Password is too short"},
+		{"onlylowercase", "Password does not contain enough character classes"},
+		{testPassword + "-Extra1", ""},
+		{testPassword + "-Extra1", "Password has been used before"},
+	} {
+		got := r.send(r.newReq(KpasswdVersionChange, c.pw, ""))
+		if c.text == "" {
+			if got.code != KpasswdSuccess {
+				t.Fatalf("%q: %+v", c.pw, got)
+			}
+			rec, _ := r.store.Get(ctx, alice)
+			if want := r.clock.Now().Add(90 * 24 * time.Hour); rec.PasswordExpires.Sub(want).Abs() > time.Minute {
+				t.Errorf("PasswordExpires %v, want about %v", rec.PasswordExpires, want)
+			}
+			continue
+		}
+		if got.isError || got.code != KpasswdSoftError || got.text != c.text {
+			t.Errorf("%q: %+v, want soft error %q", c.pw, got, c.text)
+		}
+	}
+}
