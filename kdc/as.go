@@ -45,22 +45,23 @@ type asRequest struct {
 func (k *KDC) handleAS(ctx context.Context, req *ticket.KDCRequest, out *outcome) ([]byte, error) {
 	as := &asRequest{req: req, now: k.now().UTC()}
 	if v, ok := req.PA(paFXFAST); ok {
-		if err := k.observe("AS", "fast", k.unwrapFAST(ctx, as, v)); err != nil {
+		// Observed as "decode": FAST has no stage of its own (observe.go).
+		if err := k.observe("AS", "decode", k.unwrapFAST(ctx, as, v)); err != nil {
 			return nil, err
 		}
 	}
 	if err := k.observe("AS", "decode", k.decodeAS(as)); err != nil {
-		return nil, k.fastError(as, asError(err))
+		return nil, k.fastError(as.fast, as.req, asError(err))
 	}
 	out.client, out.service = as.cname.String(), as.sname.String()
 	for _, step := range asSteps {
 		if err := k.observe("AS", step.name, step.run(k, ctx, as)); err != nil {
-			return nil, k.fastError(as, asError(err))
+			return nil, k.fastError(as.fast, as.req, asError(err))
 		}
 	}
 	reply, err := k.issueAS(as)
 	if err = k.observe("AS", "issue", err); err != nil {
-		return nil, k.fastError(as, asError(err))
+		return nil, k.fastError(as.fast, as.req, asError(err))
 	}
 	out.issued = issue{what: "reply", replyEtype: as.replyKey.Etype, sessionEtype: as.session.KeyType}
 	return reply, nil
@@ -307,7 +308,7 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 	}
 	padata, replyKey, keys := types.PADataSequence{info}, as.replyKey.EncryptionKey(), k.keys
 	if as.fast != nil {
-		if padata, replyKey, err = k.fastReply(as, tkt, cname, padata); err != nil {
+		if padata, replyKey, err = k.fastReply(as.fast, tkt, k.realm, cname, b.Nonce, padata, replyKey); err != nil {
 			return nil, err
 		}
 		keys = nil // the strengthened reply key serves once

@@ -60,13 +60,13 @@ func (k *KDC) checkEncChallenge(as *asRequest, v []byte) error {
 
 // kdcChallengePA is the KDC's half of the challenge for the armored reply:
 // the KDC's time in the KDC challenge key (usage 55).
-func (k *KDC) kdcChallengePA(as *asRequest) (types.PAData, error) {
+func (k *KDC) kdcChallengePA(fs *fastState) (types.PAData, error) {
 	now := k.now().UTC()
 	b, err := der.AppendPAEncTSEnc(nil, now.Truncate(time.Second), now.Nanosecond()/1000)
 	if err != nil {
 		return types.PAData{}, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
-	ed, err := as.fast.keys.Encrypt(*as.fast.kdcChallenge, usageEncChallengeKDC, b, 0)
+	ed, err := fs.keys.Encrypt(*fs.kdcChallenge, usageEncChallengeKDC, b, 0)
 	if err != nil {
 		return types.PAData{}, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/patype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/kerbkit/kerbkit/principal"
@@ -91,39 +92,42 @@ func (k *KDC) unwrapFAST(ctx context.Context, as *asRequest, v []byte) error {
 		return err
 	}
 	fs.armorKey = key
-	return k.openFastReq(as, fs, &ar, as.req.RawBody)
+	inner, err := openFastReq(as.req, fs, &ar, as.req.RawBody)
+	if err != nil {
+		return err
+	}
+	as.outer, as.req, as.fast = as.req, inner, fs
+	return nil
 }
 
 // openFastReq decrypts the inner request, checks the req-checksum over
-// checked (the outer req-body for AS, the PA-TGS-REQ AP-REQ for TGS) and puts
-// the inner request in place of the outer one.
-func (k *KDC) openFastReq(as *asRequest, fs *fastState, ar *der.FastArmoredReq, checked []byte) error {
+// checked (the outer req-body for AS, the PA-TGS-REQ AP-REQ for TGS) and
+// returns the inner request, which takes the outer one's place.
+func openFastReq(outer *ticket.KDCRequest, fs *fastState, ar *der.FastArmoredReq, checked []byte) (*ticket.KDCRequest, error) {
 	plain, err := fs.keys.Decrypt(ar.EncFastReq, fs.armorKey, usageFastEnc)
 	if err != nil {
-		return kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "FIND_FAST", errors.New("enc-fast-req does not decrypt in the armor key"))
+		return nil, kerr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "FIND_FAST", errors.New("enc-fast-req does not decrypt in the armor key"))
 	}
 	var fr der.FastReq
 	if err := der.DecodeFastReq(plain, &fr); err != nil {
-		return kerr(errorcode.KRB_ERR_GENERIC, "FIND_FAST", fmt.Errorf("KrbFastReq: %w", err))
+		return nil, kerr(errorcode.KRB_ERR_GENERIC, "FIND_FAST", fmt.Errorf("KrbFastReq: %w", err))
 	}
 	ck := ar.ReqChecksum
 	if unkeyedChecksum(ck.CksumType) {
-		return kerr(errorcode.KDC_ERR_POLICY, "FIND_FAST", fmt.Errorf("unkeyed checksum type %d in req-checksum", ck.CksumType))
+		return nil, kerr(errorcode.KDC_ERR_POLICY, "FIND_FAST", fmt.Errorf("unkeyed checksum type %d in req-checksum", ck.CksumType))
 	}
 	if ck.CksumType != ticket.MandatoryChecksum(fs.armorKey.KeyType) ||
 		!fs.keys.VerifyChecksum(fs.armorKey, usageFastReqChecksum, checked, ck.Checksum) {
-		return kerr(errorcode.KRB_AP_ERR_MODIFIED, "FIND_FAST", errors.New("FAST req-checksum invalid: request modified"))
+		return nil, kerr(errorcode.KRB_AP_ERR_MODIFIED, "FIND_FAST", errors.New("FAST req-checksum invalid: request modified"))
 	}
 	// Bits 0-15 of fast-options are critical (RFC 6113 §5.4.2); none is
 	// supported (hide-client-names, bit 1, included).
 	for i := 0; i < 16 && i < fr.Options.BitLength; i++ {
 		if fr.Options.At(i) != 0 {
-			return kerr(kdcErrUnknownCriticalFastOption, "FIND_FAST", fmt.Errorf("critical FAST option %d", i))
+			return nil, kerr(kdcErrUnknownCriticalFastOption, "FIND_FAST", fmt.Errorf("critical FAST option %d", i))
 		}
 	}
-	inner := &ticket.KDCRequest{PVNO: as.req.PVNO, MsgType: as.req.MsgType, PAData: fr.PAData, Body: fr.Body, RawBody: fr.RawBody}
-	as.outer, as.req, as.fast = as.req, inner, fs
-	return nil
+	return &ticket.KDCRequest{PVNO: outer.PVNO, MsgType: outer.MsgType, PAData: fr.PAData, Body: fr.Body, RawBody: fr.RawBody}, nil
 }
 
 // armorAPReq verifies the armor AP-REQ (RFC 6113 §5.4.1.1): a ticket for our
@@ -198,11 +202,11 @@ func (fs *fastState) sealFastResponse(r *der.FastResponse) (types.PAData, error)
 // §5.4.3): the inner KRB-ERROR, with the METHOD-DATA it carried and a cookie,
 // travels as PA-FX-ERROR in a KrbFastResponse; the outer error keeps the code
 // and carries that response as its only e-data.
-func (k *KDC) fastError(as *asRequest, ke *Error) *Error {
-	if as.fast == nil {
+func (k *KDC) fastError(fs *fastState, req *ticket.KDCRequest, ke *Error) *Error {
+	if fs == nil {
 		return ke
 	}
-	b := &as.req.Body
+	b := &req.Body
 	inner := ticket.ErrorReply{Code: ke.Code, Now: k.now(), Realm: k.realm, SName: b.SName, EText: ke.Status}
 	if len(b.CName.NameString) > 0 && principal.InBounds(b.CName, b.Realm) {
 		inner.CName, inner.CRealm = b.CName, b.Realm
@@ -223,7 +227,7 @@ func (k *KDC) fastError(as *asRequest, ke *Error) *Error {
 		return kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
 	pas = append(pas, types.PAData{PADataType: paFXError, PADataValue: eb})
-	pa, err := as.fast.sealFastResponse(&der.FastResponse{PAData: pas, Nonce: b.Nonce})
+	pa, err := fs.sealFastResponse(&der.FastResponse{PAData: pas, Nonce: b.Nonce})
 	if err != nil {
 		return kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
@@ -234,16 +238,18 @@ func (k *KDC) fastError(as *asRequest, ke *Error) *Error {
 	return &Error{Code: ke.Code, Status: ke.Status, EData: md, Cause: ke.Cause}
 }
 
-// fastReply makes the PA-FX-FAST of an armored AS-REP (RFC 6113 §5.4.3): a
-// strengthen key, KrbFastFinished with a checksum over the ticket in the
-// armor key, the reply's own padata (pas) moved inside; it returns the
-// padata of the outer reply and the strengthened reply key.
-func (k *KDC) fastReply(as *asRequest, tkt messages.Ticket, cname types.PrincipalName, pas types.PADataSequence) (types.PADataSequence, types.EncryptionKey, error) {
-	fs := as.fast
-	strengthen, err := principal.RandomKey(as.replyKey.Etype)
+// fastReply makes the PA-FX-FAST of an armored AS-REP or TGS-REP (RFC 6113
+// §5.4.3): a strengthen key of the reply key's enctype, KrbFastFinished with
+// a checksum over the ticket in the armor key, and the reply's own padata
+// (pas) moved inside; it returns the padata of the outer reply and the
+// strengthened reply key, KRB-FX-CF2(strengthen key, reply key,
+// "strengthenkey", "replykey").
+func (k *KDC) fastReply(fs *fastState, tkt messages.Ticket, crealm string, cname types.PrincipalName, nonce int, pas types.PADataSequence, replyKey types.EncryptionKey) (types.PADataSequence, types.EncryptionKey, error) {
+	strengthen, err := principal.RandomKey(replyKey.KeyType)
 	if err != nil {
 		return nil, types.EncryptionKey{}, kerr(errorcode.KRB_ERR_GENERIC, "RANDOM_FAILED", err)
 	}
+	defer clear(strengthen.KeyValue)
 	tb, err := der.AppendTicket(nil, &tkt)
 	if err != nil {
 		return nil, types.EncryptionKey{}, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
@@ -253,7 +259,7 @@ func (k *KDC) fastReply(as *asRequest, tkt messages.Ticket, cname types.Principa
 		return nil, types.EncryptionKey{}, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
 	if fs.kdcChallenge != nil {
-		pa, err := k.kdcChallengePA(as)
+		pa, err := k.kdcChallengePA(fs)
 		if err != nil {
 			return nil, types.EncryptionKey{}, err
 		}
@@ -265,19 +271,53 @@ func (k *KDC) fastReply(as *asRequest, tkt messages.Ticket, cname types.Principa
 		StrengthenKey: &strengthen,
 		Finished: &der.FastFinished{
 			Timestamp: now.Truncate(time.Second), Usec: now.Nanosecond() / 1000,
-			CRealm: k.realm, CName: cname,
+			CRealm: crealm, CName: cname,
 			TicketChecksum: types.Checksum{CksumType: ctype, Checksum: sum},
 		},
-		Nonce: as.req.Body.Nonce,
+		Nonce: nonce,
 	}
 	pa, err := fs.sealFastResponse(&resp)
 	if err != nil {
 		return nil, types.EncryptionKey{}, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
-	replyKey, err := ticket.CF2(strengthen, as.replyKey.EncryptionKey(), "strengthenkey", "replykey")
-	clear(strengthen.KeyValue)
+	key, err := ticket.CF2(strengthen, replyKey, "strengthenkey", "replykey")
 	if err != nil {
 		return nil, types.EncryptionKey{}, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
-	return types.PADataSequence{pa}, replyKey, nil
+	return types.PADataSequence{pa}, key, nil
+}
+
+// tgsFAST opens the PA-FX-FAST of a TGS-REQ (RFC 6113 §5.4.1.1, §5.4.2): no
+// explicit armor is allowed; the armor key is KRB-FX-CF2(authenticator
+// subkey, TGT session key, "subkeyarmor", "ticketarmor"), and the
+// req-checksum covers the PA-TGS-REQ AP-REQ. The inner request replaces the
+// outer one; the authenticator's checksum was over the outer req-body
+// (checkAuthenticator), as MIT checks it.
+func (k *KDC) tgsFAST(_ context.Context, tr *tgsRequest) error {
+	v, ok := tr.req.PA(paFXFAST)
+	if !ok {
+		return nil
+	}
+	var ar der.FastArmoredReq
+	if err := der.DecodeFastArmoredReq(v, &ar); err != nil {
+		return kerr(errorcode.KRB_ERR_GENERIC, "FIND_FAST", fmt.Errorf("PA-FX-FAST: %w", err))
+	}
+	if ar.HasArmor {
+		return kerr(errorcode.KDC_ERR_PREAUTH_FAILED, "FIND_FAST", errors.New("AP-REQ armor is not permitted in a TGS-REQ"))
+	}
+	if len(tr.auth.SubKey.KeyValue) == 0 {
+		return kerr(errorcode.KDC_ERR_PREAUTH_FAILED, "FIND_FAST", errors.New("armored TGS-REQ without an authenticator subkey"))
+	}
+	armor, err := ticket.CF2(tr.auth.SubKey, tr.tgt.Key, "subkeyarmor", "ticketarmor")
+	if err != nil {
+		return kerr(errorcode.KDC_ERR_PREAUTH_FAILED, "FIND_FAST", err)
+	}
+	fs := &fastState{armorKey: armor}
+	pa, _ := tr.req.PA(patype.PA_TGS_REQ)
+	inner, err := openFastReq(tr.req, fs, &ar, pa)
+	if err != nil {
+		return err
+	}
+	tr.req, tr.fast = inner, fs
+	return nil
 }

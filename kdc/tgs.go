@@ -47,6 +47,10 @@ type tgsRequest struct {
 	// plain request.
 	deleg *delegState
 
+	// fast is the armor of a FAST TGS-REQ (fast.go), nil for a plain one;
+	// req is then the inner request.
+	fast *fastState
+
 	// xr is the cross-realm state (crossrealm.go), nil for a request that
 	// stays in the realm.
 	xr *crossRealmState
@@ -75,19 +79,19 @@ func (k *KDC) handleTGS(ctx context.Context, req *ticket.KDCRequest, out *outcom
 	out.cname, out.crealm = tr.tgt.CName, tr.tgt.CRealm
 	for _, step := range tgsSteps {
 		if err := k.observe("TGS", step.name, step.run(k, ctx, tr)); err != nil {
-			return nil, err
+			return nil, k.fastError(tr.fast, tr.req, asError(err))
 		}
 	}
 	// out.service already names tr.sname: both come from the request body.
 	reply, err := k.issueTGS(tr, &out.issued)
 	if err = k.observe("TGS", "issue", err); err != nil {
-		return nil, err
+		return nil, k.fastError(tr.fast, tr.req, asError(err))
 	}
 	return reply, nil
 }
 
 // decodeTGS finds PA-TGS-REQ (RFC 4120 §5.4.1, §7.5.2); PA-FX-FAST (136), sent by
-// every MIT 1.20 client, is ignored and the outer request answered.
+// every MIT 1.20 client, is opened after the authenticator (tgsFAST).
 func (k *KDC) decodeTGS(_ context.Context, tr *tgsRequest) error {
 	v, ok := tr.req.PA(patype.PA_TGS_REQ)
 	if !ok {
@@ -432,16 +436,26 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 	if len(tr.auth.SubKey.KeyValue) > 0 {
 		replyKey, usage = tr.auth.SubKey, keyusage.TGS_REP_ENCPART_AUTHENTICATOR_SUB_KEY
 	}
+	var padata types.PADataSequence
+	if tr.deleg != nil && tr.deleg.x509 != nil {
+		var err error
+		if padata, err = k.s4uReplyPA(tr); err != nil {
+			return nil, err
+		}
+	}
+	if tr.fast != nil {
+		// The reply's padata moves inside the armor (RFC 6113 §5.4.3).
+		var err error
+		if padata, replyKey, err = k.fastReply(tr.fast, tkt, part.CRealm, part.CName, b.Nonce, padata, replyKey); err != nil {
+			return nil, err
+		}
+	}
 	rep := ticket.Reply{
 		MsgType: msgtype.KRB_TGS_REP,
+		PAData:  padata,
 		CRealm:  part.CRealm, CName: part.CName,
 		Ticket: tkt, Part: encPart,
 		Key: replyKey, Usage: usage, Session: &tr.keys,
-	}
-	if tr.deleg != nil && tr.deleg.x509 != nil {
-		if rep.PAData, err = k.s4uReplyPA(tr); err != nil {
-			return nil, err
-		}
 	}
 	out, err := rep.Marshal()
 	if err != nil {

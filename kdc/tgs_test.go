@@ -75,12 +75,11 @@ func TestTGSIssuesServiceTicket(t *testing.T) {
 		nonce     int
 		epoch     bool          // from = till = 19700101000000Z (Heimdal)
 		till      time.Duration // requested lifetime when not epoch; 0 = 24h
-		fxFast    bool          // PA-FX-FAST garbage after PA-TGS-REQ (MIT 1.20)
 		wantLife  time.Duration // 0: ends with the TGT
 		forwardOp bool
 	}{
-		{name: "MIT GSS: NT-SRV-HST, subkey, FX-FAST", nameType: nametype.KRB_NT_SRV_HST, subkey: true, nonce: 1, fxFast: true, forwardOp: true},
-		{name: "MIT kvno: NT-PRINCIPAL, subkey, FX-FAST", nameType: nametype.KRB_NT_PRINCIPAL, subkey: true, nonce: 2, fxFast: true, forwardOp: true},
+		{name: "MIT GSS: NT-SRV-HST, subkey", nameType: nametype.KRB_NT_SRV_HST, subkey: true, nonce: 1, forwardOp: true},
+		{name: "MIT kvno: NT-PRINCIPAL, subkey", nameType: nametype.KRB_NT_PRINCIPAL, subkey: true, nonce: 2, forwardOp: true},
 		{name: "Heimdal: NT-SRV-HST, negative nonce, epoch from and till", nameType: nametype.KRB_NT_SRV_HST, subkey: true, nonce: -682502932, epoch: true, forwardOp: true},
 		{name: "Java: NT-UNKNOWN, no subkey", nameType: nametype.KRB_NT_UNKNOWN, nonce: 4, forwardOp: true},
 		{name: "no subkey, short till, not forwardable", nameType: nametype.KRB_NT_PRINCIPAL, nonce: 5, till: 2 * time.Hour, wantLife: 2 * time.Hour},
@@ -102,11 +101,6 @@ func TestTGSIssuesServiceTicket(t *testing.T) {
 			}
 			if tc.subkey {
 				b.SubKey = randomKey(t, 18)
-			}
-			if tc.fxFast {
-				b.PAData = func(pa []types.PAData) []types.PAData {
-					return append(pa, types.PAData{PADataType: paFXFast, PADataValue: []byte{0xa0, 0x03, 0x02, 0x01, 0xff, 0xde, 0xad}})
-				}
 			}
 			now := r.clock.Now()
 			reply := b.send()

@@ -64,3 +64,23 @@ func TestMITKinitArmoredWrongPassword(t *testing.T) {
 		t.Error("a failed kinit left a credential cache")
 	}
 }
+
+// TestMITKvnoArmored: MIT kvno armors every TGS-REQ with the TGT (implicit
+// armor, RFC 6113 §5.4.1.1); the KDC now answers inside the armor: the trace
+// shows the FAST response decoded and the reply key strengthened.
+func TestMITKvnoArmored(t *testing.T) {
+	r := NewRealm(t, RealmOptions{})
+	env := r.Env(EnvOptions{})
+	mustMITKinit(t, env, UserPassword, UserName)
+	kvno := RequireTool(t, "kvno")
+	if _, stderr, code := Run(t, env, "", kvno, "host/localhost"); code != 0 {
+		t.Fatalf("kvno host/localhost: exit %d: %s", code, stderr)
+	}
+	wantContains(t, "KRB5_TRACE", Trace(env), "Decoding FAST response", "FAST reply key:")
+	// An error inside the armor: MIT reports the inner code.
+	_, stderr, code := Run(t, env, "", kvno, "nosuch/localhost")
+	if code == 0 {
+		t.Fatal("kvno for an unknown service succeeded")
+	}
+	wantContains(t, "kvno stderr", stderr, "not found in Kerberos database")
+}
