@@ -521,3 +521,24 @@ func TestKpasswdRealmPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestModifyPasswordExpires: `kdc principal modify --pw-expires now` makes
+// the next login KDC_ERR_KEY_EXPIRED; never clears it.
+func TestModifyPasswordExpires(t *testing.T) {
+	r := newKpRealm(t, KpasswdOptions{})
+	ctx := context.Background()
+	now := r.clock.Now()
+	if _, err := r.admin.Modify(ctx, "alice", ModifyRequest{PasswordExpires: &now}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := r.preauthASReq("alice", 18)
+	expectError(t, r.exchange(marshalAS(t, req)), errorcode.KDC_ERR_KEY_EXPIRED)
+	never := time.Time{}
+	if _, err := r.admin.Modify(ctx, "alice", ModifyRequest{PasswordExpires: &never}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ = r.preauthASReq("alice", 18)
+	if rep := r.exchange(marshalAS(t, req)); ticket.MessageType(rep) != 11 {
+		t.Errorf("AS after --pw-expires never: message type %d", ticket.MessageType(rep))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/kerbkit/kerbkit/principal"
 )
@@ -39,6 +40,9 @@ type ModifyRequest struct {
 	AddDelegateTo    []string `json:"add_delegate_to,omitempty"`
 	DeleteDelegateTo []string `json:"delete_delegate_to,omitempty"`
 	ClearDelegateTo  bool     `json:"clear_delegate_to,omitempty"`
+	// PasswordExpires, when set, is the new password expiry; the zero time
+	// means never (MIT modprinc -pwexpire).
+	PasswordExpires *time.Time `json:"password_expires,omitempty"`
 }
 
 // MaxDelegateTo bounds a principal's allowed-to-delegate-to list.
@@ -152,6 +156,9 @@ func (a *LocalAdmin) Modify(ctx context.Context, name string, m ModifyRequest) (
 	}
 	var info PrincipalInfo
 	err = a.Store.Update(ctx, n, func(r *principal.Record) error {
+		if m.PasswordExpires != nil {
+			r.PasswordExpires = m.PasswordExpires.UTC()
+		}
 		d := &r.Delegation
 		if m.OKAsDelegate != nil {
 			d.OKAsDelegate = *m.OKAsDelegate

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/kerbkit/kerbkit/client"
 	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/spf13/cobra"
@@ -89,6 +91,7 @@ func newPrincipalAliasCmd(e *env) *cobra.Command {
 func newPrincipalModifyCmd(e *env) *cobra.Command {
 	var okAs, okAuth, clear bool
 	var add, del []string
+	var pwExpires string
 	c := &cobra.Command{
 		Use:   "modify NAME [--ok-as-delegate] [--ok-to-auth-as-delegate] [--add-delegate-to SVC]...",
 		Short: "Change a principal's delegation settings (S4U2Self, S4U2Proxy, ok-as-delegate)",
@@ -103,11 +106,18 @@ func newPrincipalModifyCmd(e *env) *cobra.Command {
                              S4U2Proxy (constrained delegation; MIT's
                              allowed_to_delegate_to string attribute)
 
-Pass --ok-as-delegate=false to clear a flag.`,
+Pass --ok-as-delegate=false to clear a flag.
+
+  --pw-expires WHEN          the password expires then: now, never, a time
+                             (2027-01-31T00:00:00Z) or a duration from now (90d).
+                             An expired password must be changed at the next
+                             login (kinit, kclient login) before a TGT is issued.`,
 		Example: `  # HTTP/web may impersonate users to postgres/db:
   kdc principal modify HTTP/web.example.com --ok-to-auth-as-delegate --add-delegate-to postgres/db.example.com --db kdc.db
   kdc principal modify HTTP/web.example.com --delete-delegate-to postgres/db.example.com --db kdc.db
-  kdc principal modify HTTP/web.example.com --ok-to-auth-as-delegate=false --clear-delegate-to --db kdc.db`,
+  kdc principal modify HTTP/web.example.com --ok-to-auth-as-delegate=false --clear-delegate-to --db kdc.db
+  # alice must change her password at her next login:
+  kdc principal modify alice --pw-expires now --db kdc.db`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m := kdc.ModifyRequest{AddDelegateTo: add, DeleteDelegateTo: del, ClearDelegateTo: clear}
@@ -117,7 +127,14 @@ Pass --ok-as-delegate=false to clear a flag.`,
 			if cmd.Flags().Changed("ok-to-auth-as-delegate") {
 				m.OKToAuthAsDelegate = &okAuth
 			}
-			if m.OKAsDelegate == nil && m.OKToAuthAsDelegate == nil && len(add)+len(del) == 0 && !clear {
+			if cmd.Flags().Changed("pw-expires") {
+				t, err := parseWhen(pwExpires, time.Now())
+				if err != nil {
+					return cli.Usagef("kdc: principal modify: --pw-expires: %v", err)
+				}
+				m.PasswordExpires = &t
+			}
+			if m.OKAsDelegate == nil && m.OKToAuthAsDelegate == nil && len(add)+len(del) == 0 && !clear && m.PasswordExpires == nil {
 				return cli.Usagef("kdc: principal modify: nothing to change")
 			}
 			return withNames(cmd, e, func(a kdc.NamesAdmin) error {
@@ -127,6 +144,13 @@ Pass --ok-as-delegate=false to clear a flag.`,
 				}
 				fmt.Fprintf(e.stdout, "modified %s: ok-as-delegate %v, ok-to-auth-as-delegate %v, allowed to delegate to: %s\n",
 					info.Name, info.OKAsDelegate, info.OKToAuthAsDelegate, orNone(info.DelegateTo))
+				if m.PasswordExpires != nil {
+					when := "never"
+					if !m.PasswordExpires.IsZero() {
+						when = m.PasswordExpires.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(e.stdout, "password expires: %s\n", when)
+				}
 				return nil
 			})
 		},
@@ -137,7 +161,27 @@ Pass --ok-as-delegate=false to clear a flag.`,
 	f.StringArrayVar(&add, "add-delegate-to", nil, "a service this one may delegate to with S4U2Proxy (repeatable)")
 	f.StringArrayVar(&del, "delete-delegate-to", nil, "remove a service from the allowed-to-delegate-to list (repeatable)")
 	f.BoolVar(&clear, "clear-delegate-to", false, "empty the allowed-to-delegate-to list first")
+	f.StringVar(&pwExpires, "pw-expires", "", "when the password expires: now, never, an RFC 3339 time or a duration from now (90d)")
 	return c
+}
+
+// parseWhen reads --pw-expires: now, never (the zero time), an RFC 3339
+// time, or a duration from now.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	switch s {
+	case "now":
+		return now.UTC(), nil
+	case "never":
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	d, err := client.ParseDuration(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not now, never, an RFC 3339 time or a duration", s)
+	}
+	return now.Add(d).UTC(), nil
 }
 
 func orNone(s []string) string {
