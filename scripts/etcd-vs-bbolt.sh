@@ -55,9 +55,9 @@ setup() { # $1 = --db value, then extra flags
 setup "$T/bolt.db"
 setup "$URL" --master-key "$T/etcd.mkey"
 BP=$(freeport); EPORT=$(freeport)
-setsid taskset -c 0 "$KDC" serve --db "$T/bolt.db" --listen 127.0.0.1:$BP --log-level error >"$T/bolt-kdc.log" 2>&1 &
+setsid taskset -c 0 "$KDC" serve --db "$T/bolt.db" --listen 127.0.0.1:$BP --kpasswd-listen none --log-level error >"$T/bolt-kdc.log" 2>&1 &
 BPID=$!; PIDS+=($BPID)
-setsid taskset -c 0 "$KDC" serve --db "$URL" --master-key "$T/etcd.mkey" --listen 127.0.0.1:$EPORT --log-level error >"$T/etcd-kdc.log" 2>&1 &
+setsid taskset -c 0 "$KDC" serve --db "$URL" --master-key "$T/etcd.mkey" --listen 127.0.0.1:$EPORT --kpasswd-listen none --log-level error >"$T/etcd-kdc.log" 2>&1 &
 EPID=$!; PIDS+=($EPID)
 waitport $BP || die "bbolt KDC did not listen: $(tail -3 "$T/bolt-kdc.log")"
 waitport $EPORT || die "etcd KDC did not listen: $(tail -3 "$T/etcd-kdc.log")"

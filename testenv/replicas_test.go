@@ -66,7 +66,7 @@ func (rs *replicaSet) startReplica(name string) *replica {
 	for attempt := 0; ; attempt++ {
 		addr := fmt.Sprintf("127.0.0.1:%d", freeUDPTCPPort(t))
 		p, err := StartProcess(os.Environ(), rs.kdc, "serve", "--db", rs.url, "--master-key", rs.mk,
-			"--listen", addr, "--admin-listen", "127.0.0.1:0", "--log-level", "warn")
+			"--listen", addr, "--admin-listen", "127.0.0.1:0", "--kpasswd-listen", "none", "--log-level", "warn")
 		if err != nil {
 			t.Fatal(err)
 		}
