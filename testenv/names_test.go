@@ -46,8 +46,17 @@ func TestMITKinitCanonicalizeAlias(t *testing.T) {
 		t.Errorf("kvno with an alias's TGT: exit %d: %s", code, stderr)
 	}
 
+	// A service alias: MIT kvno asks with canonicalize, and the ticket
+	// (in host/localhost's key) names the service's own name.
+	r.mustKDC(t, "", "principal", "alias", "add", "host/localhost", "host/www.kerbkit.test")
+	out, stderr, code := Run(t, env, "", kvno, "-k", r.Keytab, "host/www.kerbkit.test")
+	if code != 0 {
+		t.Fatalf("kvno of a service alias: exit %d: %s", code, stderr)
+	}
+	wantContains(t, "kvno of a service alias", out, "keytab entry valid")
+
 	r.mustKDC(t, "", "principal", "alias", "delete", "al")
-	_, stderr, code := mitKinit(t, r.Env(EnvOptions{}), UserPassword, "-C", "al")
+	_, stderr, code = mitKinit(t, r.Env(EnvOptions{}), UserPassword, "-C", "al")
 	if code == 0 || !strings.Contains(stderr, "not found in Kerberos database") {
 		t.Errorf("kinit -C of a deleted alias: exit %d: %s", code, stderr)
 	}
