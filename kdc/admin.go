@@ -46,6 +46,14 @@ type AddRequest struct {
 	MaxLife   time.Duration `json:"max_life,omitempty"`
 	MaxRenew  time.Duration `json:"max_renew,omitempty"`
 	Enctypes  []int32       `json:"enctypes,omitempty"`
+	// Policy names the principal's policy; empty means the policy named
+	// "default" when the realm has one (as MIT kadmin assigns it), unless
+	// NoPolicy.
+	Policy   string `json:"policy,omitempty"`
+	NoPolicy bool   `json:"no_policy,omitempty"`
+	// IgnorePolicy skips the policy's password rules (an administrator's
+	// override).
+	IgnorePolicy bool `json:"ignore_policy,omitempty"`
 }
 
 // PrincipalInfo is what `kdc principal show` prints: never key material.
@@ -66,6 +74,13 @@ type PrincipalInfo struct {
 	OKAsDelegate       bool     `json:"ok_as_delegate,omitempty"`
 	OKToAuthAsDelegate bool     `json:"ok_to_auth_as_delegate,omitempty"`
 	DelegateTo         []string `json:"allowed_to_delegate_to,omitempty"`
+	// Policy and lockout state (policyadmin.go).
+	Policy             string    `json:"policy,omitempty"`
+	FailCount          int       `json:"fail_count"`
+	LastFailure        time.Time `json:"last_failure"`
+	LockedUntil        time.Time `json:"locked_until"`
+	LastPasswordChange time.Time `json:"last_password_change"`
+	PasswordExpires    time.Time `json:"password_expires"`
 }
 
 // LocalAdmin administers a store this process has open.
@@ -112,9 +127,27 @@ func (a *LocalAdmin) Add(ctx context.Context, req AddRequest) (PrincipalInfo, er
 	if err != nil {
 		return PrincipalInfo{}, err
 	}
+	pol, err := a.newPolicy(ctx, req)
+	if err != nil {
+		return PrincipalInfo{}, err
+	}
+	if req.Password != "" && !req.IgnorePolicy {
+		if err := principal.CheckPassword(pol, nil, req.Password); err != nil {
+			return PrincipalInfo{}, fmt.Errorf("kdc: %s: %w", n, err)
+		}
+	}
 	rec := principal.NewRecord(n, keys, a.now())
 	rec.RequiresPreauth = !req.NoPreauth
 	rec.MaxLife, rec.MaxRenew = req.MaxLife, req.MaxRenew
+	if pol != nil {
+		rec.Policy = pol.Name
+		if req.Password != "" {
+			rec.LastPasswordChange = a.now().UTC()
+			if pol.MaxLife > 0 {
+				rec.PasswordExpires = a.now().Add(pol.MaxLife).UTC()
+			}
+		}
+	}
 	if err := a.Store.Create(ctx, rec); err != nil {
 		return PrincipalInfo{}, err
 	}
@@ -168,14 +201,39 @@ func (a *LocalAdmin) Delete(ctx context.Context, name string) error {
 	return a.Store.Delete(ctx, n)
 }
 
-// ChangeKeys implements Admin.
+// ChangeKeys implements Admin: a password must pass the principal's policy.
 func (a *LocalAdmin) ChangeKeys(ctx context.Context, name, password string, random bool) (PrincipalInfo, error) {
+	return a.SetPassword(ctx, name, password, random, false)
+}
+
+// SetPassword implements PolicyAdmin.
+func (a *LocalAdmin) SetPassword(ctx context.Context, name, password string, random, ignorePolicy bool) (PrincipalInfo, error) {
 	n, err := a.parse(name)
+	if err != nil {
+		return PrincipalInfo{}, err
+	}
+	// The policy is read before the transaction: a bbolt read inside a
+	// write transaction of the same goroutine may deadlock.
+	cur, err := a.Store.Get(ctx, n)
+	if err != nil {
+		return PrincipalInfo{}, err
+	}
+	pol, err := a.policyOfRecord(ctx, cur)
 	if err != nil {
 		return PrincipalInfo{}, err
 	}
 	var info PrincipalInfo
 	err = a.Store.Update(ctx, n, func(r *principal.Record) error {
+		if r.Policy != cur.Policy {
+			return fmt.Errorf("kdc: the policy of %s changed meanwhile; try again", r.Name)
+		}
+		if !random && password != "" {
+			if err := r.SetPassword(pol, password, a.now(), ignorePolicy); err != nil {
+				return fmt.Errorf("kdc: %s: %w", r.Name, err)
+			}
+			info = infoOf(r)
+			return nil
+		}
 		enctypes := r.Enctypes()
 		if len(enctypes) == 0 {
 			enctypes = principal.DefaultEnctypes
@@ -184,7 +242,8 @@ func (a *LocalAdmin) ChangeKeys(ctx context.Context, name, password string, rand
 		if err != nil {
 			return err
 		}
-		r.Rekey(keys, a.now())
+		r.NewKeys(pol, keys, a.now())
+		r.PasswordExpires = time.Time{} // random keys are no password to expire
 		info = infoOf(r)
 		return nil
 	})
@@ -281,6 +340,8 @@ func infoOf(r *principal.Record) PrincipalInfo {
 		info.DelegateTo = append(info.DelegateTo, n.String())
 	}
 	info.OKAsDelegate, info.OKToAuthAsDelegate = r.Delegation.OKAsDelegate, r.Delegation.OKToAuthAsDelegate
+	info.Policy, info.FailCount, info.LastFailure, info.LockedUntil = r.Policy, r.FailCount, r.LastFailure, r.LockedUntil
+	info.LastPasswordChange, info.PasswordExpires = r.LastPasswordChange, r.PasswordExpires
 	seen := map[uint32]bool{info.KVNO: true}
 	for _, k := range r.Keys {
 		if !seen[k.KVNO] {

@@ -43,6 +43,10 @@ type adminRequest struct {
 	Trust    *TrustRequest  `json:"trust,omitempty"`
 	Alias    string         `json:"alias,omitempty"`
 	Modify   *ModifyRequest `json:"modify,omitempty"`
+	// Policies (policyadmin.go).
+	Policy       *principal.Policy `json:"policy,omitempty"`
+	PolicyChange *PolicyChange     `json:"policy_change,omitempty"`
+	IgnorePolicy bool              `json:"ignore_policy,omitempty"`
 }
 
 type adminResponse struct {
@@ -55,6 +59,7 @@ type adminResponse struct {
 	Infos   []PrincipalInfo   `json:"infos,omitempty"`
 	Trusts  []TrustInfo       `json:"trusts,omitempty"`
 	Aliases []AliasInfo       `json:"aliases,omitempty"`
+	Policy  *principal.Policy `json:"policy,omitempty"`
 }
 
 // wireKeytabEntry carries a keytab entry over the socket. gokrb5's
@@ -231,7 +236,11 @@ func dispatchAdmin(ctx context.Context, a Admin, req *adminRequest) adminRespons
 	case "delete":
 		err = a.Delete(ctx, req.Name)
 	case "passwd":
-		info, err = a.ChangeKeys(ctx, req.Name, req.Password, req.Random)
+		if pa, ok := a.(PolicyAdmin); ok {
+			info, err = pa.SetPassword(ctx, req.Name, req.Password, req.Random, req.IgnorePolicy)
+		} else {
+			info, err = a.ChangeKeys(ctx, req.Name, req.Password, req.Random)
+		}
 		resp.Info = &info
 	case "disable":
 		info, err = a.SetDisabled(ctx, req.Name, req.Disabled)
@@ -251,6 +260,8 @@ func dispatchAdmin(ctx context.Context, a Admin, req *adminRequest) adminRespons
 		resp, err = dispatchTrust(ctx, a, req)
 	case "alias-add", "alias-delete", "alias-list", "modify":
 		resp, err = dispatchNames(ctx, a, req)
+	case "policy-add", "policy-modify", "policy-show", "policy-list", "policy-delete", "unlock":
+		resp, err = dispatchPolicy(ctx, a, req)
 	default:
 		err = fmt.Errorf("kdc: unknown admin operation %q", req.Op)
 	}

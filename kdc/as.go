@@ -38,6 +38,9 @@ type asRequest struct {
 	// outer is then the request as it arrived and req the one inside.
 	fast  *fastState
 	outer *ticket.KDCRequest
+
+	// policy is the client's policy when it counts failures (lockout.go).
+	policy *principal.Policy
 }
 
 // handleAS runs the AS exchange (RFC 4120 §3.1): decode → look up → check policy →
@@ -56,6 +59,7 @@ func (k *KDC) handleAS(ctx context.Context, req *ticket.KDCRequest, out *outcome
 	out.client, out.service = as.cname.String(), as.sname.String()
 	for _, step := range asSteps {
 		if err := k.observe("AS", step.name, step.run(k, ctx, as)); err != nil {
+			k.afterAS(as, err)
 			return nil, k.fastError(as.fast, as.req, asError(err))
 		}
 	}
@@ -63,6 +67,7 @@ func (k *KDC) handleAS(ctx context.Context, req *ticket.KDCRequest, out *outcome
 	if err = k.observe("AS", "issue", err); err != nil {
 		return nil, k.fastError(as.fast, as.req, asError(err))
 	}
+	k.afterAS(as, nil)
 	out.issued = issue{what: "reply", replyEtype: as.replyKey.Etype, sessionEtype: as.session.KeyType}
 	return reply, nil
 }
@@ -107,7 +112,7 @@ func (k *KDC) lookupAS(ctx context.Context, as *asRequest) error {
 
 // checkASPolicy refuses disabled or expired principals (RFC 4120 §7.5.9 codes,
 // MIT's e-text).
-func (k *KDC) checkASPolicy(_ context.Context, as *asRequest) error {
+func (k *KDC) checkASPolicy(ctx context.Context, as *asRequest) error {
 	c, s := as.client, as.server
 	switch {
 	case c.Disabled:
@@ -122,7 +127,7 @@ func (k *KDC) checkASPolicy(_ context.Context, as *asRequest) error {
 	case !s.Expires.IsZero() && !as.now.Before(s.Expires):
 		return kerr(errorcode.KDC_ERR_SERVICE_EXP, "SERVER_EXPIRED", nil)
 	}
-	return nil
+	return k.checkLockout(ctx, as)
 }
 
 func isChangePW(n principal.Name) bool {

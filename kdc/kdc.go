@@ -82,6 +82,9 @@ type Config struct {
 	// names the realm (svc.b.example: B.EXAMPLE). A referral is only given to a
 	// realm this one holds an inter-realm key for.
 	DomainRealms map[string]string
+	// Audit, when set, gets a line for every principal the KDC locks
+	// (audit.go); the admin socket writes its changes to the same log.
+	Audit *AuditLog
 }
 
 // KDC answers Kerberos requests. It is safe for concurrent use.
@@ -105,6 +108,9 @@ type KDC struct {
 	// Panics counts requests that panicked and were answered with KRB_ERR_GENERIC.
 	panics atomic.Int64
 	stats  stats
+	// lock holds the pending lockout writes and the policy cache (lockout.go).
+	lock  lockouts
+	audit *AuditLog
 }
 
 // New checks cfg, fills defaults and returns a KDC.
@@ -125,6 +131,7 @@ func New(cfg Config) (*KDC, error) {
 		observer:      cfg.Observer,
 		transitRealms: append([]string(nil), cfg.TransitRealms...),
 		domainRealms:  lowerKeys(cfg.DomainRealms),
+		audit:         cfg.Audit,
 	}
 	if k.log == nil {
 		k.log = slog.New(slog.NewTextHandler(io.Discard, nil))

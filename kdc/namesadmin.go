@@ -43,6 +43,8 @@ type ModifyRequest struct {
 	// PasswordExpires, when set, is the new password expiry; the zero time
 	// means never (MIT modprinc -pwexpire).
 	PasswordExpires *time.Time `json:"password_expires,omitempty"`
+	// Policy, when set, names the principal's policy; "" clears it.
+	Policy *string `json:"policy,omitempty"`
 }
 
 // MaxDelegateTo bounds a principal's allowed-to-delegate-to list.
@@ -155,9 +157,17 @@ func (a *LocalAdmin) Modify(ctx context.Context, name string, m ModifyRequest) (
 		del = append(del, t)
 	}
 	var info PrincipalInfo
+	if m.Policy != nil && *m.Policy != "" {
+		if err := a.checkPolicyExists(ctx, *m.Policy); err != nil {
+			return PrincipalInfo{}, err
+		}
+	}
 	err = a.Store.Update(ctx, n, func(r *principal.Record) error {
 		if m.PasswordExpires != nil {
 			r.PasswordExpires = m.PasswordExpires.UTC()
+		}
+		if m.Policy != nil {
+			r.Policy = *m.Policy
 		}
 		d := &r.Delegation
 		if m.OKAsDelegate != nil {

@@ -55,6 +55,9 @@ type stats struct {
 	storeErrors atomic.Uint64
 	// lockouts are principals locked by failed pre-authentication.
 	lockouts atomic.Uint64
+	// lockoutDropped are failed pre-authentications not counted because
+	// too many principals had failures waiting to be written.
+	lockoutDropped atomic.Uint64
 }
 
 // observe counts one answered request.
@@ -101,6 +104,9 @@ type Stats struct {
 	StoreErrors uint64
 	// Lockouts counts principals locked by failed pre-authentication.
 	Lockouts uint64
+	// LockoutDropped counts failed pre-authentications not counted because
+	// MaxPendingLockouts principals had failures waiting to be written.
+	LockoutDropped uint64
 	// Panics counts requests that panicked and were answered with
 	// KRB_ERR_GENERIC.
 	Panics uint64
@@ -128,6 +134,7 @@ func (k *KDC) Stats() Stats {
 	out.Dropped = s.dropped.Load()
 	out.StoreErrors = s.storeErrors.Load()
 	out.Lockouts = s.lockouts.Load()
+	out.LockoutDropped = s.lockoutDropped.Load()
 	out.Panics = uint64(k.panics.Load())
 	return out
 }

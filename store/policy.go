@@ -306,3 +306,11 @@ func newChangepw(realm string, now time.Time) (*principal.Record, error) {
 	}
 	return principal.NewRecord(principal.ChangepwName(realm), keys, now), nil
 }
+
+// TxID is the id of the last committed write transaction: it changes with
+// every write to the file (tests check that logins write nothing).
+func (s *BoltStore) TxID() (int, error) {
+	var id int
+	err := s.view(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+	return id, err
+}

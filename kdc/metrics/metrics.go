@@ -34,8 +34,8 @@ type Collector struct {
 	server *kdc.Server
 	realm  string
 
-	requests, latency, lookaside, dropped, storeErrors, lockouts, panics *prometheus.Desc
-	tcpOpen, tcpAccepted, tcpRefused, tcpEvicted                         *prometheus.Desc
+	requests, latency, lookaside, dropped, storeErrors, lockouts, lockoutDropped, panics *prometheus.Desc
+	tcpOpen, tcpAccepted, tcpRefused, tcpEvicted                                         *prometheus.Desc
 }
 
 // NewCollector returns a collector for k and srv (srv may be nil).
@@ -47,22 +47,23 @@ func NewCollector(k *kdc.KDC, srv *kdc.Server) *Collector {
 	return &Collector{kdc: k, server: srv, realm: k.Realm(),
 		requests: d("requests_total", "Requests answered, by exchange (as, tgs), result (issued or the KRB-ERROR name) and KRB-ERROR code (0 when issued).",
 			"exchange", "result", "code"),
-		latency:     d("request_duration_seconds", "Time to answer a request that decoded, by exchange.", "exchange"),
-		lookaside:   d("lookaside_hits_total", "Retransmitted requests answered from the lookaside cache (RFC 4120 §3.1.2)."),
-		dropped:     d("dropped_total", "Packets that did not decode as a KDC request and got no reply."),
-		storeErrors: d("store_errors_total", "Requests that failed on the principal store."),
-		lockouts:    d("lockouts_total", "Principals locked after failed pre-authentication."),
-		panics:      d("panics_total", "Requests that panicked and were answered with KRB_ERR_GENERIC."),
-		tcpOpen:     d("tcp_connections_open", "Open TCP connections."),
-		tcpAccepted: d("tcp_connections_accepted_total", "TCP connections accepted."),
-		tcpRefused:  d("tcp_connections_refused_total", "TCP connections closed at once: over the caps with no idle one to evict, or large requests over the in-flight budget."),
-		tcpEvicted:  d("tcp_connections_evicted_total", "Idle TCP connections closed to make room for new ones."),
+		latency:        d("request_duration_seconds", "Time to answer a request that decoded, by exchange.", "exchange"),
+		lookaside:      d("lookaside_hits_total", "Retransmitted requests answered from the lookaside cache (RFC 4120 §3.1.2)."),
+		dropped:        d("dropped_total", "Packets that did not decode as a KDC request and got no reply."),
+		storeErrors:    d("store_errors_total", "Requests that failed on the principal store."),
+		lockouts:       d("lockouts_total", "Principals locked after failed pre-authentication."),
+		lockoutDropped: d("lockout_failures_dropped_total", "Failed pre-authentications not counted toward a lockout because too many principals had failures waiting to be written."),
+		panics:         d("panics_total", "Requests that panicked and were answered with KRB_ERR_GENERIC."),
+		tcpOpen:        d("tcp_connections_open", "Open TCP connections."),
+		tcpAccepted:    d("tcp_connections_accepted_total", "TCP connections accepted."),
+		tcpRefused:     d("tcp_connections_refused_total", "TCP connections closed at once: over the caps with no idle one to evict, or large requests over the in-flight budget."),
+		tcpEvicted:     d("tcp_connections_evicted_total", "Idle TCP connections closed to make room for new ones."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.requests, c.latency, c.lookaside, c.dropped, c.storeErrors, c.lockouts,
+	for _, d := range []*prometheus.Desc{c.requests, c.latency, c.lookaside, c.dropped, c.storeErrors, c.lockouts, c.lockoutDropped,
 		c.panics, c.tcpOpen, c.tcpAccepted, c.tcpRefused, c.tcpEvicted} {
 		ch <- d
 	}
@@ -115,6 +116,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.dropped, st.Dropped)
 	counter(c.storeErrors, st.StoreErrors)
 	counter(c.lockouts, st.Lockouts)
+	counter(c.lockoutDropped, st.LockoutDropped)
 	counter(c.panics, st.Panics)
 	if c.server != nil {
 		ss := c.server.Stats()
