@@ -51,6 +51,9 @@ type Config struct {
 	Realm string
 	// KDCs lists the KDC addresses (host:port) of each realm, tried in order (krb5.conf [realms] kdc).
 	KDCs map[string][]string
+	// KpasswdServers lists the password-change servers (host:port, RFC 3244) of each realm (krb5.conf
+	// [realms] kpasswd_server, else admin_server on port 464).
+	KpasswdServers map[string][]string
 	// UDPPreferenceLimit: requests up to this many bytes try UDP first, larger ones TCP first; 1 forces TCP
 	// first (krb5.conf udp_preference_limit).
 	UDPPreferenceLimit int
@@ -122,9 +125,14 @@ func configFromKrb5(kc *krbconfig.Config) (*Config, error) {
 	for d, r := range kc.DomainRealm {
 		c.DomainRealm[strings.ToLower(d)] = r
 	}
+	c.KpasswdServers = map[string][]string{}
 	for _, r := range kc.Realms {
 		for _, k := range r.KDC {
 			c.KDCs[r.Realm] = append(c.KDCs[r.Realm], strings.TrimSpace(k))
+		}
+		// gokrb5 already falls back to admin_server:464.
+		for _, k := range r.KPasswdServer {
+			c.KpasswdServers[r.Realm] = append(c.KpasswdServers[r.Realm], withPort(k, DefaultKpasswdPort))
 		}
 	}
 	// gokrb5 fills its own (long, weak-inclusive) defaults when the file names no enctypes, so compare against
@@ -183,13 +191,19 @@ func (c *Config) ApplyDefaults() {
 }
 
 // withDefaultPort appends the Kerberos port to an address that has none.
-func withDefaultPort(addr string) string {
+func withDefaultPort(addr string) string { return withPort(addr, DefaultKDCPort) }
+
+// DefaultKpasswdPort is the port of the password-change service (RFC 3244).
+const DefaultKpasswdPort = "464"
+
+// withPort appends port to an address that has none.
+func withPort(addr, port string) string {
 	addr = strings.TrimSpace(addr)
 	if _, _, err := net.SplitHostPort(addr); err == nil {
 		return addr
 	}
 	// A bare host name, IPv4 address or IPv6 literal (with or without brackets).
-	return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), DefaultKDCPort)
+	return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), port)
 }
 
 // Validate checks that every field holds a usable value. A missing default realm is allowed: it only matters when
@@ -256,6 +270,10 @@ func (c *Config) Clone() *Config {
 		n.KDCs[r] = slices.Clone(k)
 	}
 	n.DomainRealm = maps.Clone(c.DomainRealm)
+	n.KpasswdServers = make(map[string][]string, len(c.KpasswdServers))
+	for r, k := range c.KpasswdServers {
+		n.KpasswdServers[r] = slices.Clone(k)
+	}
 	return &n
 }
 

@@ -22,6 +22,9 @@ type EnvOptions struct {
 	TicketLifetime string
 	// KDC overrides the realm's KDC address (HOST:PORT), e.g. to point at a proxy.
 	KDC string
+	// Kpasswd is the realm's kpasswd_server (HOST:PORT); empty means the
+	// realm's own password-change service, if it has one.
+	Kpasswd string
 	// Libdefaults are extra "key = value" lines for [libdefaults].
 	Libdefaults []string
 	// Domains are more DNS domains (".example.test") or hosts of the realm, for
@@ -33,9 +36,10 @@ type EnvOptions struct {
 // own directory with krb5.conf, ccache and trace.log, so environments never share
 // a cache by accident.
 type clientSide struct {
-	realm string
-	addr  func() string
-	dir   string
+	realm   string
+	addr    func() string
+	kpasswd func() string // nil or "" when the realm has no kpasswd service
+	dir     string
 
 	mu   sync.Mutex
 	dirs []string // one per Env call, for the failure dump
@@ -69,6 +73,9 @@ func KRB5Conf(realm, kdc string, o EnvOptions) string {
 	fmt.Fprintf(&b, "[realms]\n")
 	fmt.Fprintf(&b, "    %s = {\n", realm)
 	fmt.Fprintf(&b, "        kdc = %s\n", kdc)
+	if o.Kpasswd != "" {
+		fmt.Fprintf(&b, "        kpasswd_server = %s\n", o.Kpasswd)
+	}
 	fmt.Fprintf(&b, "    }\n")
 	fmt.Fprintf(&b, "[domain_realm]\n")
 	fmt.Fprintf(&b, "    localhost = %s\n", realm)
@@ -89,6 +96,9 @@ func (c *clientSide) env(o EnvOptions) []string {
 	kdc := o.KDC
 	if kdc == "" {
 		kdc = c.addr()
+	}
+	if o.Kpasswd == "" && c.kpasswd != nil {
+		o.Kpasswd = c.kpasswd()
 	}
 	conf := filepath.Join(dir, "krb5.conf")
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -37,12 +37,14 @@ type InProcOptions struct {
 // Use it where a test must move the KDC's time; [NewRealm] tests the real
 // `kdc serve` binary.
 type InProcRealm struct {
-	Name   string // realm name
-	Dir    string // temp dir holding everything
-	DB     string // principal database
-	Addr   string // 127.0.0.1:PORT (UDP and TCP)
-	Keytab string // service keytab, "" if none exported
-	Clock  *Clock // the KDC's clock
+	Name string // realm name
+	Dir  string // temp dir holding everything
+	DB   string // principal database
+	Addr string // 127.0.0.1:PORT (UDP and TCP)
+	// KpasswdAddr is 127.0.0.1:PORT of the password-change service (kpasswd).
+	KpasswdAddr string
+	Keytab      string // service keytab, "" if none exported
+	Clock       *Clock // the KDC's clock
 
 	Store *store.BoltStore
 	Admin *kdc.LocalAdmin
@@ -74,7 +76,7 @@ func NewInProcRealm(t testing.TB, o InProcOptions) *InProcRealm {
 		Clock: &Clock{},
 		log:   newLogBuffer(),
 	}
-	r.client = &clientSide{realm: r.Name, addr: func() string { return r.Addr }, dir: dir}
+	r.client = &clientSide{realm: r.Name, addr: func() string { return r.Addr }, kpasswd: func() string { return r.KpasswdAddr }, dir: dir}
 	ctx := context.Background()
 
 	logger := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -82,7 +84,7 @@ func NewInProcRealm(t testing.TB, o InProcOptions) *InProcRealm {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.srv, r.Addr, r.Store, r.Admin, r.KDC = srv, srv.Addr, srv.Store, srv.Admin, srv.KDC
+	r.srv, r.Addr, r.KpasswdAddr, r.Store, r.Admin, r.KDC = srv, srv.Addr, srv.KpasswdAddr, srv.Store, srv.Admin, srv.KDC
 	t.Cleanup(func() {
 		if err := srv.Stop(); err != nil {
 			t.Errorf("%v", err)

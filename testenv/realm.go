@@ -79,13 +79,15 @@ type RealmOptions struct {
 // Realm is a throw-away realm served by our own KDC (cmd/kdc), on 127.0.0.1 with
 // an ephemeral port.
 type Realm struct {
-	Name       string // realm name
-	Dir        string // temp dir holding everything
-	DB         string // principal database (Dir/kdc.db)
-	Addr       string // 127.0.0.1:PORT the KDC bound (UDP and TCP)
-	Keytab     string // service keytab (Dir/service.keytab), "" if none exported
-	KDCBin     string // path of the kdc binary
-	KclientBin string // path of the kclient binary
+	Name string // realm name
+	Dir  string // temp dir holding everything
+	DB   string // principal database (Dir/kdc.db)
+	Addr string // 127.0.0.1:PORT the KDC bound (UDP and TCP)
+	// KpasswdAddr is 127.0.0.1:PORT of the password-change service (kpasswd).
+	KpasswdAddr string
+	Keytab      string // service keytab (Dir/service.keytab), "" if none exported
+	KDCBin      string // path of the kdc binary
+	KclientBin  string // path of the kclient binary
 
 	t         testing.TB
 	proc      *Process
@@ -95,6 +97,9 @@ type Realm struct {
 
 // listeningRE finds the real bound address in `kdc serve`'s stderr.
 var listeningRE = regexp.MustCompile(`listening on (127\.0\.0\.1:[0-9]+)`)
+
+// kpasswdRE finds the bound kpasswd address in `kdc serve`'s stderr.
+var kpasswdRE = regexp.MustCompile(`\(kpasswd\) on (127\.0\.0\.1:[0-9]+)`)
 
 // NewRealm builds our binaries (once), initialises a realm in t.TempDir(), adds
 // the principals (passwords piped on stdin), exports the service keytab and
@@ -111,7 +116,7 @@ func NewRealm(t testing.TB, o RealmOptions) *Realm {
 	}
 	dir := t.TempDir()
 	r := &Realm{Name: o.Name, Dir: dir, DB: filepath.Join(dir, "kdc.db"), KDCBin: kdc, KclientBin: kclient, t: t, serveArgs: o.ServeArgs}
-	r.client = &clientSide{realm: r.Name, addr: func() string { return r.Addr }, dir: dir}
+	r.client = &clientSide{realm: r.Name, addr: func() string { return r.Addr }, kpasswd: func() string { return r.KpasswdAddr }, dir: dir}
 	t.Cleanup(func() {
 		if t.Failed() {
 			r.dump(t)
@@ -208,11 +213,14 @@ func (r *Realm) adminEnv() []string {
 // NewRealm; call it again only after Stop.
 func (r *Realm) Start(t testing.TB) {
 	t.Helper()
-	listen := "127.0.0.1:0"
+	listen, kpasswd := "127.0.0.1:0", "127.0.0.1:0"
 	if r.Addr != "" {
 		listen = r.Addr
 	}
-	p, err := StartProcess(r.adminEnv(), r.KDCBin, append([]string{"serve", "--db", r.DB, "--listen", listen}, r.serveArgs...)...)
+	if r.KpasswdAddr != "" {
+		kpasswd = r.KpasswdAddr
+	}
+	p, err := StartProcess(r.adminEnv(), r.KDCBin, append([]string{"serve", "--db", r.DB, "--listen", listen, "--kpasswd-listen", kpasswd}, r.serveArgs...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +236,10 @@ func (r *Realm) Start(t testing.TB) {
 		t.Fatalf("kdc serve: %v\n---- kdc output ----\n%s", err, p.Output())
 	}
 	r.Addr = m[1]
-	t.Logf("our KDC for %s serving on %s (pid %d)", r.Name, r.Addr, p.PID())
+	if m, err := p.WaitOutput(kpasswdRE, StartTimeout); err == nil {
+		r.KpasswdAddr = m[1]
+	}
+	t.Logf("our KDC for %s serving on %s, kpasswd on %s (pid %d)", r.Name, r.Addr, r.KpasswdAddr, p.PID())
 }
 
 // Stop stops `kdc serve` by PID with SIGTERM (SIGKILL after StopGrace) and

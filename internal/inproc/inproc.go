@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/kerbkit/kerbkit/kdc"
@@ -46,6 +47,9 @@ type Config struct {
 type Server struct {
 	// Addr is the bound address, 127.0.0.1:PORT, for UDP and TCP.
 	Addr string
+	// KpasswdAddr is the password-change service's address (kpasswd, RFC
+	// 3244), UDP and TCP, on the same host.
+	KpasswdAddr string
 	// Store is the realm's open database.
 	Store *store.BoltStore
 	// Admin administers the realm (add principals, change keys, export keytabs).
@@ -53,8 +57,9 @@ type Server struct {
 	// KDC is the KDC answering on Addr.
 	KDC *kdc.KDC
 
-	cancel context.CancelFunc
-	served chan error
+	cancel   context.CancelFunc
+	served   chan error
+	kpServed chan error
 }
 
 // Start creates the database, starts the KDC and serves it in a goroutine until
@@ -90,16 +95,27 @@ func Start(cfg Config) (_ *Server, err error) {
 	if err := srv.Listen(listen); err != nil {
 		return nil, fmt.Errorf("inproc: %w", err)
 	}
+	host, _, err := net.SplitHostPort(srv.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("inproc: %w", err)
+	}
+	kp := kdc.NewKpasswdServer(kdc.NewKpasswd(k, kdc.KpasswdOptions{Logger: logger}), logger)
+	if err := kp.Listen(net.JoinHostPort(host, "0")); err != nil {
+		return nil, fmt.Errorf("inproc: kpasswd: %w", err)
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	s := &Server{
-		Addr:   srv.Addr(),
-		Store:  db,
-		Admin:  &kdc.LocalAdmin{Store: db, Now: now},
-		KDC:    k,
-		cancel: cancel,
-		served: make(chan error, 1),
+		Addr:        srv.Addr(),
+		KpasswdAddr: kp.Addr(),
+		Store:       db,
+		Admin:       &kdc.LocalAdmin{Store: db, Now: now},
+		KDC:         k,
+		cancel:      cancel,
+		served:      make(chan error, 1),
+		kpServed:    make(chan error, 1),
 	}
 	go func() { s.served <- srv.Serve(sctx) }()
+	go func() { s.kpServed <- kp.Serve(sctx) }()
 	return s, nil
 }
 
@@ -120,6 +136,14 @@ func (s *Server) Stop() error {
 		}
 	case <-time.After(kdc.ShutdownGrace + stopGrace):
 		errs = append(errs, fmt.Errorf("inproc: KDC on %s did not stop within %v", s.Addr, kdc.ShutdownGrace+stopGrace))
+	}
+	select {
+	case err := <-s.kpServed:
+		if err != nil {
+			errs = append(errs, fmt.Errorf("inproc: kpasswd on %s: %w", s.KpasswdAddr, err))
+		}
+	case <-time.After(kdc.ShutdownGrace + stopGrace):
+		errs = append(errs, fmt.Errorf("inproc: kpasswd on %s did not stop within %v", s.KpasswdAddr, kdc.ShutdownGrace+stopGrace))
 	}
 	if err := s.Store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("inproc: closing %s: %w", s.Store.Path(), err))
