@@ -81,6 +81,7 @@ type PrincipalInfo struct {
 	LockedUntil        time.Time `json:"locked_until"`
 	LastPasswordChange time.Time `json:"last_password_change"`
 	PasswordExpires    time.Time `json:"password_expires"`
+	RequiresFAST       bool      `json:"requires_fast,omitempty"`
 }
 
 // LocalAdmin administers a store this process has open.
@@ -342,6 +343,7 @@ func infoOf(r *principal.Record) PrincipalInfo {
 	info.OKAsDelegate, info.OKToAuthAsDelegate = r.Delegation.OKAsDelegate, r.Delegation.OKToAuthAsDelegate
 	info.Policy, info.FailCount, info.LastFailure, info.LockedUntil = r.Policy, r.FailCount, r.LastFailure, r.LockedUntil
 	info.LastPasswordChange, info.PasswordExpires = r.LastPasswordChange, r.PasswordExpires
+	info.RequiresFAST = r.RequiresFAST
 	seen := map[uint32]bool{info.KVNO: true}
 	for _, k := range r.Keys {
 		if !seen[k.KVNO] {

@@ -122,6 +122,8 @@ func (k *KDC) checkASPolicy(ctx context.Context, as *asRequest) error {
 	case !c.PasswordExpires.IsZero() && !as.now.Before(c.PasswordExpires) && !isChangePW(s.Name):
 		// An expired password still lets the client reach kadmin/changepw.
 		return kerr(errorcode.KDC_ERR_KEY_EXPIRED, "PASSWORD_EXPIRED", nil)
+	case as.fast == nil && (k.requireFAST || c.RequiresFAST):
+		return fastRequired()
 	case s.Disabled:
 		return kerr(errorcode.KDC_ERR_POLICY, "SERVER_DISABLED", nil)
 	case !s.Expires.IsZero() && !as.now.Before(s.Expires):

@@ -62,6 +62,19 @@ const kdcErrUnknownCriticalFastOption = 93
 // altered echo changes nothing here.
 var fastCookie = []byte("kerbkit")
 
+// fastRequired refuses an unarmored AS exchange of a client that must use
+// FAST (kdc serve --require-fast, kdc principal modify --requires-fast):
+// KDC_ERR_POLICY, with METHOD-DATA offering PA-FX-FAST, on which a client
+// holding armor (MIT kinit -T) restarts armored; one without sees "KDC
+// policy rejects request".
+func fastRequired() error {
+	md, err := ticket.MethodData(types.PAData{PADataType: paFXFAST, PADataValue: []byte{}})
+	if err != nil {
+		return kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
+	}
+	return &Error{Code: errorcode.KDC_ERR_POLICY, Status: "FAST_REQUIRED", EData: md, Cause: errors.New("the client must use FAST")}
+}
+
 // fastState is what an armored request keeps for the reply or the error.
 type fastState struct {
 	armorKey types.EncryptionKey

@@ -75,6 +75,10 @@ type Config struct {
 	// §3.3.3.2's transit policy, as MIT's [capaths]. Empty allows direct trust
 	// only; "*" allows any path.
 	TransitRealms []string
+	// RequireFAST refuses every unarmored AS exchange (RFC 6113): clients
+	// must log in inside FAST (kinit -T). Principal.RequiresFAST does the
+	// same for one client. TGS exchanges are not affected.
+	RequireFAST bool
 	// DomainRealms maps host names and DNS domains (".example.net") to the
 	// realms that serve them, for referrals of host-based services that are
 	// not in this realm [RFC 6806 §8], as MIT's KDC reads its krb5.conf
@@ -103,6 +107,7 @@ type KDC struct {
 
 	observer      func(StageResult) // Config.Observer
 	transitRealms []string          // Config.TransitRealms
+	requireFAST   bool              // Config.RequireFAST
 	domainRealms  map[string]string // Config.DomainRealms, keys lower-cased
 
 	// Panics counts requests that panicked and were answered with KRB_ERR_GENERIC.
@@ -130,6 +135,7 @@ func New(cfg Config) (*KDC, error) {
 
 		observer:      cfg.Observer,
 		transitRealms: append([]string(nil), cfg.TransitRealms...),
+		requireFAST:   cfg.RequireFAST,
 		domainRealms:  lowerKeys(cfg.DomainRealms),
 		audit:         cfg.Audit,
 	}

@@ -45,6 +45,8 @@ type ModifyRequest struct {
 	PasswordExpires *time.Time `json:"password_expires,omitempty"`
 	// Policy, when set, names the principal's policy; "" clears it.
 	Policy *string `json:"policy,omitempty"`
+	// RequiresFAST sets or clears Record.RequiresFAST (fast.go).
+	RequiresFAST *bool `json:"requires_fast,omitempty"`
 }
 
 // MaxDelegateTo bounds a principal's allowed-to-delegate-to list.
@@ -170,6 +172,9 @@ func (a *LocalAdmin) Modify(ctx context.Context, name string, m ModifyRequest) (
 			r.Policy = *m.Policy
 		}
 		d := &r.Delegation
+		if m.RequiresFAST != nil {
+			r.RequiresFAST = *m.RequiresFAST
+		}
 		if m.OKAsDelegate != nil {
 			d.OKAsDelegate = *m.OKAsDelegate
 		}

@@ -14,6 +14,9 @@ type Record struct {
 	// RequiresPreauth makes the AS exchange demand PA-ENC-TIMESTAMP (RFC 4120
 	// §3.1.3). On by default for new principals.
 	RequiresPreauth bool
+	// RequiresFAST refuses an unarmored AS exchange for this client: it must
+	// log in inside FAST (RFC 6113), kinit -T.
+	RequiresFAST bool
 	// Disabled principals get KDC_ERR_CLIENT_REVOKED as clients and
 	// KDC_ERR_POLICY as servers.
 	Disabled bool

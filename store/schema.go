@@ -63,6 +63,7 @@ type dbRecord struct {
 	OKAsDelegate       bool     `json:"ok_as_delegate,omitempty"`
 	OKToAuthAsDelegate bool     `json:"ok_to_auth_as_delegate,omitempty"`
 	DelegateTo         []string `json:"allowed_to_delegate_to,omitempty"`
+	RequiresFAST       bool     `json:"requires_fast,omitempty"`
 	// Policy and lockout state (schema 2; absent means none). The key
 	// history is sealed like the keys, with its own additional data.
 	Policy        string `json:"policy,omitempty"`
@@ -207,6 +208,7 @@ func encodeRecord(r *principal.Record, mk *MasterKey) ([]byte, error) {
 		OKAsDelegate:       r.Delegation.OKAsDelegate,
 		OKToAuthAsDelegate: r.Delegation.OKToAuthAsDelegate,
 		DelegateTo:         nameKeys(r.Delegation.AllowedTo),
+		RequiresFAST:       r.RequiresFAST,
 
 		Policy:        r.Policy,
 		FailCount:     r.FailCount,
@@ -246,6 +248,7 @@ func decodeRecord(b []byte, mk *MasterKey) (*principal.Record, error) {
 		Name:            name,
 		Keys:            keys,
 		RequiresPreauth: d.RequiresPreauth,
+		RequiresFAST:    d.RequiresFAST,
 		Disabled:        d.Disabled,
 		MaxLife:         time.Duration(d.MaxLife) * time.Second,
 		MaxRenew:        time.Duration(d.MaxRenew) * time.Second,

@@ -84,3 +84,25 @@ func TestMITKvnoArmored(t *testing.T) {
 	}
 	wantContains(t, "kvno stderr", stderr, "not found in Kerberos database")
 }
+
+// TestMITKinitFASTRequired: with alice marked --requires-fast, an unarmored
+// MIT kinit is refused with the policy error, kinit -T still logs in
+// armored, and other principals still log in unarmored.
+func TestMITKinitFASTRequired(t *testing.T) {
+	r := NewRealm(t, RealmOptions{})
+	out := r.mustKDC(t, "", "principal", "modify", UserName, "--requires-fast")
+	wantContains(t, "principal modify", out, "requires FAST true")
+	env := r.Env(EnvOptions{})
+	_, stderr, code := mitKinit(t, env, UserPassword, UserName)
+	if code == 0 {
+		t.Fatal("unarmored kinit of a principal that requires FAST succeeded")
+	}
+	wantContains(t, "kinit stderr", stderr, "KDC policy rejects request")
+	wantContains(t, "KDC log", r.Log(), "result=FAST_REQUIRED")
+
+	armor := armorCache(t, r) // host/localhost needs no FAST
+	env = r.Env(EnvOptions{})
+	mustMITKinit(t, env, UserPassword, "-T", armor, UserName)
+	requireTGT(t, mitKlist(t, env), r.Principal(UserName), r.Name, "IA")
+	wantContains(t, "KRB5_TRACE", Trace(env), "Upgrading to FAST due to presence of PA_FX_FAST in reply", "Decoding FAST response")
+}

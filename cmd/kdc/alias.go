@@ -89,7 +89,7 @@ func newPrincipalAliasCmd(e *env) *cobra.Command {
 }
 
 func newPrincipalModifyCmd(e *env) *cobra.Command {
-	var okAs, okAuth, clear bool
+	var okAs, okAuth, clear, reqFAST bool
 	var add, del []string
 	var pwExpires string
 	c := &cobra.Command{
@@ -105,6 +105,8 @@ func newPrincipalModifyCmd(e *env) *cobra.Command {
   --add-delegate-to SVC      it may get tickets for SVC on behalf of users with
                              S4U2Proxy (constrained delegation; MIT's
                              allowed_to_delegate_to string attribute)
+  --requires-fast            as a client it must log in inside FAST (RFC 6113,
+                             kinit -T): an unarmored AS-REQ is refused
 
 Pass --ok-as-delegate=false to clear a flag.
 
@@ -117,7 +119,9 @@ Pass --ok-as-delegate=false to clear a flag.
   kdc principal modify HTTP/web.example.com --delete-delegate-to postgres/db.example.com --db kdc.db
   kdc principal modify HTTP/web.example.com --ok-to-auth-as-delegate=false --clear-delegate-to --db kdc.db
   # alice must change her password at her next login:
-  kdc principal modify alice --pw-expires now --db kdc.db`,
+  kdc principal modify alice --pw-expires now --db kdc.db
+  # alice must log in armored (kinit -T):
+  kdc principal modify alice --requires-fast --db kdc.db`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m := kdc.ModifyRequest{AddDelegateTo: add, DeleteDelegateTo: del, ClearDelegateTo: clear}
@@ -134,7 +138,10 @@ Pass --ok-as-delegate=false to clear a flag.
 				}
 				m.PasswordExpires = &t
 			}
-			if m.OKAsDelegate == nil && m.OKToAuthAsDelegate == nil && len(add)+len(del) == 0 && !clear && m.PasswordExpires == nil {
+			if cmd.Flags().Changed("requires-fast") {
+				m.RequiresFAST = &reqFAST
+			}
+			if m.OKAsDelegate == nil && m.OKToAuthAsDelegate == nil && m.RequiresFAST == nil && len(add)+len(del) == 0 && !clear && m.PasswordExpires == nil {
 				return cli.Usagef("kdc: principal modify: nothing to change")
 			}
 			return withNames(cmd, e, func(a kdc.NamesAdmin) error {
@@ -142,8 +149,8 @@ Pass --ok-as-delegate=false to clear a flag.
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stdout, "modified %s: ok-as-delegate %v, ok-to-auth-as-delegate %v, allowed to delegate to: %s\n",
-					info.Name, info.OKAsDelegate, info.OKToAuthAsDelegate, orNone(info.DelegateTo))
+				fmt.Fprintf(e.stdout, "modified %s: ok-as-delegate %v, ok-to-auth-as-delegate %v, allowed to delegate to: %s, requires FAST %v\n",
+					info.Name, info.OKAsDelegate, info.OKToAuthAsDelegate, orNone(info.DelegateTo), info.RequiresFAST)
 				if m.PasswordExpires != nil {
 					when := "never"
 					if !m.PasswordExpires.IsZero() {
@@ -162,6 +169,7 @@ Pass --ok-as-delegate=false to clear a flag.
 	f.StringArrayVar(&del, "delete-delegate-to", nil, "remove a service from the allowed-to-delegate-to list (repeatable)")
 	f.BoolVar(&clear, "clear-delegate-to", false, "empty the allowed-to-delegate-to list first")
 	f.StringVar(&pwExpires, "pw-expires", "", "when the password expires: now, never, an RFC 3339 time or a duration from now (90d)")
+	f.BoolVar(&reqFAST, "requires-fast", false, "the principal must log in inside FAST (kinit -T); =false clears it")
 	return c
 }
 

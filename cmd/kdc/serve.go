@@ -27,6 +27,7 @@ type serveOptions struct {
 	adminListen   string
 	pprof         bool
 	transit       []string          // --transit-realm: kdc.Config.TransitRealms
+	requireFAST   bool              // --require-fast: kdc.Config.RequireFAST
 	domainRealms  map[string]string // --domain-realm: kdc.Config.DomainRealms
 	kpasswdListen string            // --kpasswd-listen: "" derives it from listen, "none" turns it off
 	kpasswdAdmins []string          // --kpasswd-admin: kdc.KpasswdOptions.Admins
@@ -52,6 +53,7 @@ func newServeCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.logFormat, "log-format", "text", "text (key=value) or json: one object per line")
 	c.Flags().StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics on http://HOST:PORT/metrics (apart from the Kerberos ports)")
 	c.Flags().StringVar(&o.adminListen, "admin-listen", os.Getenv("KERBKIT_ADMIN_LISTEN"), "serve the health report on http://HOST:PORT/healthz (JSON: store reachable, cache revision and lag, uptime) (env KERBKIT_ADMIN_LISTEN)")
+	c.Flags().BoolVar(&o.requireFAST, "require-fast", false, "refuse unarmored AS requests: clients must log in inside FAST (RFC 6113, kinit -T)")
 	c.Flags().StringSliceVar(&o.transit, "transit-realm", nil, "a realm clients of other realms may come through (cross-realm transit, RFC 4120 §3.3.3.2); repeat or comma-separate; default: direct trust only")
 	c.Flags().StringToStringVar(&o.domainRealms, "domain-realm", nil, "HOST=REALM or .DOMAIN=REALM: refer host-based services of that host or domain to a trusted realm (as MIT's [domain_realm]); repeat or comma-separate; default: a host's domain, upper-cased")
 	c.Flags().StringVar(&o.kpasswdListen, "kpasswd-listen", os.Getenv("KERBKIT_KPASSWD_LISTEN"), "address of the password-change service (kpasswd, RFC 3244), UDP and TCP; default: the --listen host on port 464 (port 0 when --listen has port 0); none turns it off (env KERBKIT_KPASSWD_LISTEN)")
@@ -110,7 +112,7 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 			return cli.Usagef("kdc: --domain-realm %q=%q: want HOST=REALM or .DOMAIN=REALM", d, r)
 		}
 	}
-	k, err := kdc.New(kdc.Config{Store: db, Logger: log, TransitRealms: o.transit, DomainRealms: o.domainRealms})
+	k, err := kdc.New(kdc.Config{Store: db, Logger: log, TransitRealms: o.transit, RequireFAST: o.requireFAST, DomainRealms: o.domainRealms})
 	if err != nil {
 		return err
 	}
