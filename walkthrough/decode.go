@@ -243,7 +243,12 @@ func padataField(pa types.PAData) Field {
 		return field(name, "EncryptedData (PA-ENC-TS-ENC): see part pre", encDataFields(ed)...)
 	case patype.PA_FX_COOKIE:
 		return field(name, fmt.Sprintf("%q, echoed back to the KDC", pa.PADataValue))
-	case patype.PA_REQ_ENC_PA_REP, patype.PA_AS_FRESHNESS, patype.PA_FX_FAST:
+	case patype.PA_FX_FAST:
+		if len(pa.PADataValue) == 0 {
+			// RFC 6113 §5.4.2: an empty PA-FX-FAST in METHOD-DATA advertises FAST.
+			return field(name, "empty: \"this KDC speaks FAST (RFC 6113): a client with an armor ticket may send the request inside an armored tunnel\"")
+		}
+	case patype.PA_REQ_ENC_PA_REP, patype.PA_AS_FRESHNESS:
 		if len(pa.PADataValue) == 0 {
 			return field(name, "empty")
 		}
