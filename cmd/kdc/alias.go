@@ -91,7 +91,8 @@ func newPrincipalAliasCmd(e *env) *cobra.Command {
 func newPrincipalModifyCmd(e *env) *cobra.Command {
 	var okAs, okAuth, clear, reqFAST bool
 	var add, del []string
-	var pwExpires string
+	var pwExpires, policy string
+	var noPolicy bool
 	c := &cobra.Command{
 		Use:   "modify NAME [--ok-as-delegate] [--ok-to-auth-as-delegate] [--add-delegate-to SVC]...",
 		Short: "Change a principal's delegation settings (S4U2Self, S4U2Proxy, ok-as-delegate)",
@@ -121,7 +122,10 @@ Pass --ok-as-delegate=false to clear a flag.
   # alice must change her password at her next login:
   kdc principal modify alice --pw-expires now --db kdc.db
   # alice must log in armored (kinit -T):
-  kdc principal modify alice --requires-fast --db kdc.db`,
+  kdc principal modify alice --requires-fast --db kdc.db
+  # alice's password and lockout rules are those of policy strict:
+  kdc principal modify alice --policy strict --db kdc.db
+  kdc principal modify alice --no-policy --db kdc.db`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m := kdc.ModifyRequest{AddDelegateTo: add, DeleteDelegateTo: del, ClearDelegateTo: clear}
@@ -141,7 +145,15 @@ Pass --ok-as-delegate=false to clear a flag.
 			if cmd.Flags().Changed("requires-fast") {
 				m.RequiresFAST = &reqFAST
 			}
-			if m.OKAsDelegate == nil && m.OKToAuthAsDelegate == nil && m.RequiresFAST == nil && len(add)+len(del) == 0 && !clear && m.PasswordExpires == nil {
+			switch {
+			case cmd.Flags().Changed("policy") && noPolicy:
+				return cli.Usagef("kdc: principal modify: --policy and --no-policy exclude each other")
+			case cmd.Flags().Changed("policy"):
+				m.Policy = &policy
+			case noPolicy:
+				m.Policy = new(string)
+			}
+			if m.OKAsDelegate == nil && m.OKToAuthAsDelegate == nil && m.RequiresFAST == nil && len(add)+len(del) == 0 && !clear && m.PasswordExpires == nil && m.Policy == nil {
 				return cli.Usagef("kdc: principal modify: nothing to change")
 			}
 			return withNames(cmd, e, func(a kdc.NamesAdmin) error {
@@ -158,6 +170,9 @@ Pass --ok-as-delegate=false to clear a flag.
 					}
 					fmt.Fprintf(e.stdout, "password expires: %s\n", when)
 				}
+				if m.Policy != nil {
+					fmt.Fprintf(e.stdout, "policy: %s\n", orNoneS(info.Policy))
+				}
 				return nil
 			})
 		},
@@ -168,6 +183,9 @@ Pass --ok-as-delegate=false to clear a flag.
 	f.StringArrayVar(&add, "add-delegate-to", nil, "a service this one may delegate to with S4U2Proxy (repeatable)")
 	f.StringArrayVar(&del, "delete-delegate-to", nil, "remove a service from the allowed-to-delegate-to list (repeatable)")
 	f.BoolVar(&clear, "clear-delegate-to", false, "empty the allowed-to-delegate-to list first")
+	f.StringVar(&policy, "policy", "", "give the principal this password and lockout policy (kdc policy list)")
+	f.BoolVar(&noPolicy, "no-policy", false, "take the principal's policy away")
+	c.RegisterFlagCompletionFunc("policy", completePolicies(e))
 	f.StringVar(&pwExpires, "pw-expires", "", "when the password expires: now, never, an RFC 3339 time or a duration from now (90d)")
 	f.BoolVar(&reqFAST, "requires-fast", false, "the principal must log in inside FAST (kinit -T); =false clears it")
 	return c

@@ -40,7 +40,9 @@ echo 'alice-password' | kdc principal add alice --db kdc.db
 # A service, with random keys:
 kdc principal add HTTP/www.example.com --random-key --db kdc.db
 # Only AES-SHA2 keys, tickets of at most 8 hours:
-kdc principal add bob --enctypes aes256-cts-hmac-sha384-192 --max-life 8h --db kdc.db`,
+kdc principal add bob --enctypes aes256-cts-hmac-sha384-192 --max-life 8h --db kdc.db
+# With a password and lockout policy (kdc policy list); without one, "default" applies:
+kdc principal add carol --policy strict --db kdc.db`,
 
 	"kdc principal list": `kdc principal list --db kdc.db
 kdc principal list --db etcd://127.0.0.1:2379/kerbkit --master-key realm.mkey`,
@@ -64,7 +66,9 @@ kdc principal show HTTP/www.example.com@EXAMPLE.COM --db kdc.db`,
 kdc principal passwd alice --db kdc.db
 # New random keys for a service, then a new keytab:
 kdc principal passwd HTTP/www.example.com --random-key --db kdc.db
-kdc keytab HTTP/www.example.com -o http.keytab --db kdc.db`,
+kdc keytab HTTP/www.example.com -o http.keytab --db kdc.db
+# The principal's policy applies (length, classes, history); an administrator may override it:
+kdc principal passwd alice --ignore-policy --db kdc.db`,
 
 	"kdc principal disable": `kdc principal disable bob --db kdc.db`,
 

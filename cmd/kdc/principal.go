@@ -54,6 +54,9 @@ type addOptions struct {
 	maxLife   time.Duration
 	maxRenew  time.Duration
 	enctypes  string
+	policy    string
+	noPolicy  bool
+	ignorePol bool
 }
 
 func newPrincipalCmd(e *env) *cobra.Command {
@@ -64,7 +67,7 @@ func newPrincipalCmd(e *env) *cobra.Command {
 	c.AddCommand(newPrincipalAddCmd(e), newPrincipalListCmd(e), newPrincipalShowCmd(e),
 		newPrincipalDeleteCmd(e), newPrincipalPasswdCmd(e),
 		newPrincipalDisableCmd(e, "disable", true), newPrincipalDisableCmd(e, "enable", false),
-		newPrincipalPurgeKeysCmd(e), newPrincipalAliasCmd(e), newPrincipalModifyCmd(e))
+		newPrincipalPurgeKeysCmd(e), newPrincipalAliasCmd(e), newPrincipalModifyCmd(e), newPrincipalUnlockCmd(e))
 	return c
 }
 
@@ -75,7 +78,11 @@ func newPrincipalAddCmd(e *env) *cobra.Command {
 		Short: "Add a principal (password from the terminal or one line of stdin unless --random-key)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := kdc.AddRequest{Name: args[0], RandomKey: o.randomKey, NoPreauth: o.noPreauth, MaxLife: o.maxLife, MaxRenew: o.maxRenew}
+			req := kdc.AddRequest{Name: args[0], RandomKey: o.randomKey, NoPreauth: o.noPreauth, MaxLife: o.maxLife, MaxRenew: o.maxRenew,
+				Policy: o.policy, NoPolicy: o.noPolicy, IgnorePolicy: o.ignorePol}
+			if o.policy != "" && o.noPolicy {
+				return cli.Usagef("kdc: --policy and --no-policy exclude each other")
+			}
 			if o.enctypes != "" {
 				var err error
 				if req.Enctypes, err = principal.ParseEnctypes(o.enctypes); err != nil {
@@ -90,7 +97,7 @@ func newPrincipalAddCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stdout, "added %s (kvno %d, %s)\n", info.Name, info.KVNO, strings.Join(info.Enctypes, ", "))
+				fmt.Fprintf(e.stdout, "added %s (kvno %d, %s, policy %s)\n", info.Name, info.KVNO, strings.Join(info.Enctypes, ", "), orNoneS(info.Policy))
 				return nil
 			})
 		},
@@ -101,6 +108,10 @@ func newPrincipalAddCmd(e *env) *cobra.Command {
 	durationFlag(c.Flags(), &o.maxLife, "max-life", 0, "longest ticket lifetime for this principal (0: realm limit)")
 	durationFlag(c.Flags(), &o.maxRenew, "max-renew", 0, "longest renewable lifetime for this principal (0: realm limit)")
 	c.Flags().StringVar(&o.enctypes, "enctypes", "", "comma-separated enctypes (default: "+defaultEnctypeNames()+")")
+	c.Flags().StringVar(&o.policy, "policy", "", `password and lockout policy (default: the policy "default" when the realm has one)`)
+	c.Flags().BoolVar(&o.noPolicy, "no-policy", false, `no policy, not even "default"`)
+	c.Flags().BoolVar(&o.ignorePol, "ignore-policy", false, "accept a password the policy's rules refuse (administrator's override)")
+	c.RegisterFlagCompletionFunc("policy", completePolicies(e))
 	c.RegisterFlagCompletionFunc("enctypes", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return principal.EnctypeNames(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -198,6 +209,12 @@ func printInfo(e *env, info kdc.PrincipalInfo) {
 	fmt.Fprintf(tw, "Max life:\t%s\n", limit(info.MaxLife))
 	fmt.Fprintf(tw, "Max renew:\t%s\n", limit(info.MaxRenew))
 	fmt.Fprintf(tw, "Expires:\t%s\n", when(info.Expires))
+	fmt.Fprintf(tw, "Policy:\t%s\n", orNoneS(info.Policy))
+	fmt.Fprintf(tw, "Password changed:\t%s\n", when(info.LastPasswordChange))
+	fmt.Fprintf(tw, "Password expires:\t%s\n", when(info.PasswordExpires))
+	fmt.Fprintf(tw, "Failed logins:\t%d\n", info.FailCount)
+	fmt.Fprintf(tw, "Last failure:\t%s\n", when(info.LastFailure))
+	fmt.Fprintf(tw, "Lockout:\t%s\n", lockText(info))
 	if len(info.Aliases) > 0 {
 		fmt.Fprintf(tw, "Aliases:\t%s\n", strings.Join(info.Aliases, ", "))
 	}
@@ -230,7 +247,7 @@ func newPrincipalDeleteCmd(e *env) *cobra.Command {
 
 func newPrincipalPasswdCmd(e *env) *cobra.Command {
 	var password string
-	var random bool
+	var random, ignorePolicy bool
 	c := &cobra.Command{
 		Use:   "passwd NAME [--password P | --random-key]",
 		Short: "Give a principal new keys (next kvno; the two kvnos before it are kept for tickets already issued)",
@@ -241,7 +258,13 @@ func newPrincipalPasswdCmd(e *env) *cobra.Command {
 				return err
 			}
 			return withAdmin(cmd.Context(), e, func(a kdc.Admin) error {
-				info, err := a.ChangeKeys(cmd.Context(), args[0], pw, random)
+				var info kdc.PrincipalInfo
+				var err error
+				if pa, ok := a.(kdc.PolicyAdmin); ok {
+					info, err = pa.SetPassword(cmd.Context(), args[0], pw, random, ignorePolicy)
+				} else {
+					info, err = a.ChangeKeys(cmd.Context(), args[0], pw, random)
+				}
 				if err != nil {
 					return err
 				}
@@ -252,6 +275,7 @@ func newPrincipalPasswdCmd(e *env) *cobra.Command {
 	}
 	c.Flags().StringVar(&password, "password", "", "new password (visible in the process list: prefer the prompt or stdin)")
 	c.Flags().BoolVar(&random, "random-key", false, "new random keys")
+	c.Flags().BoolVar(&ignorePolicy, "ignore-policy", false, "accept a password the principal's policy refuses (administrator's override)")
 	return c
 }
 
@@ -302,4 +326,12 @@ purge them. --keep 0 (the default) keeps only the current kvno.`,
 	}
 	c.Flags().IntVar(&keep, "keep", 0, "older kvnos to keep besides the current one")
 	return c
+}
+
+// orNoneS is s, or "none".
+func orNoneS(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -127,7 +127,7 @@ func newRootCmd(e *env) *cobra.Command {
 	for _, f := range []string{"master-key", "etcd-ca", "etcd-cert", "etcd-key", "etcd-password-file"} {
 		_ = root.MarkPersistentFlagFilename(f)
 	}
-	root.AddCommand(newInitCmd(e), newServeCmd(e), newPrincipalCmd(e), newKeytabCmd(e), newDevCmd(e), newCheckCmd(e), newProbeCmd(e), newDumpCmd(e), newLoadCmd(e), newTrustCmd(e))
+	root.AddCommand(newInitCmd(e), newServeCmd(e), newPrincipalCmd(e), newKeytabCmd(e), newDevCmd(e), newCheckCmd(e), newProbeCmd(e), newDumpCmd(e), newLoadCmd(e), newTrustCmd(e), newPolicyCmd(e))
 	// Flag, argument and unknown-command errors are usage errors (exit 2, "see `kdc ... --help`"); examples;
 	// shell completion.
 	cli.Prepare(root, examples)
