@@ -33,6 +33,13 @@ kclient login -S kadmin/changepw alice
 kclient login -c FILE:/tmp/alice.cc alice
 KRB5CCNAME=DIR:/run/user/1000/krb5cc kclient login bob`,
 
+	"kclient passwd": `# Change your password (current, then new twice, without echo):
+kclient passwd alice@EXAMPLE.COM
+# From a script: three lines (current, new, new) in a file of mode 0600:
+kclient passwd alice --password-file /run/secrets/alice-passwords
+# No krb5.conf needed:
+kclient passwd alice --realm EXAMPLE.COM --kdc kdc.example.com:88 --kpasswd-server kdc.example.com:464`,
+
 	"kclient list": `# The default cache, with flags and enctypes (klist -f -e):
 kclient list -f -e
 # Another cache:

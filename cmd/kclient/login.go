@@ -384,6 +384,15 @@ func loginRun(ctx context.Context, o *LoginOptions) (err error) {
 		c.Trace = ex.Trace
 	}
 	res, err := c.Login(ctx, client.ASRequest{Client: princ, Secret: secret, Server: server, StartTime: start})
+	if err != nil && isKeyExpired(err) && !useKeytab && len(cfg.KpasswdServers[princ.Realm]) > 0 {
+		// As kinit: change the expired password now, then log in with the new one.
+		nw, cerr := changeExpired(ctx, o.Env, c, princ, xo.Password)
+		if cerr != nil {
+			return cerr
+		}
+		secret, xo.Password = client.PasswordSecret(nw), nw
+		res, err = c.Login(ctx, client.ASRequest{Client: princ, Secret: secret, Server: server, StartTime: start})
+	}
 	if err != nil {
 		return loginError(err)
 	}

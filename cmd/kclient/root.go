@@ -60,7 +60,7 @@ func NewRootCmd(env *Env) *cobra.Command {
 	root.SetErr(env.ErrOut)
 	root.AddCommand(NewCmdLogin(env, nil), NewCmdList(env, nil), NewCmdDestroy(env, nil))
 	root.AddCommand(NewCmdTicket(env, nil), NewCmdRenew(env, nil))
-	root.AddCommand(NewCmdRequest(env, nil))
+	root.AddCommand(NewCmdRequest(env, nil), NewCmdPasswd(env, nil))
 	root.AddCommand(NewCmdWalkthrough(env, nil), NewCmdExplain(env, nil))
 	// Flag, argument and unknown-command errors become one "kclient: ..." line and exit 2; examples; completion.
 	cli.Prepare(root, examples)
