@@ -871,6 +871,12 @@ func (s *EtcdStore) down(what string) error {
 // that the next Get sees it.
 func (s *EtcdStore) settle(ctx context.Context, rev int64) {
 	if !s.watching {
+		// A one-shot store follows no watch: read everything again, so
+		// that its own change shows (one reload per change; such stores
+		// make one or a few).
+		if err := s.reload(ctx); err != nil {
+			s.log.Warn("store: a change is written but reading it back failed", "err", err)
+		}
 		return
 	}
 	if !s.waitRev(ctx, rev, 2*time.Second) && s.watchCtx.Load() != nil {
