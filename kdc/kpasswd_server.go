@@ -17,8 +17,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/internal/replay"
 	"github.com/kerbkit/kerbkit/principal"
-	"github.com/kerbkit/kerbkit/service"
 	"github.com/kerbkit/kerbkit/ticket"
 	"github.com/kerbkit/kerbkit/ticket/der"
 )
@@ -49,7 +49,7 @@ type Kpasswd struct {
 	admins map[string]bool
 	check  PasswordChecker
 	look   *lookaside
-	replay *service.ReplayCache
+	replay *replay.Cache
 
 	mu       sync.Mutex
 	inflight map[requestHash]*kpCall
@@ -65,7 +65,7 @@ type kpCall struct {
 func NewKpasswd(k *KDC, o KpasswdOptions) *Kpasswd {
 	p := &Kpasswd{k: k, log: o.Logger, admins: map[string]bool{}, check: o.CheckPassword, inflight: map[requestHash]*kpCall{},
 		look:   newLookaside(DefaultLookasideTTL, DefaultLookasideEntries, DefaultLookasideBytes, k.now),
-		replay: service.NewReplayCache(service.ReplayCacheOptions{Skew: k.skew, Now: k.now})}
+		replay: replay.New(replay.Options{Skew: k.skew, Now: k.now})}
 	if p.log == nil {
 		p.log = k.log
 	}

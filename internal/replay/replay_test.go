@@ -1,4 +1,4 @@
-package service
+package replay
 
 import (
 	"errors"
@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-func TestReplayCacheExpiry(t *testing.T) {
+func TestCacheExpiry(t *testing.T) {
 	clk := newFakeClock()
-	c := NewReplayCache(ReplayCacheOptions{Now: clk.Now, Skew: time.Minute, Start: clk.Now().Add(-time.Hour)})
+	c := New(Options{Now: clk.Now, Skew: time.Minute, Start: clk.Now().Add(-time.Hour)})
 	ct := clk.Now()
 	if err := c.Check("host/x@R", "alice@R", ct, 1); err != nil {
 		t.Fatal(err)
@@ -44,9 +44,9 @@ func TestReplayCacheExpiry(t *testing.T) {
 	}
 }
 
-func TestReplayCacheBeforeStart(t *testing.T) {
+func TestCacheBeforeStart(t *testing.T) {
 	clk := newFakeClock()
-	c := NewReplayCache(ReplayCacheOptions{Now: clk.Now})
+	c := New(Options{Now: clk.Now})
 	if !c.Start().Equal(clk.Now()) {
 		t.Fatalf("Start %v, want the clock's now", c.Start())
 	}
@@ -61,16 +61,16 @@ func TestReplayCacheBeforeStart(t *testing.T) {
 	}
 }
 
-func TestReplayCacheBounded(t *testing.T) {
+func TestCacheBounded(t *testing.T) {
 	clk := newFakeClock()
-	c := NewReplayCache(ReplayCacheOptions{Now: clk.Now, MaxEntries: 3, Skew: time.Minute, Start: clk.Now().Add(-time.Hour)})
+	c := New(Options{Now: clk.Now, MaxEntries: 3, Skew: time.Minute, Start: clk.Now().Add(-time.Hour)})
 	for i := 0; i < 3; i++ {
 		if err := c.Check("s@R", "c@R", clk.Now(), i); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Check("s@R", "c@R", clk.Now(), 3); !errors.Is(err, ErrReplayCacheFull) {
-		t.Fatalf("4th entry: %v, want ErrReplayCacheFull", err)
+	if err := c.Check("s@R", "c@R", clk.Now(), 3); !errors.Is(err, ErrFull) {
+		t.Fatalf("4th entry: %v, want ErrFull", err)
 	}
 	// A replay is still recognised as such when full.
 	if err := c.Check("s@R", "c@R", clk.Now(), 0); !errors.Is(err, ErrReplay) {
@@ -82,9 +82,9 @@ func TestReplayCacheBounded(t *testing.T) {
 	}
 }
 
-func TestReplayCacheQueueCompacts(t *testing.T) {
+func TestCacheQueueCompacts(t *testing.T) {
 	clk := newFakeClock()
-	c := NewReplayCache(ReplayCacheOptions{Now: clk.Now, Skew: time.Second, Start: clk.Now().Add(-time.Hour)})
+	c := New(Options{Now: clk.Now, Skew: time.Second, Start: clk.Now().Add(-time.Hour)})
 	for i := 0; i < 10000; i++ {
 		if err := c.Check("s@R", fmt.Sprint("c", i), clk.Now(), 0); err != nil {
 			t.Fatal(err)
@@ -100,9 +100,9 @@ func TestReplayCacheQueueCompacts(t *testing.T) {
 	}
 }
 
-func TestReplayCacheConcurrent(t *testing.T) {
+func TestCacheConcurrent(t *testing.T) {
 	clk := newFakeClock()
-	c := NewReplayCache(ReplayCacheOptions{Now: clk.Now, Start: clk.Now().Add(-time.Hour)})
+	c := New(Options{Now: clk.Now, Start: clk.Now().Add(-time.Hour)})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	accepted := 0
@@ -123,4 +123,24 @@ func TestReplayCacheConcurrent(t *testing.T) {
 	if accepted != 500 {
 		t.Fatalf("%d accepted, want 500 (each cusec once)", accepted)
 	}
+}
+
+// fakeClock is a frozen clock the tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now().UTC().Truncate(time.Microsecond)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
