@@ -89,6 +89,9 @@ type LocalAdmin struct {
 	Store principal.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// PolicyChanged, when set, is called after a policy was added, changed
+	// or deleted (kdc serve: KDC.ForgetPolicies).
+	PolicyChanged func()
 }
 
 var _ Admin = (*LocalAdmin)(nil)

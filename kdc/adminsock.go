@@ -103,6 +103,8 @@ type AdminServer struct {
 	// allowUID decides which peers may administer; nil means checkPeer's
 	// rule (the server's own uid, or root). Tests replace it.
 	allowUID func(uid uint32) bool
+	// Audit, when set, gets a line for every change (audit.go).
+	Audit *AuditLog
 }
 
 // ListenAdmin creates the admin socket at path with mode 0600. A stale socket
@@ -147,7 +149,8 @@ func (s *AdminServer) Serve(ctx context.Context, a Admin, log *slog.Logger) {
 
 func (s *AdminServer) serveConn(ctx context.Context, c *net.UnixConn, a Admin, log *slog.Logger) {
 	c.SetDeadline(time.Now().Add(AdminTimeout))
-	if err := checkPeer(c, s.allowUID); err != nil {
+	uid, err := checkPeer(c, s.allowUID)
+	if err != nil {
 		log.Warn("admin connection refused", "err", err)
 		// Read (and drop) the request before answering: the client writes it
 		// first, and closing on unread data would reset the connection under
@@ -172,6 +175,9 @@ func (s *AdminServer) serveConn(ctx context.Context, c *net.UnixConn, a Admin, l
 		target = "trust " + req.Trust.Realm + " " + req.Trust.Direction // never the password
 	}
 	log.Info("admin", "op", req.Op, "principal", target, "names", req.Names, "error", resp.Error)
+	if ev, ok := auditEvent(&req, &resp, fmt.Sprintf("uid:%d", uid), "admin-socket "+s.path); ok {
+		s.Audit.Log(ev)
+	}
 	json.NewEncoder(c).Encode(resp)
 }
 
@@ -191,27 +197,27 @@ func safeDispatchAdmin(ctx context.Context, a Admin, req *adminRequest, log *slo
 // checkPeer lets in only the user who owns the server process (or root), or
 // whom allow accepts when it is set: the socket mode already says so,
 // SO_PEERCRED makes sure.
-func checkPeer(c *net.UnixConn, allow func(uint32) bool) error {
+func checkPeer(c *net.UnixConn, allow func(uint32) bool) (uint32, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var cred *unix.Ucred
 	var cerr error
 	err = raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if cerr != nil {
-		return cerr
+		return 0, cerr
 	}
 	if allow == nil {
 		allow = func(uid uint32) bool { return uid == uint32(os.Getuid()) || uid == 0 }
 	}
 	if !allow(cred.Uid) {
-		return fmt.Errorf("kdc: uid %d may not administer this database", cred.Uid)
+		return cred.Uid, fmt.Errorf("kdc: uid %d may not administer this database", cred.Uid)
 	}
-	return nil
+	return cred.Uid, nil
 }
 
 func dispatchAdmin(ctx context.Context, a Admin, req *adminRequest) adminResponse {
@@ -272,6 +278,10 @@ func dispatchAdmin(ctx context.Context, a Admin, req *adminRequest) adminRespons
 			resp.Kind = "not_found"
 		case errors.Is(err, principal.ErrExists):
 			resp.Kind = "exists"
+		case errors.Is(err, principal.ErrPasswordQuality):
+			resp.Kind = "password_quality"
+		case errors.Is(err, principal.ErrPolicyInUse):
+			resp.Kind = "policy_in_use"
 		}
 	}
 	return resp
@@ -280,6 +290,8 @@ func dispatchAdmin(ctx context.Context, a Admin, req *adminRequest) adminRespons
 // AdminClient administers a running server through its admin socket.
 type AdminClient struct {
 	Path string
+	// local, when set, answers requests in this process (LocalClient).
+	local func(context.Context, adminRequest) adminResponse
 }
 
 var _ Admin = (*AdminClient)(nil)
@@ -305,6 +317,9 @@ func (e *remoteError) Error() string { return e.msg }
 func (e *remoteError) Unwrap() error { return e.kind }
 
 func (c *AdminClient) call(ctx context.Context, req adminRequest) (adminResponse, error) {
+	if c.local != nil {
+		return remoteResult(c.local(ctx, req))
+	}
 	d := net.Dialer{Timeout: AdminTimeout}
 	conn, err := d.DialContext(ctx, "unix", c.Path)
 	if err != nil {
@@ -322,6 +337,11 @@ func (c *AdminClient) call(ctx context.Context, req adminRequest) (adminResponse
 		}
 		return adminResponse{}, fmt.Errorf("kdc: admin response: %w", err)
 	}
+	return remoteResult(resp)
+}
+
+// remoteResult turns a response's error into an error value.
+func remoteResult(resp adminResponse) (adminResponse, error) {
 	if resp.Error != "" {
 		re := &remoteError{msg: resp.Error}
 		switch resp.Kind {
@@ -329,6 +349,10 @@ func (c *AdminClient) call(ctx context.Context, req adminRequest) (adminResponse
 			re.kind = principal.ErrNotFound
 		case "exists":
 			re.kind = principal.ErrExists
+		case "password_quality":
+			re.kind = principal.ErrPasswordQuality
+		case "policy_in_use":
+			re.kind = principal.ErrPolicyInUse
 		}
 		return resp, re
 	}

@@ -3,6 +3,7 @@ package kdc
 import (
 	"context"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -300,4 +301,42 @@ func BenchmarkASDuringWrongPasswordBurst(b *testing.B) {
 			b.ReportMetric(float64(burst.Load())/b.Elapsed().Seconds(), "burst/s")
 		})
 	}
+}
+
+// TestLockoutAudited: the KDC writes one audit line when it locks a
+// principal, and none for the failures before.
+func TestLockoutAudited(t *testing.T) {
+	var buf syncBuffer
+	r := newTestRealm(t, func(c *Config) { c.Audit = NewAuditLog(&buf, nil) })
+	ctx := context.Background()
+	if _, err := r.admin.PolicyAdd(ctx, principal.Policy{Name: "strict", MaxFailures: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r.add(AddRequest{Name: "erin", Password: "erinpw", Policy: "strict"})
+	t.Cleanup(r.kdc.lock.waitIdle)
+	for range 2 {
+		expectError(t, r.exchange(r.wrongPassword("erin")), errorcode.KDC_ERR_PREAUTH_FAILED)
+		r.kdc.lock.waitIdle()
+	}
+	log := buf.String()
+	if strings.Count(log, "\n") != 1 || !strings.Contains(log, `"who":"kdc","what":"lockout","target":"erin@KRB.TEST","details":{"failures":2,"locked_until":"until unlocked"}`) {
+		t.Fatalf("audit:\n%s", log)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -126,6 +126,7 @@ func (a *LocalAdmin) PolicyAdd(ctx context.Context, p principal.Policy) (princip
 	if err := ps.CreatePolicy(ctx, &p); err != nil {
 		return p, err
 	}
+	a.policyChanged()
 	return p, nil
 }
 
@@ -141,6 +142,7 @@ func (a *LocalAdmin) PolicyModify(ctx context.Context, name string, c PolicyChan
 		out = *p
 		return p.Validate()
 	})
+	a.policyChanged()
 	return out, err
 }
 
@@ -172,7 +174,15 @@ func (a *LocalAdmin) PolicyDelete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return ps.DeletePolicy(ctx, name)
+	err = ps.DeletePolicy(ctx, name)
+	a.policyChanged()
+	return err
+}
+
+func (a *LocalAdmin) policyChanged() {
+	if a.PolicyChanged != nil {
+		a.PolicyChanged()
+	}
 }
 
 // Unlock implements PolicyAdmin.

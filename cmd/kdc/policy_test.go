@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/kerbkit/kerbkit/internal/cli"
 	"github.com/kerbkit/kerbkit/kdc"
 )
@@ -74,5 +78,86 @@ func TestPolicyCLI(t *testing.T) {
 	}
 	if _, err := os.Stat(kdc.AdminSocketPath(db)); err != nil {
 		t.Fatal("the commands did not go through the admin socket")
+	}
+	// Every change is in the audit log beside the database, with the
+	// admin's uid and the socket, and no password in it.
+	b, err := os.ReadFile(db + ".audit.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	uid := fmt.Sprintf(`"who":"uid:%d"`, os.Getuid())
+	for _, want := range []string{`"what":"policy-add","target":"strict"`, `"what":"policy-modify","target":"strict"`,
+		`"what":"principal-add","target":"carol@KRB.TEST"`, `"what":"principal-passwd","target":"carol@KRB.TEST"`,
+		`"what":"principal-unlock","target":"carol@KRB.TEST"`, `"what":"policy-delete","target":"strict"`,
+		`"what":"principal-modify","target":"alice@KRB.TEST"`, `Password is too short"}`, uid, `"from":"admin-socket `} {
+		if !strings.Contains(log, want) {
+			t.Errorf("audit log lacks %s:\n%s", want, log)
+		}
+	}
+	for _, secret := range []string{"Good-Password-1", "Other-Password-2", "alicepw", "Short1!", "davepw"} {
+		if strings.Contains(log, secret) {
+			t.Fatalf("audit log holds a password: %s", secret)
+		}
+	}
+	if strings.Contains(log, `"what":"principal-show"`) || strings.Contains(log, "policy-list") {
+		t.Fatal("reads are audited")
+	}
+	fi, _ := os.Stat(db + ".audit.log")
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("audit log mode %v", fi.Mode())
+	}
+}
+
+// TestAuditWithoutServer: the commands on a database no server holds write
+// the same audit lines, from "database PATH"; keytab export is audited with
+// no key in the line; --audit-log none writes nothing.
+func TestAuditWithoutServer(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "kdc.db")
+	if code, _, stderr := kdcRun(t, "", "init", "--realm", "KRB.TEST", "--db", db); code != 0 {
+		t.Fatal(stderr)
+	}
+	kt := filepath.Join(dir, "svc.keytab")
+	for _, args := range [][]string{
+		{"principal", "add", "host/svc", "--random-key"},
+		{"keytab", "host/svc", "-o", kt},
+		{"trust", "add", "OTHER.TEST", "--direction", "out"},
+		{"principal", "delete", "host/svc"},
+	} {
+		if code, _, stderr := kdcRun(t, testTrustPassword+"\n", append(args, "--db", db)...); code != 0 {
+			t.Fatalf("%v: %s", args, stderr)
+		}
+	}
+	if code, _, stderr := kdcRun(t, "", "principal", "add", "x", "--random-key", "--db", db, "--audit-log", "none"); code != 0 {
+		t.Fatal(stderr)
+	}
+	b, err := os.ReadFile(db + ".audit.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	for _, want := range []string{`"what":"principal-add","target":"host/svc@KRB.TEST"`, `"what":"keytab-export","target":"host/svc"`,
+		`"what":"trust-add","target":"OTHER.TEST"`, `"what":"principal-delete","target":"host/svc"`, `"from":"database ` + db} {
+		if !strings.Contains(log, want) {
+			t.Errorf("audit log lacks %s:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, testTrustPassword) || strings.Contains(log, `"target":"x@KRB.TEST"`) {
+		t.Fatalf("audit log:\n%s", log)
+	}
+	k, err := keytab.Load(kt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range k.Entries {
+		for _, enc := range []string{string(e.Key.KeyValue), base64.StdEncoding.EncodeToString(e.Key.KeyValue), hex.EncodeToString(e.Key.KeyValue)} {
+			if strings.Contains(log, enc) {
+				t.Fatal("a key in the audit log")
+			}
+		}
+	}
+	if strings.Count(log, "\n") != 4 {
+		t.Fatalf("want 4 lines:\n%s", log)
 	}
 }

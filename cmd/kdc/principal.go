@@ -27,7 +27,7 @@ func withAdmin(ctx context.Context, e *env, fn func(kdc.Admin) error) error {
 			return err
 		}
 		defer db.Close()
-		return fn(&kdc.LocalAdmin{Store: db})
+		return e.withLocalAdmin(db, fn)
 	}
 	if c, ok := kdc.DialAdmin(kdc.AdminSocketPath(e.db)); ok {
 		return fn(c)
@@ -44,7 +44,7 @@ func withAdmin(ctx context.Context, e *env, fn func(kdc.Admin) error) error {
 		return err
 	}
 	defer db.Close()
-	return fn(&kdc.LocalAdmin{Store: db})
+	return e.withLocalAdmin(db, fn)
 }
 
 type addOptions struct {

@@ -24,6 +24,8 @@ type env struct {
 	stdout, stderr io.Writer
 	db             string
 	dbFlags        dbFlags
+	// auditLog is --audit-log (audit.go).
+	auditLog string
 }
 
 // dbFlags are the root flags that say how to open the database besides
@@ -124,7 +126,8 @@ func newRootCmd(e *env) *cobra.Command {
 	pf.StringVar(&e.dbFlags.etcdKey, "etcd-key", os.Getenv("KERBKIT_ETCD_KEY"), "PEM key of --etcd-cert (env KERBKIT_ETCD_KEY)")
 	pf.StringVar(&e.dbFlags.etcdUser, "etcd-user", os.Getenv("KERBKIT_ETCD_USER"), "etcd user name; the password comes from --etcd-password-file or $"+envPassword+" (env KERBKIT_ETCD_USER)")
 	pf.StringVar(&e.dbFlags.etcdPasswordFile, "etcd-password-file", os.Getenv("KERBKIT_ETCD_PASSWORD_FILE"), "file whose first line is the etcd password, mode 0600 (env KERBKIT_ETCD_PASSWORD_FILE)")
-	for _, f := range []string{"master-key", "etcd-ca", "etcd-cert", "etcd-key", "etcd-password-file"} {
+	pf.StringVar(&e.auditLog, "audit-log", os.Getenv("KERBKIT_AUDIT_LOG"), "audit log of admin changes and lockouts, one JSON line each (default FILE.audit.log beside a bbolt file, none for etcd; 'none' turns it off) (env KERBKIT_AUDIT_LOG)")
+	for _, f := range []string{"audit-log", "master-key", "etcd-ca", "etcd-cert", "etcd-key", "etcd-password-file"} {
 		_ = root.MarkPersistentFlagFilename(f)
 	}
 	root.AddCommand(newInitCmd(e), newServeCmd(e), newPrincipalCmd(e), newKeytabCmd(e), newDevCmd(e), newCheckCmd(e), newProbeCmd(e), newDumpCmd(e), newLoadCmd(e), newTrustCmd(e), newPolicyCmd(e))

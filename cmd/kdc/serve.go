@@ -112,7 +112,12 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 			return cli.Usagef("kdc: --domain-realm %q=%q: want HOST=REALM or .DOMAIN=REALM", d, r)
 		}
 	}
-	k, err := kdc.New(kdc.Config{Store: db, Logger: log, TransitRealms: o.transit, RequireFAST: o.requireFAST, DomainRealms: o.domainRealms})
+	audit, auditCloser, err := e.openAudit()
+	if err != nil {
+		return err
+	}
+	defer auditCloser.Close()
+	k, err := kdc.New(kdc.Config{Store: db, Logger: log, TransitRealms: o.transit, RequireFAST: o.requireFAST, DomainRealms: o.domainRealms, Audit: audit})
 	if err != nil {
 		return err
 	}
@@ -169,7 +174,8 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 	admDone := make(chan struct{})
 	if adm != nil {
 		go func() {
-			adm.Serve(ctx, &kdc.LocalAdmin{Store: db}, log)
+			adm.Audit = audit
+			adm.Serve(ctx, &kdc.LocalAdmin{Store: db, PolicyChanged: k.ForgetPolicies}, log)
 			close(admDone)
 		}()
 		fmt.Fprintf(e.stderr, "kdc: realm %s, listening on %s (udp, tcp); admin socket %s\n", db.Realm(), srv.Addr(), kdc.AdminSocketPath(e.db))
@@ -177,6 +183,9 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 		close(admDone)
 		h := db.Health()
 		fmt.Fprintf(e.stderr, "kdc: realm %s, listening on %s (udp, tcp); database %s (%d records in memory, revision %d)\n", db.Realm(), srv.Addr(), db.Location(), h.Records, h.CacheRevision)
+	}
+	if p := e.auditPath(); p != "" {
+		fmt.Fprintf(e.stderr, "kdc: audit log %s\n", p)
 	}
 	kpDone := make(chan struct{})
 	if kpSrv != nil {
