@@ -112,11 +112,14 @@ func (c *Client) ChangePassword(ctx context.Context, r ChangePasswordRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	var last error
+	var attempts []Attempt
 	for _, srv := range servers {
-		b, err := c.sendKpasswd(ctx, srv, req)
-		if err != nil {
-			last = err
+		b, tried := c.sendKpasswd(ctx, srv, req)
+		attempts = append(attempts, tried...)
+		if b == nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			continue
 		}
 		code, text, err := readKpasswdReply(ap, b)
@@ -128,30 +131,28 @@ func (c *Client) ChangePassword(ctx context.Context, r ChangePasswordRequest) (*
 		}
 		return &ChangePasswordResult{Text: text, Server: srv}, nil
 	}
-	return nil, fmt.Errorf("client: no kpasswd server of %s answered: %w", r.Client.Realm, last)
+	return nil, fmt.Errorf("client: no kpasswd server answered: %w", &UnreachableError{Realm: r.Client.Realm, Attempts: attempts})
 }
 
-// sendKpasswd tries UDP (when the request is small enough) then TCP.
-func (c *Client) sendKpasswd(ctx context.Context, srv string, req []byte) ([]byte, error) {
+// sendKpasswd tries UDP (when the request is small enough) then TCP; b is nil
+// when neither answered.
+func (c *Client) sendKpasswd(ctx context.Context, srv string, req []byte) (b []byte, attempts []Attempt) {
 	timeout := c.Config.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	var err error
+	try := func(n Network, f func(context.Context, string, []byte, time.Duration) ([]byte, error)) []byte {
+		start := time.Now()
+		b, err := f(ctx, srv, req, timeout)
+		attempts = append(attempts, Attempt{KDC: srv, Network: n, Err: err, Elapsed: time.Since(start)})
+		return b
+	}
 	if len(req) <= c.Config.UDPPreferenceLimit {
-		var b []byte
-		if b, err = exchangeUDP(ctx, srv, req, timeout); err == nil {
-			return b, nil
-		}
-		if ctx.Err() != nil {
-			return nil, err
+		if b = try(UDP, exchangeUDP); b != nil || ctx.Err() != nil {
+			return b, attempts
 		}
 	}
-	b, terr := exchangeTCP(ctx, srv, req, timeout)
-	if terr != nil {
-		return nil, errors.Join(err, terr)
-	}
-	return b, nil
+	return try(TCP, exchangeTCP), attempts
 }
 
 // kpasswdRequest frames the AP-REQ and the KRB-PRIV of the new password

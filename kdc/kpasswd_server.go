@@ -346,7 +346,7 @@ func (p *Kpasswd) errorReply(f *kpasswdFail) ([]byte, error) {
 	if code == 0 {
 		code = errorcode.KRB_ERR_GENERIC
 	}
-	e, err := ticket.ErrorReply{Code: code, Now: time.Now(), Realm: p.k.realm, SName: changepwSName,
+	e, err := ticket.ErrorReply{Code: code, Now: p.k.now(), Realm: p.k.realm, SName: changepwSName,
 		EData: kpasswdResult(f.result, f.text)}.Marshal()
 	if err != nil {
 		return nil, err

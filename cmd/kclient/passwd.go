@@ -155,6 +155,10 @@ func changeError(err error) error {
 	if errors.As(err, &ke) {
 		return &userError{msg: "kclient: " + ke.Text() + " getting initial ticket", err: err}
 	}
+	var ue *client.UnreachableError
+	if errors.As(err, &ue) {
+		return &userError{msg: fmt.Sprintf("kclient: Cannot contact any KDC or password-change server for realm '%s' changing password (%s)", ue.Realm, ue.Detail()), err: err}
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &userError{msg: "kclient: interrupted changing password", err: err}
 	}

@@ -77,3 +77,12 @@ func TestLoginChangesExpiredPassword(t *testing.T) {
 		t.Errorf("new password: exit %d (%s)", r.code, r.stderr)
 	}
 }
+
+// TestPasswdUnreachable: no password-change server answers: one line, exit 4.
+func TestPasswdUnreachable(t *testing.T) {
+	k := startOwnKDC(t)
+	conf := testenv.EnvValue(k.Env(testenv.EnvOptions{Kpasswd: "127.0.0.1:9"}), "KRB5_CONFIG")
+	env := map[string]string{"KRB5_CONFIG": conf, "KRB5CCNAME": "FILE:" + filepath.Join(t.TempDir(), "cc")}
+	r := runKClient(t, env, "alicepw\nNew-Passw0rd\nNew-Passw0rd\n", "passwd", "alice")
+	wantExit(t, r, cli.ExitUnreachable, "kclient: Cannot contact any KDC or password-change server for realm '"+ownRealmName+"' changing password", true)
+}
