@@ -35,9 +35,8 @@ type asRequest struct {
 	session        types.EncryptionKey
 
 	// fast is the armor of a FAST request (fast.go), nil for a plain one;
-	// outer is then the request as it arrived and req the one inside.
-	fast  *fastState
-	outer *ticket.KDCRequest
+	// req is then the request inside and fast.outer the one that arrived.
+	fast *fastState
 
 	// policy is the client's policy when it counts failures (lockout.go).
 	policy *principal.Policy

@@ -82,6 +82,8 @@ type fastState struct {
 	// challenge (encchallenge.go), nil otherwise.
 	kdcChallenge *types.EncryptionKey
 	keys         ticket.SessionKeys
+	// outer is the request as it arrived, around the inner one.
+	outer *ticket.KDCRequest
 }
 
 // unwrapFAST opens PA-FX-FAST (RFC 6113 §5.4.2) and replaces as.req by the
@@ -109,7 +111,7 @@ func (k *KDC) unwrapFAST(ctx context.Context, as *asRequest, v []byte) error {
 	if err != nil {
 		return err
 	}
-	as.outer, as.req, as.fast = as.req, inner, fs
+	fs.outer, as.req, as.fast = as.req, inner, fs
 	return nil
 }
 

@@ -205,6 +205,9 @@ func printInfo(e *env, info kdc.PrincipalInfo) {
 		fmt.Fprintf(tw, "Old kvnos kept:\t%v\n", info.OldKVNOs)
 	}
 	fmt.Fprintf(tw, "Requires preauth:\t%v\n", info.RequiresPreauth)
+	if info.RequiresFAST {
+		fmt.Fprintf(tw, "Requires FAST:\t%v\n", info.RequiresFAST)
+	}
 	fmt.Fprintf(tw, "Disabled:\t%v\n", info.Disabled)
 	fmt.Fprintf(tw, "Max life:\t%s\n", limit(info.MaxLife))
 	fmt.Fprintf(tw, "Max renew:\t%s\n", limit(info.MaxRenew))
