@@ -340,3 +340,22 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestLockoutCountsEncryptedChallenge: a wrong FAST encrypted challenge
+// (RFC 6113 §5.4.6) counts as a failure as a wrong PA-ENC-TIMESTAMP does,
+// and a locked principal is refused inside the armor too.
+func TestLockoutCountsEncryptedChallenge(t *testing.T) {
+	r := lockoutRealm(t, 0)
+	c := newFastClient(t, r)
+	for range 3 {
+		req := asReq("alice", 18)
+		req.PAData = types.PADataSequence{c.challenge(randomKey(t, 18), r.clock.Now())}
+		c.fastErr(r.exchange(c.request(req)), errorcode.KDC_ERR_PREAUTH_FAILED)
+	}
+	if got := r.show("alice").FailCount; got != 3 {
+		t.Fatalf("counted %d encrypted-challenge failures", got)
+	}
+	req := asReq("alice", 18)
+	req.PAData = types.PADataSequence{c.challenge(r.key("alice@"+testRealm, 18), r.clock.Now())}
+	c.fastErr(r.exchange(c.request(req)), errorcode.KDC_ERR_CLIENT_REVOKED)
+}
