@@ -319,11 +319,15 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 		}
 		keys = nil // the strengthened reply key serves once
 	}
+	outerRealm, outerName := k.realm, cname
+	if as.fast != nil && as.fast.hideClient {
+		outerRealm, outerName = anonymousRealm, anonymousName
+	}
 	rep := ticket.Reply{
 		MsgType: msgtype.KRB_AS_REP,
 		PAData:  padata,
-		CRealm:  k.realm,
-		CName:   cname,
+		CRealm:  outerRealm,
+		CName:   outerName,
 		Ticket:  tkt,
 		Part:    encPart,
 		Key:     replyKey,

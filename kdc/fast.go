@@ -84,7 +84,19 @@ type fastState struct {
 	keys         ticket.SessionKeys
 	// outer is the request as it arrived, around the inner one.
 	outer *ticket.KDCRequest
+	// hideClient is the hide-client-names option: the outer reply names
+	// the anonymous principal, the real name travels in KrbFastFinished.
+	hideClient bool
 }
+
+// fastHideClientNames is the hide-client-names FAST option (RFC 6113 §5.4.2).
+const fastHideClientNames = 1
+
+// anonymousName is WELLKNOWN/ANONYMOUS@WELLKNOWN:ANONYMOUS (RFC 6113
+// §5.4.2, RFC 8062 §3), the outer client of a reply with hidden names.
+var anonymousName = types.PrincipalName{NameType: 11, NameString: []string{"WELLKNOWN", "ANONYMOUS"}}
+
+const anonymousRealm = "WELLKNOWN:ANONYMOUS"
 
 // unwrapFAST opens PA-FX-FAST (RFC 6113 §5.4.2) and replaces as.req by the
 // inner request. Failures here are answered unarmored, as MIT's kdc_find_fast
@@ -135,9 +147,13 @@ func openFastReq(outer *ticket.KDCRequest, fs *fastState, ar *der.FastArmoredReq
 		!fs.keys.VerifyChecksum(fs.armorKey, usageFastReqChecksum, checked, ck.Checksum) {
 		return nil, kerr(errorcode.KRB_AP_ERR_MODIFIED, "FIND_FAST", errors.New("FAST req-checksum invalid: request modified"))
 	}
-	// Bits 0-15 of fast-options are critical (RFC 6113 §5.4.2); none is
-	// supported (hide-client-names, bit 1, included).
+	// Bits 0-15 of fast-options are critical (RFC 6113 §5.4.2); of those
+	// only hide-client-names (1) is supported: Heimdal's kinit sets it.
 	for i := 0; i < 16 && i < fr.Options.BitLength; i++ {
+		if i == fastHideClientNames {
+			fs.hideClient = fr.Options.At(i) != 0
+			continue
+		}
 		if fr.Options.At(i) != 0 {
 			return nil, kerr(kdcErrUnknownCriticalFastOption, "FIND_FAST", fmt.Errorf("critical FAST option %d", i))
 		}

@@ -327,7 +327,7 @@ func TestFASTArmorErrors(t *testing.T) {
 		{"armor without subkey", func(c *fastClient) { c.noSubkey = true }, errorcode.KDC_ERR_POLICY},
 		{"inner request in the wrong key", func(c *fastClient) { k := randomKey(t, 18); c.encKey = &k }, errorcode.KRB_AP_ERR_BAD_INTEGRITY},
 		{"req-checksum over other bytes", func(c *fastClient) { c.badChecksum = true }, errorcode.KRB_AP_ERR_MODIFIED},
-		{"critical FAST option (hide-client-names)", func(c *fastClient) { c.options = ticket.Flags(1) }, kdcErrUnknownCriticalFastOption},
+		{"unknown critical FAST option", func(c *fastClient) { c.options = ticket.Flags(2) }, kdcErrUnknownCriticalFastOption},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newFastClient(t, r)
@@ -433,4 +433,25 @@ func TestFASTTGS(t *testing.T) {
 	}
 	c.fastErr(r.exchange(build("nosuch/localhost", false)), errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN)
 	expectError(t, r.exchange(build("host/localhost", true)), errorcode.KDC_ERR_PREAUTH_FAILED)
+}
+
+// TestFASTHideClientNames: with hide-client-names (Heimdal's kinit sets it)
+// the outer AS-REP names the anonymous principal and KrbFastFinished the
+// real client (RFC 6113 §5.4.2).
+func TestFASTHideClientNames(t *testing.T) {
+	r := newTestRealm(t)
+	c := newFastClient(t, r)
+	c.options = ticket.Flags(fastHideClientNames)
+	req := asReq("alice", 18)
+	req.PAData = types.PADataSequence{c.challenge(r.key("alice@"+testRealm, 18), r.clock.Now())}
+	var rep messages.ASRep
+	if err := rep.Unmarshal(r.exchange(c.request(req))); err != nil {
+		t.Fatalf("not an AS-REP: %v", err)
+	}
+	if rep.CRealm != anonymousRealm || len(rep.CName.NameString) != 2 || rep.CName.NameString[1] != "ANONYMOUS" {
+		t.Fatalf("outer client %v@%s, want the anonymous principal", rep.CName, rep.CRealm)
+	}
+	if fr := c.response(rep.PAData); fr.Finished.CName.NameString[0] != "alice" || fr.Finished.CRealm != testRealm {
+		t.Fatalf("finished names %v@%s", fr.Finished.CName, fr.Finished.CRealm)
+	}
 }
