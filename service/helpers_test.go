@@ -15,6 +15,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/internal/clock"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
 )
@@ -26,26 +27,6 @@ var (
 	httpName  = types.NewPrincipalName(nametype.KRB_NT_SRV_HST, "HTTP/localhost")
 	aliceName = types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice")
 )
-
-// fakeClock is an injectable clock that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now().UTC().Truncate(time.Microsecond)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // syncBuffer is a log sink safe for concurrent writers.
 type syncBuffer struct {
@@ -68,7 +49,7 @@ func (s *syncBuffer) String() string {
 // env is a service keytab with known keys and an acceptor over it.
 type env struct {
 	t      testing.TB
-	clock  *fakeClock
+	clock  *clock.Frozen
 	ktPath string
 	// hostKeys[kvno][etype] for host/localhost; HTTP/localhost has kvno 1 aes256.
 	hostKeys map[int]map[int32]types.EncryptionKey
@@ -92,7 +73,7 @@ func randKey(t testing.TB, etype int32) types.EncryptionKey {
 // whose replay cache started an hour ago.
 func newEnv(t testing.TB, mutate ...func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, clock: newFakeClock(), ktPath: filepath.Join(t.TempDir(), "service.keytab"),
+	e := &env{t: t, clock: clock.NewFrozen(), ktPath: filepath.Join(t.TempDir(), "service.keytab"),
 		hostKeys: map[int]map[int32]types.EncryptionKey{}, log: &syncBuffer{}}
 	var entries []ticket.KeytabEntry
 	for _, kvno := range []int{1, 2} {

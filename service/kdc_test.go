@@ -15,6 +15,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/kerbkit/kerbkit/internal/clock"
 	"github.com/kerbkit/kerbkit/kdc"
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/store"
@@ -123,7 +124,7 @@ func TestAcceptKDCTicket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, clock: newFakeClock()}
+	e := &env{t: t, clock: clock.NewFrozen()}
 	tk, session := r.serviceTicket()
 	b, auth := e.apreq(tk, session, nowReq(req{subkey: true}))
 	c, rep, err := acc.AcceptGSS(context.Background(), ticket.FrameKRB5Token(ticket.TokIDAPReq, b))

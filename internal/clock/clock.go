@@ -42,3 +42,28 @@ func (c *Offset) Offset() time.Duration {
 	defer c.mu.Unlock()
 	return c.offset
 }
+
+// Frozen is a clock that stands still until a test moves it: for code whose
+// expiry and window arithmetic must be exact. It is safe for concurrent use.
+type Frozen struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewFrozen returns a clock stopped at the current time, in UTC, truncated to
+// the microsecond (the resolution of Kerberos timestamps with cusec).
+func NewFrozen() *Frozen { return &Frozen{t: time.Now().UTC().Truncate(time.Microsecond)} }
+
+// Now is the clock's current reading.
+func (c *Frozen) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d (backward if d is negative).
+func (c *Frozen) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}

@@ -6,10 +6,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kerbkit/kerbkit/internal/clock"
 )
 
 func TestCacheExpiry(t *testing.T) {
-	clk := newFakeClock()
+	clk := clock.NewFrozen()
 	c := New(Options{Now: clk.Now, Skew: time.Minute, Start: clk.Now().Add(-time.Hour)})
 	ct := clk.Now()
 	if err := c.Check("host/x@R", "alice@R", ct, 1); err != nil {
@@ -45,7 +47,7 @@ func TestCacheExpiry(t *testing.T) {
 }
 
 func TestCacheBeforeStart(t *testing.T) {
-	clk := newFakeClock()
+	clk := clock.NewFrozen()
 	c := New(Options{Now: clk.Now})
 	if !c.Start().Equal(clk.Now()) {
 		t.Fatalf("Start %v, want the clock's now", c.Start())
@@ -62,7 +64,7 @@ func TestCacheBeforeStart(t *testing.T) {
 }
 
 func TestCacheBounded(t *testing.T) {
-	clk := newFakeClock()
+	clk := clock.NewFrozen()
 	c := New(Options{Now: clk.Now, MaxEntries: 3, Skew: time.Minute, Start: clk.Now().Add(-time.Hour)})
 	for i := 0; i < 3; i++ {
 		if err := c.Check("s@R", "c@R", clk.Now(), i); err != nil {
@@ -83,7 +85,7 @@ func TestCacheBounded(t *testing.T) {
 }
 
 func TestCacheQueueCompacts(t *testing.T) {
-	clk := newFakeClock()
+	clk := clock.NewFrozen()
 	c := New(Options{Now: clk.Now, Skew: time.Second, Start: clk.Now().Add(-time.Hour)})
 	for i := 0; i < 10000; i++ {
 		if err := c.Check("s@R", fmt.Sprint("c", i), clk.Now(), 0); err != nil {
@@ -101,7 +103,7 @@ func TestCacheQueueCompacts(t *testing.T) {
 }
 
 func TestCacheConcurrent(t *testing.T) {
-	clk := newFakeClock()
+	clk := clock.NewFrozen()
 	c := New(Options{Now: clk.Now, Start: clk.Now().Add(-time.Hour)})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -123,24 +125,4 @@ func TestCacheConcurrent(t *testing.T) {
 	if accepted != 500 {
 		t.Fatalf("%d accepted, want 500 (each cusec once)", accepted)
 	}
-}
-
-// fakeClock is a frozen clock the tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now().UTC().Truncate(time.Microsecond)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
