@@ -168,6 +168,7 @@ func (p *Kpasswd) answer(ctx context.Context, pkt []byte, tr Transport, from net
 	}
 	f = p.change(ctx, x)
 	p.logResult(ctx, x, tr, from, f)
+	p.audit(x, from, f)
 	b, err := p.privReply(x, f)
 	if err != nil {
 		p.log.Error("kpasswd: reply", "err", err)
@@ -193,6 +194,22 @@ func (p *Kpasswd) logResult(ctx context.Context, x *kpExchange, tr Transport, fr
 		}
 	}
 	p.log.InfoContext(ctx, "kpasswd", attrs...)
+}
+
+// audit writes the audit line of a password change an authenticated
+// requester attempted (who asked, for whom, from where, and the outcome;
+// never the password).
+func (p *Kpasswd) audit(x *kpExchange, from net.Addr, f *kpasswdFail) {
+	what := "kpasswd-change"
+	if !x.target.Equal(x.client) {
+		what = "kpasswd-set"
+	}
+	result := "ok"
+	if f != nil {
+		result = logString(f.text)
+	}
+	p.k.audit.Log(AuditEvent{Who: "principal " + logString(x.client.String()), From: "kpasswd " + addrString(from),
+		What: what, Target: logString(x.target.String()), Result: result})
 }
 
 func (r *kpasswdRequest) versionOr0() uint16 {

@@ -370,7 +370,7 @@ func TestKpasswdResultCodes(t *testing.T) {
 			}
 			return nil
 		}})
-		got := r.send(r.newReq(KpasswdVersionChange, "short", ""))
+		got := r.send(r.newReq(KpasswdVersionChange, "Zq9!x", ""))
 		if got.isError || got.code != KpasswdSoftError || got.text != "Password is too short" {
 			t.Fatalf("%+v", got)
 		}
@@ -540,5 +540,41 @@ func TestModifyPasswordExpires(t *testing.T) {
 	req, _ = r.preauthASReq("alice", 18)
 	if rep := r.exchange(marshalAS(t, req)); ticket.MessageType(rep) != 11 {
 		t.Errorf("AS after --pw-expires never: message type %d", ticket.MessageType(rep))
+	}
+}
+
+// TestKpasswdAudited: a password change through kpasswd writes one audit line
+// naming who asked, for whom and the outcome, and never the password; a
+// rejected change is audited with its reason.
+func TestKpasswdAudited(t *testing.T) {
+	var buf syncBuffer
+	env := newTestRealm(t, func(c *Config) { c.Audit = NewAuditLog(&buf, nil) })
+	r := &kpRealm{testRealmEnv: env, kp: NewKpasswd(env.kdc, KpasswdOptions{
+		CheckPassword: func(_ *principal.Record, pw string) error {
+			if len(pw) < 8 {
+				return &principal.PasswordError{Reason: "Password is too short"}
+			}
+			return nil
+		}})}
+	if got := r.send(r.newReq(KpasswdVersionChange, "n3w-Passw0rd", "")); got.code != KpasswdSuccess {
+		t.Fatalf("reply %+v", got)
+	}
+	if got := r.send(r.newReq(KpasswdVersionChange, "Zq9!x", "")); got.code != KpasswdSoftError {
+		t.Fatalf("reply %+v", got)
+	}
+	log := buf.String()
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d audit lines, want 2:\n%s", len(lines), log)
+	}
+	for i, want := range []string{`"result":"ok"`, `"result":"Password is too short"`} {
+		l := lines[i]
+		if !strings.Contains(l, `"who":"principal alice@`+testRealm+`"`) || !strings.Contains(l, `"what":"kpasswd-change"`) ||
+			!strings.Contains(l, `"target":"alice@`+testRealm+`"`) || !strings.Contains(l, want) {
+			t.Errorf("audit line %d: %s", i, l)
+		}
+	}
+	if strings.Contains(log, "n3w-Passw0rd") || strings.Contains(log, "Zq9!x") {
+		t.Errorf("the audit log holds a password:\n%s", log)
 	}
 }
