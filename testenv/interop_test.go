@@ -363,7 +363,7 @@ func (x *rowCtx) kdcTransport() error {
 	if x.realm.Kind != "kerbkit" {
 		return nil
 	}
-	lines := tgsLogLines(x.realm.Log(), "client="+x.principal(x.user))
+	lines := waitLogLines(x.realm.Log, "client="+x.principal(x.user))
 	if len(lines) == 0 {
 		return fmt.Errorf("our KDC logged no request from %s", x.principal(x.user))
 	}
@@ -493,7 +493,7 @@ func checkKinitRenew(x *rowCtx) error {
 		return err
 	}
 	if x.realm.Kind == "kerbkit" {
-		if len(tgsLogLines(x.realm.Log(), "TGS_REQ", "client="+x.principal(x.user), "result=ISSUE", "renewed")) == 0 {
+		if len(waitLogLines(x.realm.Log, "TGS_REQ", "client="+x.principal(x.user), "result=ISSUE", "renewed")) == 0 {
 			return fmt.Errorf("our KDC logged no renewal (TGS_REQ … renewed) for %s", x.user)
 		}
 	}

@@ -187,7 +187,7 @@ func TestMITKinitLiveAdmin(t *testing.T) {
 var (
 	devConfigRE   = regexp.MustCompile(`export KRB5_CONFIG=("[^"]*"|'[^']*'|\S+)`)
 	devCCacheRE   = regexp.MustCompile(`export KRB5CCNAME=("[^"]*"|'[^']*'|\S+)`)
-	devPasswordRE = regexp.MustCompile(`(?i)password\s*(?:[:=]|is)?\s*("[^"]*"|'[^']*'|[^\s,;)]+)`)
+	devPasswordRE = regexp.MustCompile(`(?i)password\s*(?:[:=]|\sis\s)\s*("[^"]*"|'[^']*'|[^\s,;)]+)`)
 	devListenRE   = regexp.MustCompile(`(127\.0\.0\.1:[0-9]+)`)
 )
 

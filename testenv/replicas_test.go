@@ -248,37 +248,47 @@ func TestReplicasOnEtcd(t *testing.T) {
 	}
 }
 
-// kdcloadBinary builds ../shared/tools/kdcload (beside the repository, or
-// beside its parent for a worktree) once, or skips (fails on CI).
-func kdcloadBinary(t *testing.T) string {
+// loadGenerator builds the load generator for the replicas: the independent
+// ../shared/tools/kdcload (beside the repository, or beside its parent for a
+// worktree) when it is there, otherwise the project's own bench/loadgen (the
+// same fresh closed-loop AS requests, one worker each), so that the test runs
+// on a machine without the shared tools too. args gives the command line that
+// drives one replica at addr for window.
+func loadGenerator(t *testing.T) (bin string, args func(addr, label string, window time.Duration) []string) {
 	t.Helper()
 	root, err := ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var src string
+	goTool, err := goCommand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(root, "bench", "loadgen")
+	args = func(addr, _ string, window time.Duration) []string {
+		return []string{"--kdc", addr, "--realm", replicaRealm, "--user", "load", "--password", "Load-pw-1",
+			"--mode", "as", "--conc", "1", "--warmup", "0s", "--duration", window.String(), "--timeout", "500ms"}
+	}
 	for _, d := range []string{os.Getenv("KERBKIT_SHARED_DIR"), filepath.Join(root, "..", "shared"), filepath.Join(root, "..", "..", "shared")} {
 		if d == "" {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(d, "tools", "kdcload", "main.go")); err == nil {
 			src = filepath.Join(d, "tools", "kdcload")
+			args = func(addr, label string, window time.Duration) []string {
+				return []string{"--kdc", addr, "--realm", replicaRealm, "--user", "load", "--password", "Load-pw-1",
+					"--mode", "as", "--concurrency", "1", "--duration", window.String(), "--timeout", "500ms", "--label", label}
+			}
 			break
 		}
 	}
-	if src == "" {
-		unavailable(t, "kdcload not found in ../shared/tools/kdcload (set KERBKIT_SHARED_DIR)")
-	}
-	goTool, err := goCommand()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "kdcload")
+	bin = filepath.Join(t.TempDir(), filepath.Base(src))
 	// shared/ may be read-only: build with the module cache, write only bin.
 	if _, stderr, code := RunTimeout(t, 5*time.Minute, append(os.Environ(), "GOFLAGS=-mod=mod"), "", goTool, "-C", src, "build", "-o", bin, "."); code != 0 {
-		t.Fatalf("building kdcload: %s", stderr)
+		t.Fatalf("building the load generator %s: %s", src, stderr)
 	}
-	return bin
+	t.Logf("load generator: %s", src)
+	return bin, args
 }
 
 var kdcloadResultRE = regexp.MustCompile(`RESULT .*`)
@@ -290,7 +300,7 @@ var kdcloadResultRE = regexp.MustCompile(`RESULT .*`)
 // time) and kdcload's error counts.
 func TestReplicasFailoverUnderLoad(t *testing.T) {
 	kinit := RequireTool(t, "kinit")
-	load := kdcloadBinary(t)
+	load, loadArgs := loadGenerator(t)
 	rs := newReplicaSet(t, 3)
 	rs.mustAdmin("alice-pw\n", "principal", "add", "alice")
 	rs.mustAdmin("Load-pw-1\n", "principal", "add", "load")
@@ -300,9 +310,7 @@ func TestReplicasFailoverUnderLoad(t *testing.T) {
 	const window = 12 * time.Second
 	var loads []*Process
 	for _, r := range rs.replicas {
-		p, err := StartProcess(os.Environ(), load, "--kdc", r.addr, "--realm", replicaRealm, "--user", "load",
-			"--password", "Load-pw-1", "--mode", "as", "--concurrency", "1", "--duration", window.String(),
-			"--timeout", "500ms", "--label", r.name)
+		p, err := StartProcess(os.Environ(), load, loadArgs(r.addr, r.name, window)...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -143,3 +143,20 @@ func tgsKclientHas(t *testing.T, sub string) {
 		t.Skipf("kclient has no %q subcommand yet (kclient --help lists none); skipping until cmd/kclient gains it", sub)
 	}
 }
+
+// logWait bounds how long waitLogLines waits for the KDC's log to catch up.
+const logWait = 3 * time.Second
+
+// waitLogLines is tgsLogLines on the KDC log that log returns, waiting up to
+// logWait for a first match: the KDC's log reaches the test through a pipe,
+// which can lag the client's exit on a loaded machine.
+func waitLogLines(log func() string, subs ...string) []string {
+	deadline := time.Now().Add(logWait)
+	for {
+		lines := tgsLogLines(log(), subs...)
+		if len(lines) > 0 || time.Now().After(deadline) {
+			return lines
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
