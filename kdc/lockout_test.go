@@ -252,19 +252,28 @@ func TestLockoutBurstCoalesced(t *testing.T) {
 // one goroutine sends wrong passwords for mallory without pause: "none" is
 // no burst, "no-lockout" a burst for a principal without a lockout policy
 // (the CPU the burst itself takes), "lockout" a burst counted toward a
-// lockout (max failures high enough that it never locks). The difference of
-// the last two is what counting the failures costs others.
+// lockout (max failures high enough that it never locks: the worst case, a
+// write for every coalesced batch), "locked" a burst against a policy that
+// locks after 10 failures, as the default one does (after which each guess
+// is refused from memory). The difference of "lockout" and "no-lockout" is
+// what counting the failures costs others.
 func BenchmarkASDuringWrongPasswordBurst(b *testing.B) {
-	for _, mode := range []string{"none", "no-lockout", "lockout"} {
+	for _, mode := range []string{"none", "no-lockout", "lockout", "locked"} {
 		b.Run(mode, func(b *testing.B) {
 			r := newTestRealm(b, func(c *Config) { c.LookasideTTL = -1 })
 			ctx := context.Background()
 			if _, err := r.admin.PolicyAdd(ctx, principal.Policy{Name: "many", MaxFailures: 1 << 20}); err != nil {
 				b.Fatal(err)
 			}
-			if mode == "lockout" {
+			if _, err := r.admin.PolicyAdd(ctx, principal.Policy{Name: "ten", MaxFailures: 10}); err != nil {
+				b.Fatal(err)
+			}
+			switch mode {
+			case "lockout":
 				r.add(AddRequest{Name: "mallory", Password: "mallorypw", Policy: "many"})
-			} else {
+			case "locked":
+				r.add(AddRequest{Name: "mallory", Password: "mallorypw", Policy: "ten"})
+			default:
 				r.add(AddRequest{Name: "mallory", Password: "mallorypw", NoPolicy: true})
 			}
 			bad := r.wrongPassword("mallory")
