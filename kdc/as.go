@@ -178,6 +178,17 @@ func (k *KDC) checkPreauth(_ context.Context, as *asRequest) error {
 	if err != nil {
 		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", errors.New("encrypted timestamp does not decrypt (wrong password?)"))
 	}
+	if err := k.checkPATimestamp(as, plain); err != nil {
+		return err
+	}
+	as.preauthed = true
+	return nil
+}
+
+// checkPATimestamp decodes the PA-ENC-TS-ENC that a pre-authentication
+// (encrypted timestamp, RFC 4120 §5.2.7.2, or encrypted challenge, RFC 6113
+// §5.4.6) decrypted to, and checks it is within the skew of the KDC's clock.
+func (k *KDC) checkPATimestamp(as *asRequest, plain []byte) error {
 	var ts types.PAEncTSEnc
 	if err := der.DecodePAEncTSEnc(plain, &ts); err != nil {
 		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", fmt.Errorf("PA-ENC-TS-ENC: %w", err))
@@ -186,7 +197,6 @@ func (k *KDC) checkPreauth(_ context.Context, as *asRequest) error {
 	if d := client.Sub(as.now); d > k.skew || d < -k.skew {
 		return kerr(errorcode.KRB_AP_ERR_SKEW, "PREAUTH_FAILED", fmt.Errorf("client clock off by %s", d.Round(time.Second)))
 	}
-	as.preauthed = true
 	return nil
 }
 

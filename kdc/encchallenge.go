@@ -41,13 +41,8 @@ func (k *KDC) checkEncChallenge(as *asRequest, v []byte) error {
 	if err != nil {
 		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", errors.New("encrypted challenge does not decrypt (wrong password?)"))
 	}
-	var ts types.PAEncTSEnc
-	if err := der.DecodePAEncTSEnc(plain, &ts); err != nil {
-		return k.preauthError(as, errorcode.KDC_ERR_PREAUTH_FAILED, "PREAUTH_FAILED", fmt.Errorf("PA-ENC-TS-ENC: %w", err))
-	}
-	client := ts.PATimestamp.Add(time.Duration(ts.PAUSec) * time.Microsecond)
-	if d := client.Sub(as.now); d > k.skew || d < -k.skew {
-		return kerr(errorcode.KRB_AP_ERR_SKEW, "PREAUTH_FAILED", fmt.Errorf("client clock off by %s", d.Round(time.Second)))
+	if err := k.checkPATimestamp(as, plain); err != nil {
+		return err
 	}
 	kc, err := ticket.CF2(fs.armorKey, key.EncryptionKey(), "kdcchallengearmor", "challengelongterm")
 	if err != nil {
