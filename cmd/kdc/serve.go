@@ -92,6 +92,9 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 	if err != nil {
 		return err
 	}
+	gcCtx, stopGC := context.WithCancel(ctx)
+	defer stopGC()
+	go tuneGC(gcCtx, 2*time.Second)
 	if o.pprof && o.metricsListen == "" {
 		return errors.New("kdc: --pprof needs --metrics-listen")
 	}
