@@ -324,10 +324,12 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 	}
 	padata, replyKey, keys := types.PADataSequence{info}, as.replyKey.EncryptionKey(), k.keys
 	if as.fast != nil {
-		if padata, replyKey, err = k.fastReply(as.fast, tkt, k.realm, cname, b.Nonce, padata, replyKey); err != nil {
+		if padata, replyKey, err = k.fastReply(as.fast, tkt, k.realm, cname, b.Nonce, padata, replyKey, as.fast.kdcChallenge != nil); err != nil {
 			return nil, err
 		}
-		keys = nil // the strengthened reply key serves once
+		if as.fast.kdcChallenge != nil {
+			keys = nil // the strengthened reply key serves once
+		}
 	}
 	outerRealm, outerName := k.realm, cname
 	if as.fast != nil && as.fast.hideClient {

@@ -270,17 +270,29 @@ func (k *KDC) fastError(fs *fastState, req *ticket.KDCRequest, ke *Error) *Error
 }
 
 // fastReply makes the PA-FX-FAST of an armored AS-REP or TGS-REP (RFC 6113
-// §5.4.3): a strengthen key of the reply key's enctype, KrbFastFinished with
-// a checksum over the ticket in the armor key, and the reply's own padata
-// (pas) moved inside; it returns the padata of the outer reply and the
-// strengthened reply key, KRB-FX-CF2(strengthen key, reply key,
-// "strengthenkey", "replykey").
-func (k *KDC) fastReply(fs *fastState, tkt messages.Ticket, crealm string, cname types.PrincipalName, nonce int, pas types.PADataSequence, replyKey types.EncryptionKey) (types.PADataSequence, types.EncryptionKey, error) {
-	strengthen, err := principal.RandomKey(replyKey.KeyType)
-	if err != nil {
-		return nil, types.EncryptionKey{}, kerr(errorcode.KRB_ERR_GENERIC, "RANDOM_FAILED", err)
+// §5.4.3): KrbFastFinished with a checksum over the ticket in the armor key,
+// the reply's own padata (pas) moved inside and, when strengthen is set, a
+// strengthen key of the reply key's enctype; it returns the padata of the
+// outer reply and the reply key: KRB-FX-CF2(strengthen key, reply key,
+// "strengthenkey", "replykey") when strengthened, replyKey itself otherwise.
+//
+// The strengthen key is OPTIONAL (RFC 6113 §5.4.3) and a client that does
+// not apply it cannot open the reply: Heimdal 7.8's kinit --fast-armor-cache
+// pre-authenticates inside FAST with the encrypted timestamp, keeps a
+// strengthen key it is sent without ever using it, and reports the reply it
+// then cannot decrypt as "Password incorrect" (Heimdal's own 7.8 KDC never
+// sends one). The AS exchange therefore strengthens only after an encrypted
+// challenge, whose clients (MIT, Heimdal 8) apply the strengthen key.
+func (k *KDC) fastReply(fs *fastState, tkt messages.Ticket, crealm string, cname types.PrincipalName, nonce int, pas types.PADataSequence, replyKey types.EncryptionKey, strengthen bool) (types.PADataSequence, types.EncryptionKey, error) {
+	var sk *types.EncryptionKey
+	if strengthen {
+		key, err := principal.RandomKey(replyKey.KeyType)
+		if err != nil {
+			return nil, types.EncryptionKey{}, kerr(errorcode.KRB_ERR_GENERIC, "RANDOM_FAILED", err)
+		}
+		defer clear(key.KeyValue)
+		sk = &key
 	}
-	defer clear(strengthen.KeyValue)
 	tb, err := der.AppendTicket(nil, &tkt)
 	if err != nil {
 		return nil, types.EncryptionKey{}, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
@@ -299,7 +311,7 @@ func (k *KDC) fastReply(fs *fastState, tkt messages.Ticket, crealm string, cname
 	now := k.now().UTC()
 	resp := der.FastResponse{
 		PAData:        pas,
-		StrengthenKey: &strengthen,
+		StrengthenKey: sk,
 		Finished: &der.FastFinished{
 			Timestamp: now.Truncate(time.Second), Usec: now.Nanosecond() / 1000,
 			CRealm: crealm, CName: cname,
@@ -311,7 +323,10 @@ func (k *KDC) fastReply(fs *fastState, tkt messages.Ticket, crealm string, cname
 	if err != nil {
 		return nil, types.EncryptionKey{}, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
-	key, err := ticket.CF2(strengthen, replyKey, "strengthenkey", "replykey")
+	if sk == nil {
+		return types.PADataSequence{pa}, replyKey, nil
+	}
+	key, err := ticket.CF2(*sk, replyKey, "strengthenkey", "replykey")
 	if err != nil {
 		return nil, types.EncryptionKey{}, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}

@@ -455,3 +455,47 @@ func TestFASTHideClientNames(t *testing.T) {
 		t.Fatalf("finished names %v@%s", fr.Finished.CName, fr.Finished.CRealm)
 	}
 }
+
+// TestFASTASEncryptedTimestampNotStrengthened is the armored login of Heimdal
+// 7.8's kinit --fast-armor-cache: PA-ENC-TIMESTAMP inside the armor (Heimdal
+// 7.8 has no encrypted challenge). Heimdal never applies a strengthen key
+// (RFC 6113 §5.4.3 makes it optional), so the KDC sends none and seals the
+// reply part in the client's long-term key; KrbFastFinished still covers the
+// ticket with the armor key, and the nonce is the request's.
+func TestFASTASEncryptedTimestampNotStrengthened(t *testing.T) {
+	r := newTestRealm(t)
+	c := newFastClient(t, r)
+	key := r.key("alice@"+testRealm, 18)
+	req := asReq("alice", 18)
+	req.PAData = types.PADataSequence{encTimestamp(t, key, r.clock.Now())}
+	reply := r.exchange(c.request(req))
+	var rep messages.ASRep
+	if err := rep.Unmarshal(reply); err != nil {
+		t.Fatalf("not an AS-REP: %v", err)
+	}
+	fr := c.response(rep.PAData)
+	if fr.StrengthenKey != nil {
+		t.Fatal("strengthen key sent to a client that pre-authenticated with the timestamp")
+	}
+	if fr.Finished == nil || fr.Nonce != req.ReqBody.Nonce {
+		t.Fatalf("KrbFastResponse %+v", fr)
+	}
+	part, err := ticket.DecryptReplyPart(rep.EncPart, key, keyusage.AS_REP_ENCPART)
+	if err != nil {
+		t.Fatalf("reply part does not open with the long-term key: %v", err)
+	}
+	if part.Nonce != req.ReqBody.Nonce {
+		t.Fatalf("nonce %d", part.Nonce)
+	}
+	tb, err := der.AppendTicket(nil, &rep.Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	et, _ := crypto.GetEtype(c.armorKey.KeyType)
+	if !et.VerifyChecksum(c.armorKey.KeyValue, tb, fr.Finished.TicketChecksum.Checksum, usageFastFinished) {
+		t.Fatal("KrbFastFinished ticket-checksum does not verify")
+	}
+	if tkt := r.openTicket(t, rep.Ticket, "krbtgt/"+testRealm+"@"+testRealm); !hasFlag(tkt.Flags, 10) {
+		t.Fatal("armored login without the pre-authent flag")
+	}
+}

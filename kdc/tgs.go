@@ -446,7 +446,7 @@ func (k *KDC) issueTGS(tr *tgsRequest, issued *issue) ([]byte, error) {
 	if tr.fast != nil {
 		// The reply's padata moves inside the armor (RFC 6113 §5.4.3).
 		var err error
-		if padata, replyKey, err = k.fastReply(tr.fast, tkt, part.CRealm, part.CName, b.Nonce, padata, replyKey); err != nil {
+		if padata, replyKey, err = k.fastReply(tr.fast, tkt, part.CRealm, part.CName, b.Nonce, padata, replyKey, true); err != nil {
 			return nil, err
 		}
 	}

@@ -106,3 +106,39 @@ func TestMITKinitFASTRequired(t *testing.T) {
 	requireTGT(t, mitKlist(t, env), r.Principal(UserName), r.Name, "IA")
 	wantContains(t, "KRB5_TRACE", Trace(env), "Upgrading to FAST due to presence of PA_FX_FAST in reply", "Decoding FAST response")
 }
+
+// TestHeimdalKinitArmored: Heimdal 7.8's kinit --fast-armor-cache logs alice
+// in armored (it pre-authenticates with the encrypted timestamp inside FAST
+// and uses no strengthen key, kdc/fast.go fastReply). Armor is proven by
+// --requires-fast on alice: the unarmored Heimdal kinit is refused with the
+// policy error, the armored one gets the TGT.
+func TestHeimdalKinitArmored(t *testing.T) {
+	h := Heimdal(t)
+	r := NewRealm(t, RealmOptions{})
+	out := r.mustKDC(t, "", "principal", "modify", UserName, "--requires-fast")
+	wantContains(t, "principal modify", out, "requires FAST true")
+
+	env := r.Env(EnvOptions{})
+	_, stderr, code := heimdalKinitArgs(t, h, env, UserPassword, r.Principal(UserName))
+	if code == 0 {
+		t.Fatal("unarmored kinit.heimdal of a principal that requires FAST succeeded")
+	}
+	// Heimdal shows the KRB-ERROR's e-text rather than the code's text.
+	wantContains(t, "kinit.heimdal stderr", stderr, "FAST_REQUIRED")
+	wantContains(t, "KDC log", r.Log(), "result=FAST_REQUIRED")
+
+	armor := armorCache(t, r) // host/localhost needs no FAST
+	env = r.Env(EnvOptions{})
+	if _, stderr, code := heimdalKinitArgs(t, h, env, UserPassword, "--fast-armor-cache="+armor, r.Principal(UserName)); code != 0 {
+		t.Fatalf("kinit.heimdal --fast-armor-cache: exit %d: %s", code, strings.TrimSpace(stderr))
+	}
+	requireTGT(t, mitKlist(t, env), r.Principal(UserName), r.Name, "IA")
+
+	// A wrong password inside the armor is still refused.
+	env = r.Env(EnvOptions{})
+	_, stderr, code = heimdalKinitArgs(t, h, env, "not-"+UserPassword, "--fast-armor-cache="+armor, r.Principal(UserName))
+	if code == 0 {
+		t.Fatal("kinit.heimdal --fast-armor-cache with a wrong password succeeded")
+	}
+	wantContains(t, "kinit.heimdal stderr", stderr, "Password incorrect")
+}
