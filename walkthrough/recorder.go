@@ -1067,13 +1067,12 @@ func (r *Recorder) fastReplyPart(v []byte) (Part, *types.EncryptionKey) {
 		p.Fields = append(p.Fields, field("padata", "", padataFields(fr.PAData)...))
 	}
 	p.Fields = append(p.Fields, field("nonce", fastNonceText(fr.Nonce)))
-	if fr.StrengthenKey.KeyType == 0 {
+	if fr.StrengthenKey == nil || fr.StrengthenKey.KeyType == 0 {
 		p.Fields = append(p.Fields, field("strengthen-key", "absent: F is sealed in the reply key as usual"))
 		return p, nil
 	}
-	p.Fields = append(p.Fields, keyField("strengthen-key", fr.StrengthenKey, r.o.ShowKeys))
-	k := fr.StrengthenKey
-	return p, &k
+	p.Fields = append(p.Fields, keyField("strengthen-key", *fr.StrengthenKey, r.o.ShowKeys))
+	return p, fr.StrengthenKey
 }
 
 // tgsPending keeps what the TGS-REQ step learned for the checks made when the reply arrives.
