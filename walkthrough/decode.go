@@ -54,7 +54,8 @@ func encDataFields(ed types.EncryptedData) []Field {
 	}
 }
 
-// ticketFields describes the cleartext of a Ticket: who it is for, and its sealed enc-part.
+// ticketFields describes the cleartext of a Ticket: who it is for, and its sealed enc-part, shown as part
+// letter (a classic letter, or a part's name).
 func ticketFields(t messages.Ticket, letter string) []Field {
 	return []Field{
 		field("tkt-vno", strconv.Itoa(t.TktVNO)),
@@ -241,6 +242,15 @@ func padataField(pa types.PAData) Field {
 			return field(name, "undecodable: "+err.Error())
 		}
 		return field(name, "EncryptedData (PA-ENC-TS-ENC): see part pre", encDataFields(ed)...)
+	case paEncChallenge:
+		if len(pa.PADataValue) == 0 {
+			return field(name, "empty: \"you may pre-authenticate with an encrypted challenge, inside the armor\"")
+		}
+		var ed types.EncryptedData
+		if err := decodeSafe(func() error { return ed.Unmarshal(pa.PADataValue) }); err != nil {
+			return field(name, "undecodable: "+err.Error())
+		}
+		return field(name, "EncryptedData (PA-ENC-TS-ENC): see the part PA-ENCRYPTED-CHALLENGE", encDataFields(ed)...)
 	case patype.PA_FX_COOKIE:
 		return field(name, fmt.Sprintf("%q, echoed back to the KDC", pa.PADataValue))
 	case patype.PA_FX_FAST:

@@ -104,7 +104,9 @@ func paName(t int32) string {
 
 // usageNames say what each key usage number protects [RFC 4120 §7.5.1, RFC 4121 §2].
 var usageNames = map[int]string{
-	51: "FAST armored request (KrbFastReq)", 52: "FAST armored reply (KrbFastResponse)",
+	50: "FAST req-checksum over the outer request", 51: "FAST armored request (KrbFastReq)",
+	52: "FAST armored reply (KrbFastResponse)", 53: "FAST ticket-checksum in KrbFastFinished",
+	54: "FAST encrypted challenge from the client", 55: "FAST encrypted challenge from the KDC",
 	1:  "AS-REQ PA-ENC-TIMESTAMP",
 	2:  "ticket enc-part (EncTicketPart)",
 	3:  "AS-REP enc-part (EncASRepPart)",

@@ -110,7 +110,9 @@ type state struct {
 	asTill, asRTime  time.Time
 	asEtypes         []int32
 	asRound          int
-	asPreauth        bool      // the pending AS-REQ carries PA-ENC-TIMESTAMP
+	asPreauth        bool      // the pending AS-REQ carries PA-ENC-TIMESTAMP (or, armored, PA-ENCRYPTED-CHALLENGE)
+	asArmored        bool      // the pending AS-REQ carries PA-FX-FAST [RFC 6113]: its armor key is fastArmor
+	fastCookie       []byte    // PA-FX-COOKIE of the KDC's last armored error, to be echoed
 	asPATime         time.Time // its patimestamp+pausec, when opened
 	hint             *types.ETypeInfo2Entry
 	s2kSalt          string
@@ -132,9 +134,13 @@ type state struct {
 	haveTGSSubkey bool
 	tgsTicket     []byte // the ticket of the pending TGS-REQ
 	tgsClient     principal.Name
-	// FAST [RFC 6113]: the armor key of the pending TGS-REQ (MIT clients armor TGS-REQs with the TGT).
+	// FAST [RFC 6113]: the armor key of the pending request (an AS-REQ's explicit armor; MIT clients armor
+	// TGS-REQs with the TGT).
 	fastArmor     types.EncryptionKey
 	haveFastArmor bool
+
+	// known are tickets earlier replies brought, with their session keys (FAST armor tickets: fastas.go).
+	known []sessionSlot
 
 	// Service ticket (from F, or from the cache).
 	svc       sessionSlot
@@ -371,6 +377,22 @@ func (r *Recorder) clientKeyFor(etype int32, kvno int) (types.EncryptionKey, str
 	return types.EncryptionKey{}, "", false
 }
 
+// capturedKeytabClient reports whether a capture's client has its key of etype in the keytab given (a host
+// logging in with kinit -k, as for a FAST armor ticket).
+func (r *Recorder) capturedKeytabClient(etype int32) bool {
+	if r.o.View != ViewCapture {
+		return false
+	}
+	_, _, ok := r.longTermKey(r.st.client, etype, 0)
+	return ok
+}
+
+// canMakeClientKey reports whether the client's key of etype can be had once the KDC says how: from a password,
+// the client's keytab, or (a capture) the keytab given.
+func (r *Recorder) canMakeClientKey(etype int32) bool {
+	return r.o.HasPassword || r.o.Keytab != nil || r.capturedKeytabClient(etype)
+}
+
 // keytabKey finds p's key of etype in a keytab (kvno 0: the highest).
 func keytabKey(kt *keytab.Keytab, p principal.Name, etype int32, kvno int) (types.EncryptionKey, bool) {
 	var best types.EncryptionKey
@@ -457,6 +479,15 @@ func (r *Recorder) stringToKey(etype int32, salt string, params []byte, source s
 			r.st.clientKey, r.st.haveClientKey = k, true
 			s.Fields = []Field{field("principal", p.String()), keyField("key", k, r.o.ShowKeys)}
 		}
+	case r.capturedKeytabClient(etype):
+		// A capture's client whose key is in the keytab given logged in with a keytab (kinit -k): no password.
+		k, _, _ := r.longTermKey(p, etype, 0)
+		s.Title = "Key from a keytab: no password involved"
+		s.Summary = "This client's long-term key is in the keytab given, so it logged in with a keytab (kinit -k): the " +
+			"key is read from a file, already derived; there is no password to type and no string-to-key."
+		r.st.clientKey, r.st.haveClientKey = k, true
+		s.Fields = []Field{field("principal", p.String()), keyField("key", k, r.o.ShowKeys),
+			field("where from", "the keytab given here, which holds the key the client read from its own keytab")}
 	case r.o.HasPassword:
 		k, err := stringToKey(r.o.Password, etype, salt, params)
 		if err != nil {
@@ -494,7 +525,8 @@ func (r *Recorder) stringToKey(etype int32, salt string, params []byte, source s
 // ---------------------------------------------------------------------------------------------------------
 // AS exchange.
 
-// asReq records an AS-REQ (the "pre" round of the story).
+// asReq records an AS-REQ (the "pre" round of the story). An armored AS-REQ [RFC 6113 §5.4] is explained with
+// its armor, and the request inside the armor is the one the state follows.
 func (r *Recorder) asReq(w Wire) {
 	req, err := ticket.ParseKDCRequest(w.Data)
 	if err != nil {
@@ -502,23 +534,47 @@ func (r *Recorder) asReq(w Wire) {
 		return
 	}
 	b := req.Body
+	r.switchClient(principal.FromPrincipalName(b.CName, b.Realm))
+	r.st.asArmored, r.st.haveFastArmor = false, false
+	var fa *fastASReq
+	pas := req.PAData
+	if v, ok := req.PA(paFXFast); ok && len(v) > 0 {
+		r.st.asArmored = true
+		if fa = r.fastASRequest(req, v); fa.inner != nil {
+			pas, b = fa.inner.PAData, fa.inner.Body
+		}
+	}
 	r.st.client = principal.FromPrincipalName(b.CName, b.Realm)
 	r.st.asServer = principal.FromPrincipalName(b.SName, b.Realm)
 	r.st.asNonce, r.st.asTill, r.st.asRTime, r.st.asEtypes = b.Nonce, b.Till, b.RTime, b.EType
 	r.st.asRound++
 	r.st.asPATime = time.Time{}
-	_, r.st.asPreauth = req.PA(2)
+	_, r.st.asPreauth = paValue(pas, 2)
+	_, challenge := paValue(pas, paEncChallenge)
+	challenge = challenge && r.st.asArmored
 
 	s := Step{
 		ID: "as-req-" + strconv.Itoa(r.st.asRound), Letters: []string{"pre"}, Message: "AS-REQ",
 		From: ActorClient, To: ActorAS, Time: w.Time, Transport: w.Network, Addr: w.Addr,
 	}
 	setTransport(&s, w)
-	if r.st.asPreauth {
+	switch {
+	case r.st.asArmored:
+		s.Title = "AS-REQ armored with FAST: the real request travels inside PA-FX-FAST, sealed in the armor key"
+		switch {
+		case challenge:
+			s.Title = "AS-REQ armored with FAST, with PA-ENCRYPTED-CHALLENGE: the client proves it knows the key, inside the armor"
+		case r.st.asPreauth:
+			s.Title = "AS-REQ armored with FAST, with PA-ENC-TIMESTAMP inside the armor"
+		}
+		s.Summary = "The client wraps its request in FAST armor [RFC 6113]: an AP-REQ with a ticket it already holds (the " +
+			"armor ticket, here a TGT from a host's keytab login) gives the client and the KDC a shared armor key; the real " +
+			"padata and req-body travel inside, encrypted in it, and a checksum in it covers the req-body sent in clear."
+	case r.st.asPreauth:
 		s.Title = "AS-REQ with PA-ENC-TIMESTAMP: the client proves it knows the key"
 		s.Summary = "The same request again, with a fresh nonce and the current time encrypted in the client's " +
 			"long-term key. Only someone who knows the password can produce it."
-	} else {
+	default:
 		s.Title = "AS-REQ: the client asks for a ticket-granting ticket, its name in clear"
 		s.Summary = "The client sends its user ID in clear and asks the Authentication Service for a ticket to the " +
 			"ticket-granting service, krbtgt/" + b.Realm + ". Nothing in it is secret or encrypted."
@@ -532,16 +588,37 @@ func (r *Recorder) asReq(w Wire) {
 	} else {
 		s.Fields = append(s.Fields, field("padata", "", padataFields(req.PAData)...))
 	}
-	s.Fields = append(s.Fields, field("req-body", "", reqBodyFields(b)...))
+	s.Fields = append(s.Fields, field("req-body", "", reqBodyFields(req.Body)...))
+	if fa != nil {
+		s.Fields = append(s.Fields, fa.fields...)
+		s.Parts = append(s.Parts, fa.parts...)
+		s.Checks = append(s.Checks, fa.checks...)
+	}
 
-	if v, ok := req.PA(2); ok {
+	switch v, ok := paValue(pas, 2); {
+	case ok:
 		var ed types.EncryptedData
 		if err := decodeSafe(func() error { return ed.Unmarshal(v) }); err == nil {
 			s.Parts = append(s.Parts, r.encTimestampPart(ed))
 		}
-	} else {
+	case challenge:
+		v, _ := paValue(pas, paEncChallenge)
+		var ed types.EncryptedData
+		if err := decodeSafe(func() error { return ed.Unmarshal(v) }); err == nil {
+			p, checks := r.encChallengePart(ed)
+			s.Parts, s.Checks = append(s.Parts, p), append(s.Checks, checks...)
+		}
+	case !r.st.asArmored:
 		s.Notes = append(s.Notes, Note{NoteWhy, "Nothing here is encrypted: the AS cannot tell who is asking. In the " +
 			"classic description the AS would now answer with A and B at once, to anyone."})
+	}
+	if fa != nil && fa.inner != nil && r.st.fastCookie != nil {
+		v, ok := paValue(pas, paFXCookie)
+		s.Checks = append(s.Checks, Check{By: ActorClient, Result: map[bool]string{true: CheckPass, false: CheckFail}[ok && bytes.Equal(v, r.st.fastCookie)],
+			Text: fmt.Sprintf("the cookie of the KDC's armored error, %q, is echoed inside the armor (PA-FX-COOKIE) [RFC 6113 §5.2]", r.st.fastCookie)})
+	}
+	if r.st.asArmored {
+		s.Notes = append(s.Notes, fastASReqNotes(challenge)...)
 	}
 	r.hold(s, pendAS)
 }
@@ -559,22 +636,9 @@ func (r *Recorder) encTimestampPart(ed types.EncryptedData) Part {
 		p.SealedFor, p.Reason = r.st.client.String(), "the client's key is not known to this view"
 		return p
 	}
-	plain, err := crypto.DecryptEncPart(ed, key, keyusage.AS_REQ_PA_ENC_TIMESTAMP)
-	if err != nil {
-		p.SealedFor, p.Reason = r.st.client.String(), "does not decrypt with the key "+src
-		return p
+	if at, ok := r.openPAEncTS(&p, ed, key, keyusage.AS_REQ_PA_ENC_TIMESTAMP, "the key "+src, r.st.client.String()); ok {
+		r.st.asPATime = at
 	}
-	var ts types.PAEncTSEnc
-	if err := decodeSafe(func() error { return ts.Unmarshal(plain) }); err != nil {
-		p.SealedFor, p.Reason = r.st.client.String(), "decrypts, but does not decode: "+err.Error()
-		return p
-	}
-	p.Opened = true
-	p.Fields = []Field{
-		field("patimestamp", kTime(ts.PATimestamp)),
-		field("pausec", strconv.Itoa(ts.PAUSec)),
-	}
-	r.st.asPATime = ts.PATimestamp.Add(time.Duration(ts.PAUSec) * time.Microsecond)
 	return p
 }
 
@@ -610,20 +674,7 @@ func (r *Recorder) krbError(w Wire) {
 			"PA-ETYPE-INFO2 describes."
 	}
 	setTransport(&s, w)
-	s.Fields = []Field{
-		field("pvno", strconv.Itoa(e.PVNO)),
-		field("msg-type", fmt.Sprintf("%d (KRB_ERROR)", e.MsgType)),
-		field("stime", kTimeUsec(e.STime, e.Susec)+" (the KDC's clock)"),
-		field("susec", strconv.Itoa(e.Susec)),
-		field("error-code", errorName(e.ErrorCode)),
-	}
-	if e.CRealm != "" || len(e.CName.NameString) > 0 {
-		s.Fields = append(s.Fields, field("crealm", e.CRealm), field("cname", princName(e.CName, "")))
-	}
-	s.Fields = append(s.Fields, field("realm", e.Realm), field("sname", princName(e.SName, "")))
-	if e.EText != "" {
-		s.Fields = append(s.Fields, field("e-text", fmt.Sprintf("%q", e.EText)))
-	}
+	s.Fields = krbErrorFields(e)
 	var md types.PADataSequence
 	if len(e.EData) > 0 {
 		if err := decodeSafe(func() error { return md.Unmarshal(e.EData) }); err == nil {
@@ -632,35 +683,88 @@ func (r *Recorder) krbError(w Wire) {
 			s.Fields = append(s.Fields, field("e-data", bytesText(len(e.EData))))
 		}
 	}
+	// An armored request's error carries the real one inside the armor [RFC 6113 §5.4.3].
+	var fe *fastErr
+	if v, ok := paValue(md, paFXFast); ok && len(v) > 0 && reqKind == pendAS && r.st.asArmored {
+		fe = r.fastErrorPart(v)
+		s.Parts = append(s.Parts, fe.part)
+		s.Title = "KRB-ERROR, the real one inside the FAST armor: " + errorName(e.ErrorCode)
+		s.Summary = "The outer KRB-ERROR says only " + codeName(e.ErrorCode) + "; the real error, with the methods on offer and a " +
+			"cookie, travels inside PA-FX-FAST, sealed in the armor key: nobody on the path can read or forge these hints."
+		if preauth {
+			s.Title = "KRB-ERROR PREAUTH_REQUIRED inside the FAST armor: \"prove you know the password, with an encrypted challenge\""
+		}
+	}
 
 	r.finishRequest(req, reqKind, &e.ErrorCode)
-	if preauth {
-		r.preauthChecks(&s, e.STime.Add(time.Duration(e.Susec)*time.Microsecond), w.Time, md)
-	} else {
+	stime := e.STime.Add(time.Duration(e.Susec) * time.Microsecond)
+	if fe != nil {
+		r.fastErrorChecks(&s, fe, e.ErrorCode)
+		md = fe.md
+		if fe.inner != nil {
+			stime = fe.inner.STime.Add(time.Duration(fe.inner.Susec) * time.Microsecond)
+		}
+		r.st.fastCookie = fe.cookie
+	}
+	switch {
+	case preauth && fe != nil && !fe.opened:
+	case preauth:
+		r.preauthChecks(&s, stime, w.Time, md, fe != nil)
+	default:
 		s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckFail, Text: "the request was refused: " + errorName(e.ErrorCode)})
 	}
-	s.Notes = append(s.Notes, Note{NoteWhy, "A KRB-ERROR is neither encrypted nor signed: anyone on the path could " +
-		"forge one. A client therefore treats it as a hint (which key, what time it is) and never as proof of anything; " +
-		"FAST armor (RFC 6113) exists to protect these hints too."})
+	if fe != nil {
+		s.Notes = append(s.Notes, Note{NoteWhy, "The outer KRB-ERROR is still neither encrypted nor signed, but an armored client " +
+			"takes the error inside PA-FX-FAST: it is sealed in the armor key, which only the KDC and the client hold, so a " +
+			"forged or altered error (another enctype, another salt, another clock) does not open [RFC 6113 §5.4.3]."})
+	} else {
+		s.Notes = append(s.Notes, Note{NoteWhy, "A KRB-ERROR is neither encrypted nor signed: anyone on the path could " +
+			"forge one. A client therefore treats it as a hint (which key, what time it is) and never as proof of anything; " +
+			"FAST armor (RFC 6113) exists to protect these hints too."})
+	}
 	r.emit(s)
 	// The client derives its key once the KDC said how (client view); the walkthrough did it up front.
-	if preauth && r.st.hint != nil && !r.st.s2kDone && (r.o.HasPassword || r.o.Keytab != nil) {
+	if preauth && r.st.hint != nil && !r.st.s2kDone && r.canMakeClientKey(r.st.hint.EType) {
 		r.stringToKey(r.st.hint.EType, r.st.hint.Salt, r.st.hint.S2KParams, "PA-ETYPE-INFO2 in the KDC's PREAUTH_REQUIRED answer", w.Time)
 	}
 }
 
-// preauthChecks adds what the client checks in a PREAUTH_REQUIRED answer, and learns the KDC's hint.
-func (r *Recorder) preauthChecks(s *Step, kdcNow, received time.Time, md types.PADataSequence) {
+// krbErrorFields shows a KRB-ERROR's fields but its e-data [RFC 4120 §5.9.1].
+func krbErrorFields(e messages.KRBError) []Field {
+	fs := []Field{
+		field("pvno", strconv.Itoa(e.PVNO)),
+		field("msg-type", fmt.Sprintf("%d (KRB_ERROR)", e.MsgType)),
+		field("stime", kTimeUsec(e.STime, e.Susec)+" (the KDC's clock)"),
+		field("susec", strconv.Itoa(e.Susec)),
+		field("error-code", errorName(e.ErrorCode)),
+	}
+	if e.CRealm != "" || len(e.CName.NameString) > 0 {
+		fs = append(fs, field("crealm", e.CRealm), field("cname", princName(e.CName, "")))
+	}
+	fs = append(fs, field("realm", e.Realm), field("sname", princName(e.SName, "")))
+	if e.EText != "" {
+		fs = append(fs, field("e-text", fmt.Sprintf("%q", e.EText)))
+	}
+	return fs
+}
+
+// preauthChecks adds what the client checks in a PREAUTH_REQUIRED answer, and learns the KDC's hint. armored
+// says the answer came inside FAST armor, where the method on offer is the encrypted challenge.
+func (r *Recorder) preauthChecks(s *Step, kdcNow, received time.Time, md types.PADataSequence, armored bool) {
 	if len(md) == 0 {
 		s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckFail, Text: "no METHOD-DATA in e-data: the client cannot retry (MIT: \"Additional pre-authentication required\")"})
 		return
 	}
 	s.Checks = append(s.Checks, Check{By: ActorClient, Result: CheckPass, Text: "error-code 25 with METHOD-DATA in e-data: the client may retry with pre-authentication"})
+	method, text := int32(2), "METHOD-DATA offers PA-ENC-TIMESTAMP (2), the method this client speaks"
+	if armored {
+		method, text = paEncChallenge, "METHOD-DATA inside the armor offers PA-ENCRYPTED-CHALLENGE (138), the pre-authentication of an armored login [RFC 6113 §5.4.6]"
+	}
 	res := CheckFail
-	if md.Contains(2) {
+	if md.Contains(method) {
 		res = CheckPass
 	}
-	s.Checks = append(s.Checks, Check{By: ActorClient, Result: res, Text: "METHOD-DATA offers PA-ENC-TIMESTAMP (2), the method this client speaks"})
+	s.Checks = append(s.Checks, Check{By: ActorClient, Result: res, Text: text})
 	for _, pa := range md {
 		if pa.PADataType != 19 {
 			continue
@@ -776,7 +880,15 @@ func (r *Recorder) asRep(w Wire) {
 		Letter: "A", Name: "enc-part (EncASRepPart)", What: "the client/TGS session key, the nonce and the ticket's times, for the client",
 		CipherSize: len(rep.EncPart.Cipher),
 	}
-	for _, e := range padataHints(rep.PAData) {
+	// An armored reply carries its padata inside the armor [RFC 6113 §5.4.3].
+	var fx *fastASReply
+	hintPAs := rep.PAData
+	if r.st.asArmored {
+		if fx = r.openFastASReply(rep); fx != nil && fx.resp != nil {
+			hintPAs = fx.resp.PAData
+		}
+	}
+	for _, e := range padataHints(hintPAs) {
 		if e.EType == rep.EncPart.EType {
 			h := e
 			if r.st.hint == nil || r.st.hint.EType != e.EType {
@@ -784,28 +896,53 @@ func (r *Recorder) asRep(w Wire) {
 			}
 		}
 	}
-	if !r.st.s2kDone && r.st.hint != nil && (r.o.HasPassword || r.o.Keytab != nil) {
+	if !r.st.s2kDone && r.st.hint != nil && r.canMakeClientKey(r.st.hint.EType) {
 		r.stringToKey(r.st.hint.EType, r.st.hint.Salt, r.st.hint.S2KParams, "PA-ETYPE-INFO2 in the AS-REP", w.Time)
 	}
+	if fx != nil {
+		r.fastASReplyParts(&s, fx, rep.Ticket.Bytes)
+	}
 	key, src, haveKey := r.clientKeyFor(rep.EncPart.EType, rep.EncPart.KVNO)
-	pa.Key = keyInfo(r.owner(r.st.client), key, rep.EncPart.EType, rep.EncPart.KVNO, int(keyusage.AS_REP_ENCPART), r.o.ShowKeys)
+	owner := r.owner(r.st.client)
+	if haveKey && fx != nil && fx.strengthen != nil {
+		// The strengthened reply key: KRB-FX-CF2(strengthen-key, client key, "strengthenkey", "replykey").
+		if k, err := cf2(*fx.strengthen, key, "strengthenkey", "replykey"); err == nil {
+			key, src = k, src+", strengthened by FAST: KRB-FX-CF2(the strengthen-key, that key)"
+			owner = "the strengthened reply key: KRB-FX-CF2(the strengthen-key from the armor, " + owner + ", \"strengthenkey\", \"replykey\")"
+		}
+	}
+	pa.Key = keyInfo(owner, key, rep.EncPart.EType, rep.EncPart.KVNO, int(keyusage.AS_REP_ENCPART), r.o.ShowKeys)
 	var enc *encPartResult
-	if haveKey {
+	switch {
+	case haveKey:
 		part, err := ticket.DecryptReplyPart(rep.EncPart, key, keyusage.AS_REP_ENCPART)
 		if err == nil {
 			pa.Opened, pa.Fields = true, encKDCRepPartFields(part, r.o.ShowKeys)
 			enc = &encPartResult{part: part}
 			r.st.tgt.key, r.st.tgt.have = part.Key, true
+			r.rememberSession(rep.Ticket.Bytes, part.Key)
 		} else {
 			pa.SealedFor, pa.Reason = r.st.client.String(), "does not decrypt with the key "+src+" (wrong password?)"
+			if fx != nil && fx.resp == nil {
+				pa.Reason = "does not decrypt with the key " + src + ": an armored reply may be sealed in a strengthened key, " +
+					"whose strengthen-key travels inside the armor, which is not open here"
+			}
 		}
-	} else {
+	default:
 		pa.SealedFor, pa.Reason = r.st.client.String(), "the client's key is not known to this view"
 	}
 	s.Parts = append(s.Parts, pa)
 
 	r.finishRequest(req, pendAS, nil)
 	r.asRepChecks(&s, rep, tkt, terr == nil, enc, etp, src)
+	if fx != nil {
+		s.Title = "AS-REP, armored: message A (sealed in the strengthened reply key) and message B (the ticket-granting ticket)"
+		if fx.resp != nil && fx.strengthen == nil {
+			s.Title = "AS-REP, armored: message A and message B (the ticket-granting ticket), the KDC's answer inside PA-FX-FAST"
+		}
+		s.Summary += " Inside the armor (PA-FX-FAST) the KDC adds its own encrypted challenge, a strengthen-key that changes " +
+			"the key A is sealed in, and a checksum that binds ticket B to the armor."
+	}
 	s.Notes = []Note{
 		{NoteClassic, "\"Message A: Client/TGS Session Key encrypted using the secret key of the client. " +
 			"Message B: Ticket-Granting-Ticket (client ID, client network address, validity period, and the client/TGS " +
@@ -817,6 +954,9 @@ func (r *Recorder) asRep(w Wire) {
 	if r.o.View == ViewClient {
 		s.Notes = append(s.Notes, Note{NoteWhy, "B is sealed for the TGS: the client cannot read it, and does not need to. " +
 			"It stores the ticket as is and shows it to the TGS in message C."})
+	}
+	if fx != nil {
+		s.Notes = append(s.Notes, fastASRepNotes(fx.strengthen != nil)...)
 	}
 	r.emit(s)
 }
@@ -1111,14 +1251,21 @@ func (r *Recorder) sessionKey(slot *sessionSlot, raw []byte, etp *ticketPart) (t
 	return types.EncryptionKey{}, false
 }
 
-// apReqFields shows the cleartext of an AP-REQ.
+// apReqFields shows the cleartext of an AP-REQ whose ticket and authenticator are the classic messages
+// ticketLetter and authLetter.
 func apReqFields(ap ticket.APReqWire, t messages.Ticket, ticketLetter, authLetter string) []Field {
+	return apReqFieldsNamed(ap, t, "message "+ticketLetter, ticketLetter, "message "+authLetter, authLetter)
+}
+
+// apReqFieldsNamed shows the cleartext of an AP-REQ: its ticket and its authenticator are called ticketName and
+// authName, and their parts ticketPart and authPart.
+func apReqFieldsNamed(ap ticket.APReqWire, t messages.Ticket, ticketName, ticketPart, authName, authPart string) []Field {
 	return []Field{
 		field("pvno", strconv.Itoa(ap.PVNO)),
 		field("msg-type", fmt.Sprintf("%d (KRB_AP_REQ)", ap.MsgType)),
 		field("ap-options", flagNames(ap.APOptions, apOptionNames)),
-		field("ticket", "message "+ticketLetter+", "+bytesText(len(ap.Ticket.Bytes)), ticketFields(t, ticketLetter)...),
-		field("authenticator", "message "+authLetter+", sealed: see part "+authLetter, encDataFields(ap.Authenticator)...),
+		field("ticket", ticketName+", "+bytesText(len(ap.Ticket.Bytes)), ticketFields(t, ticketPart)...),
+		field("authenticator", authName+", sealed: see part "+authPart, encDataFields(ap.Authenticator)...),
 	}
 }
 
@@ -1230,6 +1377,7 @@ func (r *Recorder) tgsRep(w Wire) {
 	case enc != nil:
 		pf.Opened, pf.Fields = true, encKDCRepPartFields(*enc, r.o.ShowKeys)
 		r.st.svc.key, r.st.svc.have = enc.Key, true
+		r.rememberSession(rep.Ticket.Bytes, enc.Key)
 	case tried:
 		pf.SealedFor, pf.Reason = "the client", "decrypts neither with the subkey (usage 9) nor with the session key (usage 8)"
 	default:
