@@ -53,6 +53,33 @@ func TestExplainCapture(t *testing.T) {
 	}
 }
 
+// The capture of an armored login against our KDC (MIT kinit -k, kinit -T, kvno), and its realm's keytab.
+const (
+	fastCapture = "../../walkthrough/testdata/fast-armored-kinit.pcap"
+	fastKeytab  = "../../walkthrough/testdata/fast-armored-kinit.keytab"
+)
+
+// TestExplainCaptureFAST: kclient explain of the armored login, with the keytab and the password on standard
+// input, opens every part of the FAST armor and names the key that protects each.
+func TestExplainCaptureFAST(t *testing.T) {
+	r := runExplainCmd(t, nil, testenv.UserPassword+"\n", "explain", fastCapture, "--keytab", fastKeytab, "--password")
+	wantExplained(t, "explain", r, testenv.UserPassword,
+		"Kerberos messages in fast-armored-kinit.pcap", "12 over UDP",
+		"AS-REQ armored with FAST, with PA-ENCRYPTED-CHALLENGE",
+		"armor ticket enc-part (EncTicketPart)", "key usage 11 (AP-REQ authenticator)",
+		"the FAST armor key: KRB-FX-CF2(the armor authenticator's subkey, the armor ticket's session key",
+		"12-byte checksum; verified", "PA-FX-ERROR (137) the real KRB-ERROR, inside the armor",
+		"key usage 54 (FAST encrypted challenge from the client)", "key usage 55 (FAST encrypted challenge from the KDC)",
+		"the strengthened reply key: KRB-FX-CF2(the strengthen-key from the armor, alice@KERBKIT.TEST's long-term key",
+		"✓ the ticket-checksum in KrbFastFinished verifies with the armor key over ticket B (key usage 53)")
+	if strings.Contains(r.stdout, "not opened") || strings.Contains(r.stdout, "✗ the req-checksum") {
+		t.Errorf("a part stayed sealed, or a checksum failed, with every key given:\n%s", r.stdout)
+	}
+	if r.stderr != "" {
+		t.Errorf("stderr %q", r.stderr)
+	}
+}
+
 // TestExplainBadInput: a garbage file, a missing file, a truncated capture and a bad keytab each get one line
 // and exit 1; the truncated capture is explained up to its last complete packet first.
 func TestExplainBadInput(t *testing.T) {
