@@ -65,23 +65,31 @@ func checkCrossStory(t *testing.T, st *Story) {
 func TestExplainCaptureCrossRealm(t *testing.T) {
 	st := explainFile(t, crossCapture, crossKeytab, testenv.UserPassword)
 	checkCrossStory(t, st)
+	wantTextGolden(t, st, crossGolden, testenv.UserPassword)
+}
+
+// wantTextGolden renders a capture's story as text, checks that it shows neither the password nor any of the keys,
+// and compares it with the golden file (written instead with -update).
+func wantTextGolden(t *testing.T, st *Story, golden, password string, keys ...[]byte) {
+	t.Helper()
 	var b bytes.Buffer
 	if err := WriteText(&b, st, TextOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	noSecrets(t, b.String(), testenv.UserPassword)
+	noSecrets(t, b.String(), password, keys...)
 	if *update {
-		if err := os.WriteFile(crossGolden, b.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	want, err := os.ReadFile(crossGolden)
+	regen := "regenerate with: go test ./walkthrough -run " + t.Name() + " -update"
+	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (regenerate with: go test ./walkthrough -run TestExplainCaptureCrossRealm -update)", err)
+		t.Fatalf("%v (%s)", err, regen)
 	}
 	if d := firstDiff(normalize(b.String()), normalize(string(want))); d != "" {
-		t.Errorf("%s is out of date (regenerate with: go test ./walkthrough -run TestExplainCaptureCrossRealm -update)\n%s", crossGolden, d)
+		t.Errorf("%s is out of date (%s)\n%s", golden, regen, d)
 	}
 }
 
