@@ -84,6 +84,15 @@ func openFastReply(v []byte, armor types.EncryptionKey) (*der.FastResponse, *typ
 	return &fr, &ed, nil
 }
 
+// fastRepCipherSize is the ciphertext length of a reply's PA-FX-FAST, 0 when it does not decode.
+func fastRepCipherSize(v []byte) int {
+	var ed types.EncryptedData
+	if decodeSafe(func() error { return der.DecodeFastArmoredRep(v, &ed) }) != nil {
+		return 0
+	}
+	return len(ed.Cipher)
+}
+
 // decryptSafe decrypts an EncryptedData, turning a panic of the cipher code on odd input into an error.
 func decryptSafe(ed types.EncryptedData, key types.EncryptionKey, usage uint32) ([]byte, error) {
 	var plain []byte

@@ -221,6 +221,21 @@ func TestExplainCaptureFASTFewerKeys(t *testing.T) {
 	if p := partNamed(pw, "as-req-4", "armor authenticator"); p != nil && !strings.Contains(p.Reason, "--keytab") {
 		t.Errorf("the sealed armor authenticator does not say what would open it: %q", p.Reason)
 	}
+	if p := partNamed(pw, "as-rep-2", "padata PA-FX-FAST"); p != nil && p.CipherSize == 0 {
+		t.Errorf("the sealed KrbFastResponse does not say how big it is")
+	}
+
+	none := explainFile(t, fastCapture, "", "")
+	if len(none.Steps) != len(fastSteps)-2 { // no key-making steps without keys
+		t.Errorf("without keys: steps %v", stepIDs(none))
+	}
+	for _, s := range none.Steps {
+		for _, p := range s.Parts {
+			if p.Opened || p.Reason == "" {
+				t.Errorf("without keys: %s part %q opened %v, reason %q", s.ID, p.Name, p.Opened, p.Reason)
+			}
+		}
+	}
 }
 
 // TestFASTMalformed: truncated, garbage and altered PA-FX-FAST values in an armored AS-REQ, its KRB-ERROR and

@@ -313,6 +313,7 @@ func (r *Recorder) fastErrorPart(v []byte) *fastErr {
 		Key:  keyInfo(armorKeyOwner, r.st.fastArmor, r.st.fastArmor.KeyType, 0, usageFastRep, r.o.ShowKeys)}}
 	if !r.st.haveFastArmor {
 		fe.part.SealedFor, fe.part.Reason = ActorClient, "the armor key of the request is not known here"
+		fe.part.CipherSize = fastRepCipherSize(v)
 		return fe
 	}
 	fr, ed, err := openFastReply(v, r.st.fastArmor)
@@ -387,6 +388,7 @@ func (r *Recorder) openFastASReply(rep ticket.KDCRepWire) *fastASReply {
 		return nil
 	case !r.st.haveFastArmor:
 		p.SealedFor, p.Reason = ActorClient, "the armor key of the request is not known here"
+		p.CipherSize = fastRepCipherSize(v)
 		fx.parts = append(fx.parts, p)
 		return fx
 	}
