@@ -152,6 +152,8 @@ func checkFASTStory(t *testing.T, st *Story) {
 	if s := st.Step("as-rep-2"); !hasCheck(s, CheckPass, "the ticket-checksum in KrbFastFinished verifies") || !hasCheck(s, CheckPass, "the KDC's encrypted challenge decrypts") {
 		t.Errorf("as-rep-2: the ticket-checksum or the KDC's challenge not verified")
 	}
+	// kvno's TGS-REQ is armored with alice's TGT: its reply carries KrbFastFinished too, over ticket E.
+	wantFASTPart(t, st, "tgs-rep", "ticket-checksum (KrbFastFinished, over ticket E)", true, usageFastFinished, "the FAST armor key")
 	for _, s := range st.Steps {
 		for _, c := range s.Checks {
 			if c.Result == CheckFail && !strings.Contains(c.Text, "refused it with KDC_ERR_PREAUTH_REQUIRED") {

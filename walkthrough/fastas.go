@@ -369,27 +369,29 @@ func (r *Recorder) fastErrorChecks(s *Step, fe *fastErr, outer int32) {
 	}
 }
 
-// fastASReply is what the PA-FX-FAST of an armored AS-REP showed.
-type fastASReply struct {
-	resp       *der.FastResponse
-	parts      []Part
+// fastReply is what the PA-FX-FAST of an armored AS-REP or TGS-REP showed.
+type fastReply struct {
+	resp       *der.FastResponse // nil when it did not open
+	part       Part
 	strengthen *types.EncryptionKey
 }
 
-// openFastASReply opens the KrbFastResponse of an armored AS-REP with the armor key of its request (usage 52).
-func (r *Recorder) openFastASReply(rep ticket.KDCRepWire) *fastASReply {
-	fx := &fastASReply{}
-	p := Part{Name: "padata PA-FX-FAST (KrbFastResponse in enc-fast-rep)",
-		What: "the KDC's answer inside the armor: the reply's padata, a strengthen-key that changes the key A is sealed in, and KrbFastFinished",
-		Key:  keyInfo(armorKeyOwner, r.st.fastArmor, r.st.fastArmor.KeyType, 0, usageFastRep, r.o.ShowKeys)}
-	v, ok := paValue(rep.PAData, paFXFast)
-	switch {
-	case !ok || len(v) == 0:
+// openFastReplyPart opens the KrbFastResponse of an armored reply (the PA-FX-FAST of its padata) with the armor
+// key of its request (usage 52) [RFC 6113 §5.4.3]; letter is the reply part (A, F) whose key a strengthen-key
+// changes, keyOwner describes the armor key. It returns nil when the reply carries no PA-FX-FAST.
+func (r *Recorder) openFastReplyPart(pas types.PADataSequence, letter, keyOwner string) *fastReply {
+	v, ok := paValue(pas, paFXFast)
+	if !ok || len(v) == 0 {
 		return nil
-	case !r.st.haveFastArmor:
+	}
+	fx := &fastReply{part: Part{Name: "padata PA-FX-FAST (KrbFastResponse in enc-fast-rep)",
+		What: "the KDC's answer inside the armor: the reply's padata, a strengthen-key that changes the key " + letter +
+			" is sealed in, and KrbFastFinished",
+		Key: keyInfo(keyOwner, r.st.fastArmor, r.st.fastArmor.KeyType, 0, usageFastRep, r.o.ShowKeys)}}
+	p := &fx.part
+	if !r.st.haveFastArmor {
 		p.SealedFor, p.Reason = ActorClient, "the armor key of the request is not known here"
 		p.CipherSize = fastRepCipherSize(v)
-		fx.parts = append(fx.parts, p)
 		return fx
 	}
 	fr, ed, err := openFastReply(v, r.st.fastArmor)
@@ -398,7 +400,6 @@ func (r *Recorder) openFastASReply(rep ticket.KDCRepWire) *fastASReply {
 	}
 	if err != nil {
 		p.SealedFor, p.Reason = ActorClient, "does not open with the armor key: "+err.Error()
-		fx.parts = append(fx.parts, p)
 		return fx
 	}
 	fx.resp = fr
@@ -410,7 +411,7 @@ func (r *Recorder) openFastASReply(rep ticket.KDCRepWire) *fastASReply {
 		fx.strengthen = k
 		p.Fields = append(p.Fields, keyField("strengthen-key", *k, r.o.ShowKeys))
 	} else {
-		p.Fields = append(p.Fields, field("strengthen-key", "absent: A is sealed in the client's key as usual"))
+		p.Fields = append(p.Fields, field("strengthen-key", "absent: "+letter+" is sealed in the reply key as usual"))
 	}
 	if f := fr.Finished; f != nil {
 		p.Fields = append(p.Fields, field("finished", "KrbFastFinished", finishedFields(f)...))
@@ -418,7 +419,6 @@ func (r *Recorder) openFastASReply(rep ticket.KDCRepWire) *fastASReply {
 		p.Fields = append(p.Fields, field("finished", "absent"))
 	}
 	p.Fields = append(p.Fields, field("nonce", fastNonceText(fr.Nonce)))
-	fx.parts = append(fx.parts, p)
 	return fx
 }
 
@@ -433,11 +433,11 @@ func finishedFields(f *der.FastFinished) []Field {
 	}
 }
 
-// fastASReplyParts adds the parts of an opened armored AS-REP that need more than the armor key: the
-// ticket-checksum over ticket B (armor key, usage 53) and the KDC's encrypted challenge (the KDC challenge key,
-// usage 55), with the client's checks.
-func (r *Recorder) fastASReplyParts(s *Step, fx *fastASReply, rawTicket []byte) {
-	s.Parts = append(s.Parts, fx.parts...)
+// fastReplyChecks adds the part and the client's checks of an opened armored reply: the KrbFastResponse opened
+// with the armor key, its nonce, and KrbFastFinished's ticket-checksum over the ticket (ticketLetter, raw as
+// sent) with the armor key (usage 53) and its client name.
+func (r *Recorder) fastReplyChecks(s *Step, fx *fastReply, rawTicket []byte, ticketLetter string, nonce int, client principal.Name) {
+	s.Parts = append(s.Parts, fx.part)
 	if fx.resp == nil {
 		return
 	}
@@ -445,28 +445,40 @@ func (r *Recorder) fastASReplyParts(s *Step, fx *fastASReply, rawTicket []byte) 
 		s.Checks = append(s.Checks, Check{By: ActorClient, Result: map[bool]string{true: CheckPass, false: CheckFail}[ok], Text: text})
 	}
 	add(true, "the KrbFastResponse opens with the armor key (key usage 52): only the KDC, which opened the armor, could have sealed it")
-	add(fx.resp.Nonce == r.st.asNonce, fmt.Sprintf("the nonce in the KrbFastResponse is the request's, %d", r.st.asNonce))
-	if f := fx.resp.Finished; f != nil {
-		ck := Part{Name: "ticket-checksum (KrbFastFinished, over ticket B)", Checksum: true, CipherSize: len(f.TicketChecksum.Checksum),
-			What: "a keyed checksum over the ticket as sent in clear: it binds ticket B to this armored exchange",
-			Key:  keyInfo(armorKeyOwner, r.st.fastArmor, r.st.fastArmor.KeyType, 0, usageFastFinished, r.o.ShowKeys)}
-		ok := verifyChecksum(r.st.fastArmor, usageFastFinished, rawTicket, f.TicketChecksum.Checksum)
-		if ok {
-			ck.Opened, ck.Fields = true, []Field{
-				field("cksumtype", checksumName(f.TicketChecksum.CksumType)),
-				field("checksum", hexKey(f.TicketChecksum.Checksum)),
-				field("covers", "ticket B as sent, "+bytesText(len(rawTicket))),
-			}
-		} else {
-			ck.SealedFor, ck.Reason = ActorClient, "does not verify with the armor key over ticket B"
+	add(fx.resp.Nonce == nonce, fmt.Sprintf("the nonce in the KrbFastResponse is the request's, %d", nonce))
+	f := fx.resp.Finished
+	if f == nil {
+		add(false, "no KrbFastFinished in the armored reply: nothing binds ticket "+ticketLetter+" to the armor [RFC 6113 §5.4.3]")
+		return
+	}
+	ck := Part{Name: "ticket-checksum (KrbFastFinished, over ticket " + ticketLetter + ")", Checksum: true, CipherSize: len(f.TicketChecksum.Checksum),
+		What: "a keyed checksum over the ticket as sent in clear: it binds ticket " + ticketLetter + " to this armored exchange",
+		Key:  keyInfo(fx.part.Key.Owner, r.st.fastArmor, r.st.fastArmor.KeyType, 0, usageFastFinished, r.o.ShowKeys)}
+	ok := verifyChecksum(r.st.fastArmor, usageFastFinished, rawTicket, f.TicketChecksum.Checksum)
+	if ok {
+		ck.Opened, ck.Fields = true, []Field{
+			field("cksumtype", checksumName(f.TicketChecksum.CksumType)),
+			field("checksum", hexKey(f.TicketChecksum.Checksum)),
+			field("covers", "ticket "+ticketLetter+" as sent, "+bytesText(len(rawTicket))),
 		}
-		s.Parts = append(s.Parts, ck)
-		add(ok, "the ticket-checksum in KrbFastFinished verifies with the armor key over ticket B (key usage 53): the ticket "+
-			"is the one the KDC issued in this armored exchange, not one swapped in on the way")
-		cl := principal.FromPrincipalName(f.CName, f.CRealm)
-		add(cl.Equal(r.st.client), "KrbFastFinished names the client, "+cl.String())
 	} else {
-		add(false, "no KrbFastFinished in the armored AS-REP: nothing binds ticket B to the armor [RFC 6113 §5.4.3]")
+		ck.SealedFor, ck.Reason = ActorClient, "does not verify with the armor key over ticket "+ticketLetter
+	}
+	s.Parts = append(s.Parts, ck)
+	add(ok, "the ticket-checksum in KrbFastFinished verifies with the armor key over ticket "+ticketLetter+" (key usage 53): "+
+		"the ticket is the one the KDC issued in this armored exchange, not one swapped in on the way")
+	cl := principal.FromPrincipalName(f.CName, f.CRealm)
+	add(client.Realm == "" || cl.Equal(client), "KrbFastFinished names the client, "+cl.String())
+}
+
+// kdcChallengePart adds the KDC's encrypted challenge of an opened armored AS-REP, in the KDC challenge key
+// (usage 55) [RFC 6113 §5.4.6], with the client's checks.
+func (r *Recorder) kdcChallengePart(s *Step, fx *fastReply) {
+	if fx.resp == nil {
+		return
+	}
+	add := func(ok bool, text string) {
+		s.Checks = append(s.Checks, Check{By: ActorClient, Result: map[bool]string{true: CheckPass, false: CheckFail}[ok], Text: text})
 	}
 	v, ok := paValue(fx.resp.PAData, paEncChallenge)
 	if !ok || len(v) == 0 {

@@ -881,10 +881,10 @@ func (r *Recorder) asRep(w Wire) {
 		CipherSize: len(rep.EncPart.Cipher),
 	}
 	// An armored reply carries its padata inside the armor [RFC 6113 §5.4.3].
-	var fx *fastASReply
+	var fx *fastReply
 	hintPAs := rep.PAData
 	if r.st.asArmored {
-		if fx = r.openFastASReply(rep); fx != nil && fx.resp != nil {
+		if fx = r.openFastReplyPart(rep.PAData, "A", armorKeyOwner); fx != nil && fx.resp != nil {
 			hintPAs = fx.resp.PAData
 		}
 	}
@@ -900,7 +900,8 @@ func (r *Recorder) asRep(w Wire) {
 		r.stringToKey(r.st.hint.EType, r.st.hint.Salt, r.st.hint.S2KParams, "PA-ETYPE-INFO2 in the AS-REP", w.Time)
 	}
 	if fx != nil {
-		r.fastASReplyParts(&s, fx, rep.Ticket.Bytes)
+		r.fastReplyChecks(&s, fx, rep.Ticket.Bytes, "B", r.st.asNonce, r.st.client)
+		r.kdcChallengePart(&s, fx)
 	}
 	key, src, haveKey := r.clientKeyFor(rep.EncPart.EType, rep.EncPart.KVNO)
 	owner := r.owner(r.st.client)
@@ -1188,33 +1189,6 @@ func (r *Recorder) fastRequestPart(v []byte, subkey, session types.EncryptionKey
 	return p
 }
 
-// fastReplyPart opens a reply's PA-FX-FAST with the armor key of its request; it returns the part and the
-// strengthen-key, when the KDC sent one (the reply part is then sealed in KRB-FX-CF2(strengthen-key, reply key)).
-func (r *Recorder) fastReplyPart(v []byte) (Part, *types.EncryptionKey) {
-	p := Part{Name: "padata PA-FX-FAST (KrbFastResponse in enc-fast-rep)",
-		What: "the KDC's FAST answer: padata for the client, and a strengthen-key that changes the key F is sealed in",
-		Key:  keyInfo("the FAST armor key of the TGS-REQ", r.st.fastArmor, r.st.fastArmor.KeyType, 0, usageFastRep, r.o.ShowKeys)}
-	fr, ed, err := openFastReply(v, r.st.fastArmor)
-	if ed != nil {
-		p.CipherSize = len(ed.Cipher)
-	}
-	if err != nil {
-		p.SealedFor, p.Reason = "the client", "does not open with the armor key: "+err.Error()
-		return p, nil
-	}
-	p.Opened = true
-	if len(fr.PAData) > 0 {
-		p.Fields = append(p.Fields, field("padata", "", padataFields(fr.PAData)...))
-	}
-	p.Fields = append(p.Fields, field("nonce", fastNonceText(fr.Nonce)))
-	if fr.StrengthenKey == nil || fr.StrengthenKey.KeyType == 0 {
-		p.Fields = append(p.Fields, field("strengthen-key", "absent: F is sealed in the reply key as usual"))
-		return p, nil
-	}
-	p.Fields = append(p.Fields, keyField("strengthen-key", *fr.StrengthenKey, r.o.ShowKeys))
-	return p, fr.StrengthenKey
-}
-
 // tgsPending keeps what the TGS-REQ step learned for the checks made when the reply arrives.
 type tgsPending struct {
 	sameTicket bool // the TGT presented is the one A came with
@@ -1339,12 +1313,13 @@ func (r *Recorder) tgsRep(w Wire) {
 	// With FAST the reply key may be strengthened: KRB-FX-CF2(strengthen-key, reply key) [RFC 6113 §5.4.3].
 	var strengthen *types.EncryptionKey
 	if r.st.haveFastArmor {
-		for _, pa := range rep.PAData {
-			if pa.PADataType == paFXFast && len(pa.PADataValue) > 0 {
-				var fp Part
-				fp, strengthen = r.fastReplyPart(pa.PADataValue)
-				s.Parts = append(s.Parts, fp)
+		if fx := r.openFastReplyPart(rep.PAData, "F", "the FAST armor key of the TGS-REQ"); fx != nil {
+			client := r.st.tgsClient
+			if client.Realm == "" {
+				client = r.st.client
 			}
+			r.fastReplyChecks(&s, fx, rep.Ticket.Bytes, "E", r.st.tgsNonce, client)
+			strengthen = fx.strengthen
 		}
 	}
 	replyKey := func(k types.EncryptionKey, owner string) (types.EncryptionKey, string) {
