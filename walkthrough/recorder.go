@@ -698,6 +698,9 @@ func (r *Recorder) krbError(w Wire) {
 
 	r.finishRequest(req, reqKind, &e.ErrorCode)
 	stime := e.STime.Add(time.Duration(e.Susec) * time.Microsecond)
+	if reqKind == pendAS {
+		r.st.fastCookie = nil // only the last armored error's cookie is to be echoed
+	}
 	if fe != nil {
 		r.fastErrorChecks(&s, fe, e.ErrorCode)
 		md = fe.md
@@ -935,6 +938,7 @@ func (r *Recorder) asRep(w Wire) {
 	s.Parts = append(s.Parts, pa)
 
 	r.finishRequest(req, pendAS, nil)
+	r.st.fastCookie = nil
 	r.asRepChecks(&s, rep, tkt, terr == nil, enc, etp, src)
 	if fx != nil {
 		s.Title = "AS-REP, armored: message A (sealed in the strengthened reply key) and message B (the ticket-granting ticket)"
