@@ -120,6 +120,9 @@ func checkFASTStory(t *testing.T, st *Story) {
 	if s := st.Step("s2k"); s == nil || !strings.Contains(s.Title, "keytab") {
 		t.Errorf("host/localhost's key is not taken from the keytab: %+v", s)
 	}
+	if p := partNamed(st, "as-rep", "enc-part (EncASRepPart)"); p == nil || !strings.Contains(p.Key.Owner, "kept in its keytab") {
+		t.Errorf("host/localhost's A is not shown sealed in its keytab key: %+v", p)
+	}
 	for _, id := range []string{"as-req-4", "as-req-5"} {
 		wantFASTPart(t, st, id, "armor ticket enc-part", true, 2, "krbtgt/KERBKIT.TEST@KERBKIT.TEST's long-term key")
 		wantFASTPart(t, st, id, "armor authenticator", true, 11, "the armor ticket's session key")

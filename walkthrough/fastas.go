@@ -90,7 +90,7 @@ func (r *Recorder) switchClient(c principal.Name) {
 	if r.o.View != ViewCapture || r.st.client.Realm == "" || r.st.client.Equal(c) {
 		return
 	}
-	r.st.s2kDone, r.st.haveClientKey, r.st.clientKey, r.st.hint = false, false, types.EncryptionKey{}, nil
+	r.st.s2kDone, r.st.haveClientKey, r.st.clientKey, r.st.hint, r.st.clientKeytab = false, false, types.EncryptionKey{}, nil, false
 	r.st.s2kSalt, r.st.s2kEtype, r.st.fastCookie = "", 0, nil
 }
 

@@ -120,6 +120,7 @@ type state struct {
 	s2kDone          bool
 	clientKey        types.EncryptionKey
 	haveClientKey    bool
+	clientKeytab     bool // a capture's client logged in with a keytab: its key came from the keytab given
 	kdcOffset        time.Duration
 	errors           int
 
@@ -321,6 +322,8 @@ func (r *Recorder) owner(p principal.Name) string {
 		return interRealmOwner(p)
 	case len(p.Components) == 2 && p.Components[0] == "krbtgt":
 		return p.String() + "'s long-term key (the TGS's secret key)"
+	case r.st.client.Equal(p) && r.st.clientKeytab:
+		return p.String() + "'s long-term key (kept in its keytab; no password)"
 	case r.st.client.Equal(p):
 		return p.String() + "'s long-term key (derived from the password)"
 	}
@@ -348,7 +351,7 @@ func (r *Recorder) longTermKey(p principal.Name, etype int32, kvno int) (types.E
 // the password with the salt the KDC announced.
 func (r *Recorder) clientKeyFor(etype int32, kvno int) (types.EncryptionKey, string, bool) {
 	if r.st.haveClientKey && r.st.clientKey.KeyType == etype {
-		if r.o.Keytab != nil && !r.o.HasPassword {
+		if r.o.Keytab != nil && !r.o.HasPassword || r.st.clientKeytab {
 			return r.st.clientKey, "from the keytab", true
 		}
 		return r.st.clientKey, "derived from the password", true
@@ -485,7 +488,7 @@ func (r *Recorder) stringToKey(etype int32, salt string, params []byte, source s
 		s.Title = "Key from a keytab: no password involved"
 		s.Summary = "This client's long-term key is in the keytab given, so it logged in with a keytab (kinit -k): the " +
 			"key is read from a file, already derived; there is no password to type and no string-to-key."
-		r.st.clientKey, r.st.haveClientKey = k, true
+		r.st.clientKey, r.st.haveClientKey, r.st.clientKeytab = k, true, true
 		s.Fields = []Field{field("principal", p.String()), keyField("key", k, r.o.ShowKeys),
 			field("where from", "the keytab given here, which holds the key the client read from its own keytab")}
 	case r.o.HasPassword:
