@@ -1,6 +1,7 @@
 package kdc
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -49,6 +50,9 @@ const (
 	// go over it is closed. Together with the connection cap this bounds the
 	// memory the TCP side can be made to hold.
 	MaxTCPInFlight = 16 << 20
+	// tcpReadBuffer is each TCP worker's read buffer: the length and a request
+	// of up to this size come in one read(2), and are handled in place.
+	tcpReadBuffer = 8 << 10
 	// tcpSmallMessage is the size up to which a request needs no share of
 	// MaxTCPInFlight: real requests are a few kilobytes.
 	tcpSmallMessage = 64 << 10
@@ -159,7 +163,10 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 }
 
 func (s *Server) bind(host, port string) error {
-	lc := net.ListenConfig{Control: reusePort}
+	// No TCP keepalives: a KDC connection lives for one or a few requests
+	// under a 5 s idle timeout, and enabling them costs four setsockopt(2)
+	// calls on every accepted connection.
+	lc := net.ListenConfig{Control: reusePort, KeepAlive: -1}
 	tl, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return fmt.Errorf("kdc: tcp listen: %w", err)
@@ -306,8 +313,9 @@ const tcpWorkerLinger = 10 * time.Second
 func (s *Server) tcpWorker(ctx context.Context, c *tcpConn) {
 	t := time.NewTimer(tcpWorkerLinger)
 	defer t.Stop()
+	br := bufio.NewReaderSize(nil, tcpReadBuffer)
 	for {
-		s.serveTCP(ctx, c)
+		s.serveTCP(ctx, c, br)
 		t.Reset(tcpWorkerLinger)
 		select {
 		case c = <-s.tcpHandoff:
@@ -414,9 +422,11 @@ func (s *Server) idleTimeout() time.Duration {
 // requests until the client closes it, so TIME_WAIT lands on the client, but
 // closes on EOF at once (no CLOSE_WAIT), on a bad length (after KRB-ERROR 61),
 // on undecodable input and when a request does not arrive within the idle
-// timeout.
-func (s *Server) serveTCP(ctx context.Context, c *tcpConn) {
+// timeout. br is the worker's read buffer, reset to c here.
+func (s *Server) serveTCP(ctx context.Context, c *tcpConn, br *bufio.Reader) {
+	br.Reset(c)
 	defer func() {
+		br.Reset(nil)
 		s.mu.Lock()
 		s.unsafeForget(c)
 		s.mu.Unlock()
@@ -427,7 +437,7 @@ func (s *Server) serveTCP(ctx context.Context, c *tcpConn) {
 	for {
 		c.idleSince.Store(time.Now().UnixNano())
 		c.SetReadDeadline(time.Now().Add(s.idleTimeout()))
-		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return // EOF, timeout, eviction or shutdown: close our side now
 		}
 		c.idleSince.Store(0)
@@ -438,15 +448,17 @@ func (s *Server) serveTCP(ctx context.Context, c *tcpConn) {
 			s.writeFrame(c, s.h.fieldTooLong())
 			return
 		}
-		if !s.serveTCPRequest(ctx, c, int64(n)) {
+		if !s.serveTCPRequest(ctx, c, br, int64(n)) {
 			return
 		}
 	}
 }
 
-// serveTCPRequest reads one request body of n bytes and writes its reply. A
-// large body needs a share of MaxTCPInFlight for as long as it is handled.
-func (s *Server) serveTCPRequest(ctx context.Context, c *tcpConn, n int64) bool {
+// serveTCPRequest reads one request body of n bytes from br and writes its
+// reply. A body that fits br is handled in br's buffer (Handle keeps nothing of
+// its packet: the UDP side reuses its buffer too). A large body needs a share of
+// MaxTCPInFlight for as long as it is handled.
+func (s *Server) serveTCPRequest(ctx context.Context, c *tcpConn, br *bufio.Reader, n int64) bool {
 	if n > tcpSmallMessage {
 		if s.inFlight.Add(n) > MaxTCPInFlight {
 			s.inFlight.Add(-n)
@@ -456,9 +468,19 @@ func (s *Server) serveTCPRequest(ctx context.Context, c *tcpConn, n int64) bool 
 		}
 		defer s.inFlight.Add(-n)
 	}
-	msg := make([]byte, n)
-	if _, err := io.ReadFull(c, msg); err != nil {
-		return false
+	var msg []byte
+	if n <= int64(br.Size()) {
+		b, err := br.Peek(int(n))
+		if err != nil {
+			return false
+		}
+		defer br.Discard(len(b)) //nolint:errcheck // the bytes are buffered: Discard cannot fail
+		msg = b
+	} else {
+		msg = make([]byte, n)
+		if _, err := io.ReadFull(br, msg); err != nil {
+			return false
+		}
 	}
 	reply, ok := s.h.Handle(ctx, msg, TCP, c.RemoteAddr())
 	if !ok {

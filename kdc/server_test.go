@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 func TestMalformedPacketsKeepServing(t *testing.T) {
@@ -108,6 +109,44 @@ func TestTCPPipelinedAndClose(t *testing.T) {
 	if n := r.serverConns(); n != 0 {
 		t.Fatalf("%d connections still open after the client closed", n)
 	}
+}
+
+// TestTCPFramesAcrossReads: the worker's read buffer (tcpReadBuffer) sees frames
+// however they arrive: three in one segment, one larger than the buffer among
+// them, and one a byte at a time; each gets its own answer, in order.
+func TestTCPFramesAcrossReads(t *testing.T) {
+	r := newTestRealm(t)
+	r.serve()
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	big := asReq("alice")
+	big.PAData = types.PADataSequence{{PADataType: 999, PADataValue: bytes.Repeat([]byte{0x5a}, 2*tcpReadBuffer)}}
+	var seg []byte
+	for _, m := range [][]byte{marshalAS(t, asReq("alice")), marshalAS(t, big), marshalAS(t, asReq("nobody"))} {
+		seg = append(binary.BigEndian.AppendUint32(seg, uint32(len(m))), m...)
+	}
+	if _, err := c.Write(seg); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int32{errorcode.KDC_ERR_PREAUTH_REQUIRED, errorcode.KDC_ERR_PREAUTH_REQUIRED, errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN} {
+		expectError(t, readFrame(t, c), want)
+	}
+	m := marshalAS(t, asReq("nobody-else"))
+	for _, b := range binary.BigEndian.AppendUint32(nil, uint32(len(m))) {
+		if _, err := c.Write([]byte{b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range m {
+		if _, err := c.Write(m[i : i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expectError(t, readFrame(t, c), errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN)
 }
 
 func TestUDPResponseTooBig(t *testing.T) {
