@@ -6,6 +6,7 @@
 #   INPROC=0 bench/kdcbench.sh        # only the loopback comparison
 #   LOOP=0 bench/kdcbench.sh          # only the in-process benchmarks
 #   RUNS=3 DUR=10s CONC=8 MODES="as tgs" PROTOS="udp tcp" MIT_MODE=nols bench/kdcbench.sh
+#   HALF=0 bench/kdcbench.sh          # without the latency pass at half the saturated rate
 #   RT=1 bench/kdcbench.sh            # both KDCs and the load at SCHED_FIFO priority (root): on a machine
 #                                     # busy with other work, figures of the code rather than of the scheduler
 #
@@ -22,7 +23,7 @@
 set -u
 RUNS=${RUNS:-3}; DUR=${DUR:-10s}; CONC=${CONC:-8}
 MODES=${MODES:-"as tgs"}; PROTOS=${PROTOS:-"udp tcp"}; MIT_MODE=${MIT_MODE:-nols}
-INPROC=${INPROC:-1}; LOOP=${LOOP:-1}; RT=${RT:-0}
+INPROC=${INPROC:-1}; LOOP=${LOOP:-1}; RT=${RT:-0}; HALF=${HALF:-1}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -148,6 +149,11 @@ measure() {
 		n = f["ok"] * (f["dur_s"] + 1) / f["dur_s"]
 		printf "%s %s %.0f %s\n", f["rps"], f["p99_us"], (n > 0 ? dt / hz * 1e6 / n : 0), f["errors"] }'
 }
+# halfload ADDR REALM USER PASSWORD MODE PROTO RATE -> the RESULT line of a paced run
+halfload() {
+	"${RUNLOAD[@]}" "$WORK/loadgen" --kdc "$1" --realm "$2" --user "$3" --password "$4" --mode "$5" --proto "$6" \
+		--conc "$CONC" --duration "$DUR" --warmup 1s --rate "$7" 2>>"$WORK/load.err" | grep '^RESULT'
+}
 median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 
 echo "== loopback, KDC on CPU 0, load on CPU 1, concurrency $CONC, median of $RUNS x $DUR (MIT: $MIT_MODE, RT=$RT)"
@@ -175,7 +181,35 @@ for mode in $MODES; do
 			summary="$summary $mode/$proto=$ratio"
 		fi
 		printf '%-8s %10.0f %10s %7s %12s %12s %9s %9s\n' "$mode/$proto" "$o" "$m" "$ratio" "$ou" "$mu" "$op" "$oe"
+		echo "$mode $proto $o ${m/-/0}" >>"$WORK/saturated"
 	done
 done
 [ -n "$summary" ] && echo "ratio ours/MIT ($MIT_MODE):$summary"
+
+# Latency where a KDC should run: at half of the rate it saturates at, paced (one run per cell and KDC).
+# p99_us counts from when each request was due; late_p99 is how late the load generator itself sent (its
+# own scheduling on its one CPU), send_p99 the latency from the actual send.
+if [ "$HALF" = 1 ]; then
+	echo "== at half the saturated rate, paced, $DUR"
+	printf '%-8s %-4s %9s %9s %9s %9s %9s %9s %7s\n' cell kdc target/s got/s p50_us p99_us late_p99 send_p99 errors
+	while read -r mode proto sat msat; do
+		for who in ours mit; do
+			if [ "$who" = ours ]; then
+				[ -n "$MIT" ] && kill -STOP "$MIT"
+				half=$(awk -v r="$sat" 'BEGIN {printf "%.0f", r / 2}')
+				line=$(halfload "127.0.0.1:$OURS_PORT" OURS.BENCH alice bench-alice-pw "$mode" "$proto" "$half")
+				[ -n "$MIT" ] && kill -CONT "$MIT"
+			else
+				[ -n "$MIT" ] || continue
+				kill -STOP "$OURS"
+				half=$(awk -v r="$msat" 'BEGIN {printf "%.0f", r / 2}')
+				line=$(halfload "127.0.0.1:$MIT_PORT" MIT.BENCH bob bench-bob-pw "$mode" "$proto" "$half")
+				kill -CONT "$OURS"
+			fi
+			echo "$line" | awk -v c="$mode/$proto" -v w="$who" -v t="$half" '{
+				for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+				printf "%-8s %-4s %9s %9.0f %9s %9s %9s %9s %7s\n", c, w, t, f["rps"], f["p50_us"], f["p99_us"], f["late_p99_us"], f["send_p99_us"], f["errors"] }'
+		done
+	done <"$WORK/saturated"
+fi
 exit 0

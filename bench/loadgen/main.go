@@ -13,6 +13,13 @@
 //
 //	loadgen --kdc 127.0.0.1:88 --realm R --user alice --password pw --mode as --proto udp --conc 8 --duration 10s
 //
+// With --rate R the workers send R requests per second between them, each on its
+// own schedule, instead of as fast as replies come back: the latency of a request
+// is counted from when it was due (a worker that falls behind counts its waiting),
+// so a load of half the saturated rate shows the latency a client sees there.
+// late_p99_us is how late the generator itself sent (its own scheduling, not the
+// KDC's), and send_p99_us the latency counted from the actual send.
+//
 // It prints one line: RESULT rps=… p50_us=… p99_us=… ok=… errors=….
 package main
 
@@ -49,6 +56,7 @@ type options struct {
 	conc                                             int
 	duration, warmup, timeout                        time.Duration
 	maxRequests                                      int64
+	rate                                             float64
 }
 
 func main() {
@@ -65,6 +73,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "load before the window, not counted")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Second, "per request")
 	flag.Int64Var(&o.maxRequests, "max-requests", 5_000_000, "stop after this many requests")
+	flag.Float64Var(&o.rate, "rate", 0, "requests per second across all workers, each worker on its own schedule (0: as fast as replies come)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -82,6 +91,8 @@ func run(o options) error {
 		return fmt.Errorf("--proto %q: want udp or tcp", o.proto)
 	case o.conc < 1 || o.conc > 1024:
 		return fmt.Errorf("--conc %d: want 1-1024", o.conc)
+	case o.rate < 0 || o.rate > 1e6:
+		return fmt.Errorf("--rate %g: want 0 (closed loop) up to 1000000 per second", o.rate)
 	case o.duration <= 0 || o.duration > 10*time.Minute:
 		return fmt.Errorf("--duration %s: want up to 10m", o.duration)
 	}
@@ -90,9 +101,10 @@ func run(o options) error {
 		return err
 	}
 	var (
-		sent, ok, bad atomic.Int64
-		mu            sync.Mutex
-		lat           []time.Duration
+		sent, ok, bad  atomic.Int64
+		mu             sync.Mutex
+		lat            []time.Duration
+		late, fromSend []time.Duration // with --rate: send time - due time, reply time - send time
 	)
 	start := time.Now()
 	measureFrom := start.Add(o.warmup)
@@ -103,15 +115,23 @@ func run(o options) error {
 		go func(w int) {
 			defer wg.Done()
 			gen := s.newGenerator(w)
-			var mine []time.Duration
+			var mine, myLate, mySend []time.Duration
 			var conn net.Conn
 			buf := make([]byte, 65536)
+			// With --rate, worker w's k-th request is due at start + (k + w/conc) * every.
+			var every time.Duration
+			var due time.Time
+			if o.rate > 0 {
+				every = time.Duration(float64(o.conc) / o.rate * float64(time.Second))
+				due = start.Add(every * time.Duration(w) / time.Duration(o.conc))
+			}
 			defer func() {
 				if conn != nil {
 					conn.Close()
 				}
 				mu.Lock()
 				lat = append(lat, mine...)
+				late, fromSend = append(late, myLate...), append(fromSend, mySend...)
 				mu.Unlock()
 			}()
 			for time.Now().Before(stop) && sent.Add(1) <= o.maxRequests {
@@ -121,6 +141,14 @@ func run(o options) error {
 					return
 				}
 				t0 := time.Now()
+				sentAt := t0
+				if every > 0 {
+					if t0.Before(due) {
+						time.Sleep(due.Sub(t0))
+					}
+					sentAt = time.Now()
+					t0, due = due, due.Add(every)
+				}
 				var rep []byte
 				if o.proto == "udp" {
 					if conn == nil {
@@ -147,6 +175,9 @@ func run(o options) error {
 				}
 				ok.Add(1)
 				mine = append(mine, d)
+				if every > 0 {
+					myLate, mySend = append(myLate, sentAt.Sub(t0)), append(mySend, time.Since(sentAt))
+				}
 			}
 		}(w)
 	}
@@ -155,15 +186,22 @@ func run(o options) error {
 	if window > o.duration {
 		window = o.duration
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) int64 {
+	pct := func(lat []time.Duration, p float64) int64 {
 		if len(lat) == 0 {
 			return 0
 		}
 		return lat[int(p*float64(len(lat)-1))].Microseconds()
 	}
-	fmt.Printf("RESULT mode=%s proto=%s conc=%d dur_s=%.2f ok=%d rps=%.1f p50_us=%d p90_us=%d p99_us=%d errors=%d\n",
-		o.mode, o.proto, o.conc, window.Seconds(), ok.Load(), float64(ok.Load())/window.Seconds(), pct(0.5), pct(0.9), pct(0.99), bad.Load())
+	for _, l := range [][]time.Duration{lat, late, fromSend} {
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	}
+	fmt.Printf("RESULT mode=%s proto=%s conc=%d rate=%g dur_s=%.2f ok=%d rps=%.1f p50_us=%d p90_us=%d p99_us=%d errors=%d",
+		o.mode, o.proto, o.conc, o.rate, window.Seconds(), ok.Load(), float64(ok.Load())/window.Seconds(),
+		pct(lat, 0.5), pct(lat, 0.9), pct(lat, 0.99), bad.Load())
+	if o.rate > 0 {
+		fmt.Printf(" late_p99_us=%d send_p50_us=%d send_p99_us=%d", pct(late, 0.99), pct(fromSend, 0.5), pct(fromSend, 0.99))
+	}
+	fmt.Println()
 	if ok.Load() == 0 {
 		return errors.New("no request succeeded")
 	}
