@@ -19,9 +19,10 @@ var ASStages = []Stage{
 	{"policy", "neither principal is disabled or expired, and the client's password has not expired"},
 	{"reply-key", "the KDC holds a key of the client for one of the enctypes the request asks for; the first such enctype " +
 		"will seal the reply"},
-	{"preauth", "a client that requires pre-authentication sent PA-ENC-TIMESTAMP, it decrypts with the client's key from " +
-		"the database (key usage 1), and its time is within the clock skew; without it the answer is PREAUTH_REQUIRED " +
-		"with the hints (PA-ETYPE-INFO2) to make the key"},
+	{"preauth", "a client that requires pre-authentication sent PA-ENC-TIMESTAMP, which decrypts with the client's key " +
+		"from the database (key usage 1), or, inside FAST armor (RFC 6113), PA-ENCRYPTED-CHALLENGE, which decrypts with " +
+		"the client challenge key made from the armor key and the client's key (key usage 54); its time is within the " +
+		"clock skew; without it the answer is PREAUTH_REQUIRED with the hints (PA-ETYPE-INFO2) to make the key"},
 	{"issue", "the ticket's times fit the request and the realm's limits; a fresh session key is sealed in the ticket " +
 		"(the server's key) and in the reply part (the client's key)"},
 }
