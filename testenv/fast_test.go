@@ -3,8 +3,17 @@ package testenv
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
+	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
+	"github.com/jcmturner/gokrb5/v8/iana/patype"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/kerbkit/kerbkit/ticket"
 )
 
 // FAST (RFC 6113) with MIT's tools: kinit -T ARMOR_CCACHE, the armor ticket
@@ -141,4 +150,77 @@ func TestHeimdalKinitArmored(t *testing.T) {
 		t.Fatal("kinit.heimdal --fast-armor-cache with a wrong password succeeded")
 	}
 	wantContains(t, "kinit.heimdal stderr", stderr, "Password incorrect")
+}
+
+// TestHeimdalKgetcredAfterArmoredKinit: after kinit.heimdal
+// --fast-armor-cache, Heimdal 7.8's kgetcred gets host/localhost from the same
+// cache. A recorder between Heimdal and our KDC shows what went over the wire:
+// the AS-REQs carried PA-FX-FAST (so the recorder sees armor when there is
+// some). Heimdal 7.8 sends the TGS-REQ unarmored, PA-TGS-REQ only (no
+// implicit TGT armor, RFC 6113 §5.4.1.1, unlike MIT kvno, TestMITKvnoArmored),
+// and our KDC answers it with a plain TGS-REP. Should a later Heimdal armor
+// it, the reply must come back inside the armor (PA-FX-FAST in the TGS-REP).
+func TestHeimdalKgetcredAfterArmoredKinit(t *testing.T) {
+	h := Heimdal(t)
+	r := NewRealm(t, RealmOptions{})
+	armor := armorCache(t, r)
+	rec := recordKDC(t, r.Addr)
+	env := r.Env(EnvOptions{KDC: rec.Addr})
+	if _, stderr, code := heimdalKinitArgs(t, h, env, UserPassword, "--fast-armor-cache="+armor, r.Principal(UserName)); code != 0 {
+		t.Fatalf("kinit.heimdal --fast-armor-cache: exit %d: %s", code, strings.TrimSpace(stderr))
+	}
+	host := r.Principal("host/localhost")
+	if _, stderr, code := Run(t, env, "", filepath.Join(h, "kgetcred"), host); code != 0 {
+		t.Fatalf("kgetcred %s after an armored kinit: exit %d: %s", host, code, strings.TrimSpace(stderr))
+	}
+	stdout, stderr, code := Run(t, env, "", filepath.Join(h, "klist.heimdal"))
+	if code != 0 {
+		t.Fatalf("heimtools klist: exit %d: %s", code, strings.TrimSpace(stderr))
+	}
+	wantContains(t, "Heimdal klist", stdout, "Principal: "+r.Principal(UserName), "krbtgt/"+r.Name+"@"+r.Name, host)
+	tgsRequireLog(t, r.Log(), "TGS_REQ", "client="+r.Principal(UserName), "service="+host, "result=ISSUE")
+
+	var armoredAS, tgs int
+	for _, x := range rec.Exchanges() {
+		req, err := ticket.ParseKDCRequest(x.Req)
+		if err != nil {
+			t.Errorf("recorder: a %s request that is no KDC request: %v", x.Transport, err)
+			continue
+		}
+		_, fast := req.PA(patype.PA_FX_FAST)
+		switch req.MsgType {
+		case msgtype.KRB_AS_REQ:
+			if fast {
+				armoredAS++
+			}
+		case msgtype.KRB_TGS_REQ:
+			tgs++
+			if ticket.MessageType(x.Rep) != asnAppTag.TGSREP {
+				t.Errorf("TGS-REQ over %s (padata %v) answered by message type %d, not a TGS-REP", x.Transport, req.PATypes(), ticket.MessageType(x.Rep))
+				continue
+			}
+			var rep messages.TGSRep
+			if err := rep.Unmarshal(x.Rep); err != nil {
+				t.Errorf("TGS-REP: %v", err)
+				continue
+			}
+			repFAST := slices.ContainsFunc(rep.PAData, func(pa types.PAData) bool { return pa.PADataType == patype.PA_FX_FAST })
+			switch {
+			case fast && !repFAST:
+				t.Errorf("Heimdal armored its TGS-REQ (padata %v) but the TGS-REP has no PA-FX-FAST: not answered inside the armor", req.PATypes())
+			case !fast && repFAST:
+				t.Errorf("unarmored TGS-REQ (padata %v) answered with PA-FX-FAST in the TGS-REP", req.PATypes())
+			case fast:
+				t.Logf("Heimdal armored its TGS-REQ over %s (padata %v); the TGS-REP is armored", x.Transport, req.PATypes())
+			default:
+				t.Logf("Heimdal sent its TGS-REQ unarmored over %s (padata %v); the TGS-REP is plain", x.Transport, req.PATypes())
+			}
+		}
+	}
+	if armoredAS == 0 {
+		t.Errorf("the recorder saw no AS-REQ with PA-FX-FAST: kinit.heimdal --fast-armor-cache did not armor (or the recorder misses it)")
+	}
+	if tgs == 0 {
+		t.Errorf("the recorder saw no TGS-REQ from kgetcred")
+	}
 }
