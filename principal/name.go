@@ -205,17 +205,28 @@ func (n Name) Equal(o Name) bool {
 	return true
 }
 
+// escaped marks the bytes writeEscaped escapes in a realm (1) and, besides
+// those, in a component (2: the slash).
+var escaped = [256]uint8{'\\': 3, '@': 3, '\n': 3, '\t': 3, '\b': 3, 0: 3, '/': 2}
+
+// writeEscaped writes s with the escapes of RFC 1964 §2.1.1 (as MIT's
+// krb5_unparse_name): runs without a special byte are copied at once, which is
+// every name in practice.
 func writeEscaped(b *strings.Builder, s string, component bool) {
-	for i := 0; i < len(s); i++ {
+	mask := uint8(1)
+	if component {
+		mask = 3
+	}
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && escaped[s[i]]&mask == 0 {
+			i++
+		}
+		b.WriteString(s[:i])
+		if i == len(s) {
+			return
+		}
 		switch c := s[i]; c {
-		case '\\', '@':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case '/':
-			if component {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(c)
 		case '\n':
 			b.WriteString(`\n`)
 		case '\t':
@@ -224,9 +235,11 @@ func writeEscaped(b *strings.Builder, s string, component bool) {
 			b.WriteString(`\b`)
 		case 0:
 			b.WriteString(`\0`)
-		default:
+		default: // backslash, @, and / in a component
+			b.WriteByte('\\')
 			b.WriteByte(c)
 		}
+		s = s[i+1:]
 	}
 }
 

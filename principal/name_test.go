@@ -119,3 +119,52 @@ func TestRandomKeysAreUsable(t *testing.T) {
 		}
 	}
 }
+
+// TestStringEscapes: every byte String escapes, at the start, middle and end of
+// a component and of the realm, where a slash is escaped only in a component.
+func TestStringEscapes(t *testing.T) {
+	for _, tc := range []struct {
+		n    Name
+		want string
+	}{
+		{Name{Components: []string{"/a@", "b\\"}, Realm: "R/x"}, `\/a\@/b\\@R/x`},
+		{Name{Components: []string{"\b\x00\n\t"}, Realm: "@R\\"}, `\b\0\n\t@\@R\\`},
+		{Name{Components: []string{"plain", ""}, Realm: ""}, `plain/@`},
+	} {
+		if got := tc.n.String(); got != tc.want {
+			t.Errorf("String(%q, %q) = %q, want %q", tc.n.Components, tc.n.Realm, got, tc.want)
+		}
+	}
+}
+
+// FuzzNameRoundTrip: Parse reads back what String writes, whatever the bytes.
+func FuzzNameRoundTrip(f *testing.F) {
+	f.Add("host", "a/b@c\\d", "KRB.TEST")
+	f.Add("\x00\b\n\t", "", "R@/\\")
+	f.Fuzz(func(t *testing.T, c1, c2, realm string) {
+		if c1 == "" || realm == "" {
+			return // Parse wants a first component and a realm
+		}
+		n := Name{Components: []string{c1, c2}, Realm: realm}
+		if c2 == "" {
+			n.Components = n.Components[:1]
+		}
+		back, err := Parse(n.String(), "")
+		if err != nil {
+			t.Skip() // names Parse refuses (e.g. invalid UTF-8) are not this test's matter
+		}
+		if !back.Equal(n) {
+			t.Fatalf("String %q parsed back as %q@%q, want %q@%q", n.String(), back.Components, back.Realm, n.Components, n.Realm)
+		}
+	})
+}
+
+// BenchmarkNameString: the KDC formats names (lookup keys, log lines) several
+// times per request.
+func BenchmarkNameString(b *testing.B) {
+	n := Name{Components: []string{"host", "server.example.test"}, Realm: "EXAMPLE.TEST"}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = n.String()
+	}
+}
