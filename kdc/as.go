@@ -100,7 +100,7 @@ func (k *KDC) lookupAS(ctx context.Context, as *asRequest) error {
 		return err
 	}
 	var err error
-	if as.server, err = k.store.Get(ctx, as.sname); err != nil {
+	if as.server, err = k.lookup(ctx, as.sname); err != nil {
 		if errors.Is(err, principal.ErrNotFound) {
 			return kerr(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "SERVER_NOT_FOUND", nil)
 		}

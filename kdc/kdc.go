@@ -94,6 +94,7 @@ type Config struct {
 // KDC answers Kerberos requests. It is safe for concurrent use.
 type KDC struct {
 	store     principal.Store
+	shared    principal.SharedGetter // store's, when it has one (lookup)
 	realm     string
 	log       *slog.Logger
 	now       func() time.Time
@@ -139,6 +140,7 @@ func New(cfg Config) (*KDC, error) {
 		domainRealms:  lowerKeys(cfg.DomainRealms),
 		audit:         cfg.Audit,
 	}
+	k.shared, _ = cfg.Store.(principal.SharedGetter)
 	if k.log == nil {
 		k.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -162,6 +164,16 @@ func New(cfg Config) (*KDC, error) {
 		k.lookaside = newLookaside(ttl, DefaultLookasideEntries, DefaultLookasideBytes, k.now)
 	}
 	return k, nil
+}
+
+// lookup reads a principal for the request path, which never modifies the
+// record: from the store's cache itself where it can (principal.SharedGetter),
+// saving a copy of the record per lookup, else with Get.
+func (k *KDC) lookup(ctx context.Context, name principal.Name) (*principal.Record, error) {
+	if k.shared != nil {
+		return k.shared.GetShared(ctx, name)
+	}
+	return k.store.Get(ctx, name)
 }
 
 // Realm is the realm this KDC serves.

@@ -32,7 +32,7 @@ const (
 // is an alias of or else user@domain itself when domain is our realm. Clients
 // of other realms get no referral: they are unknown, as before.
 func (k *KDC) lookupASClient(ctx context.Context, as *asRequest) error {
-	rec, err := k.store.Get(ctx, as.cname)
+	rec, err := k.lookup(ctx, as.cname)
 	if errors.Is(err, principal.ErrNotFound) && as.cname.Type == ntEnterprise && len(as.cname.Components) == 1 {
 		n, perr := principal.Parse(as.cname.Components[0], k.realm)
 		if perr != nil {
@@ -41,7 +41,7 @@ func (k *KDC) lookupASClient(ctx context.Context, as *asRequest) error {
 		if n.Realm != k.realm {
 			return kerr(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_NOT_FOUND", fmt.Errorf("enterprise name of realm %q", n.Realm))
 		}
-		rec, err = k.store.Get(ctx, n)
+		rec, err = k.lookup(ctx, n)
 	}
 	switch {
 	case errors.Is(err, principal.ErrNotFound):

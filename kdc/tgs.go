@@ -120,7 +120,7 @@ func (k *KDC) openTGT(ctx context.Context, tr *tgsRequest) error {
 	if !isTGSName(tname) || tname.Components[1] != k.realm {
 		return kerr(errorcode.KRB_AP_ERR_NOT_US, "NOT_A_TGT", fmt.Errorf("ticket for %s", tname))
 	}
-	rec, err := k.store.Get(ctx, tname)
+	rec, err := k.lookup(ctx, tname)
 	if err != nil {
 		if tr.foreignTGT(k) && errors.Is(err, principal.ErrNotFound) {
 			return k.noTrust(tr)
@@ -279,7 +279,7 @@ func (k *KDC) lookupServer(ctx context.Context, tr *tgsRequest) error {
 		return k.lookupOtherRealm(ctx, tr)
 	}
 	tr.sname = wireName(b.SName, b.Realm)
-	rec, err := k.store.Get(ctx, tr.sname)
+	rec, err := k.lookup(ctx, tr.sname)
 	if err != nil {
 		if errors.Is(err, principal.ErrNotFound) {
 			if ok, rerr := k.lookupReferral(ctx, tr); ok || rerr != nil {
@@ -321,7 +321,7 @@ func (k *KDC) lookupClient(ctx context.Context, tr *tgsRequest) error {
 		// is checked instead (crossrealm.go).
 		return k.checkForeignClient(tr)
 	}
-	c, err := k.store.Get(ctx, tr.client)
+	c, err := k.lookup(ctx, tr.client)
 	switch {
 	case errors.Is(err, principal.ErrNotFound):
 		return kerr(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "CLIENT_NOT_FOUND", errors.New("client no longer in database"))

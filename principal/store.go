@@ -29,6 +29,15 @@ type Store interface {
 	Close() error
 }
 
+// SharedGetter is implemented by stores that keep decoded records in memory
+// and can hand out the cached record itself: GetShared is Get without the copy,
+// for the KDC's request path, which reads records and never modifies them. The
+// record returned must not be modified, and stays as it was when the principal
+// is changed later (a write stores a new record).
+type SharedGetter interface {
+	GetShared(ctx context.Context, name Name) (*Record, error)
+}
+
 // RealmPolicy holds realm-wide limits, set at `kdc init`.
 type RealmPolicy struct {
 	// MaxLife caps every ticket's lifetime (MIT max_life).

@@ -342,10 +342,21 @@ func (s *BoltStore) Path() string { return s.path }
 // Get implements Store. The record returned is the caller's to modify, but
 // its Keys slice is shared with the cache and must not be written to.
 func (s *BoltStore) Get(ctx context.Context, name principal.Name) (*principal.Record, error) {
+	rec, err := s.GetShared(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	r := *rec
+	return &r, nil
+}
+
+// GetShared implements principal.SharedGetter: the record returned is the
+// cache's and must not be modified (cached records are never modified: a
+// write replaces them).
+func (s *BoltStore) GetShared(ctx context.Context, name principal.Name) (*principal.Record, error) {
 	key := name.Key()
 	if v, ok := s.cache.Load(key); ok {
-		r := *v.(*principal.Record)
-		return &r, nil
+		return v.(*principal.Record), nil
 	}
 	gen := s.gen.Load()
 	var rec *principal.Record
@@ -368,8 +379,7 @@ func (s *BoltStore) Get(ctx context.Context, name principal.Name) (*principal.Re
 	// A record found through an alias is cached under its own name only:
 	// writes invalidate that key, not the alias's.
 	s.fill(rec.Name.Key(), gen, rec)
-	r := *rec
-	return &r, nil
+	return rec, nil
 }
 
 // fill caches rec unless a write happened since gen was read: the record may

@@ -263,6 +263,12 @@ func TestRecordCacheCoherent(t *testing.T) {
 						t.Error(err)
 						return
 					}
+					// The shared record is read while writes go on: under -race
+					// any write into a cached record would show.
+					if r, err := s.GetShared(ctx, bob); err != nil || r.MaxLife < 0 {
+						t.Error(err)
+						return
+					}
 				}
 			}
 		}()
@@ -277,6 +283,45 @@ func TestRecordCacheCoherent(t *testing.T) {
 	wg.Wait()
 	if got, _ := s.Get(ctx, bob); got.MaxLife != 50*time.Minute {
 		t.Fatalf("after racing reads, Get sees MaxLife %v, want the last write's 50m", got.MaxLife)
+	}
+}
+
+// TestGetShared: GetShared hands out the cached record itself, which a later
+// write replaces and never changes; Get hands out a copy.
+func TestGetShared(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	bob := principal.MustParse("bob@KRB.TEST")
+	keys, _ := principal.RandomKeys(principal.DefaultEnctypes[:1], 1)
+	if err := s.Create(ctx, principal.NewRecord(bob, keys, testNow)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.GetShared(ctx, bob) // read from bbolt, cached
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.GetShared(ctx, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Error("GetShared did not return the cached record")
+	}
+	if c, _ := s.Get(ctx, bob); c == b {
+		t.Error("Get returned the cached record, not a copy")
+	}
+	before := a.MaxLife
+	if err := s.Update(ctx, bob, func(r *principal.Record) error { r.MaxLife = before + time.Hour; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if a.MaxLife != before {
+		t.Error("an update changed a record handed out before it")
+	}
+	if now, _ := s.GetShared(ctx, bob); now.MaxLife != before+time.Hour {
+		t.Errorf("GetShared after the update: MaxLife %v, want %v", now.MaxLife, before+time.Hour)
+	}
+	if _, err := s.GetShared(ctx, principal.MustParse("nobody@KRB.TEST")); !errors.Is(err, principal.ErrNotFound) {
+		t.Errorf("GetShared of an unknown name: %v", err)
 	}
 }
 

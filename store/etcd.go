@@ -795,6 +795,17 @@ func (s *EtcdStore) Policy() principal.RealmPolicy { return *s.policy.Load() }
 // Get implements Store. It reads memory only. The record returned is the
 // caller's to modify, but its Keys slice is shared and must not be written to.
 func (s *EtcdStore) Get(ctx context.Context, name principal.Name) (*principal.Record, error) {
+	rec, err := s.GetShared(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	r := *rec
+	return &r, nil
+}
+
+// GetShared implements principal.SharedGetter: the record returned is the
+// replica's and must not be modified (a watched change replaces it).
+func (s *EtcdStore) GetShared(_ context.Context, name principal.Name) (*principal.Record, error) {
 	v, ok := s.recs.Load(name.Key())
 	if !ok {
 		// Not a principal: perhaps one of its aliases.
@@ -805,8 +816,7 @@ func (s *EtcdStore) Get(ctx context.Context, name principal.Name) (*principal.Re
 			return nil, fmt.Errorf("%w: %s", principal.ErrNotFound, name)
 		}
 	}
-	r := *v.(*principal.Record)
-	return &r, nil
+	return v.(*principal.Record), nil
 }
 
 func (s *EtcdStore) key(name principal.Name) string {

@@ -127,10 +127,20 @@ func TestEtcdReplicas(t *testing.T) {
 	if err := b.Create(ctx, alice); !errors.Is(err, principal.ErrExists) {
 		t.Fatalf("second create: %v", err)
 	}
+	shared, err := a.GetShared(ctx, alice.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := a.GetShared(ctx, alice.Name); again != shared {
+		t.Error("GetShared did not return the replica's record")
+	}
 	if err := b.Update(ctx, alice.Name, func(r *principal.Record) error { r.Disabled = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "disable on replica a", func() bool { r, _ := a.Get(ctx, alice.Name); return r != nil && r.Disabled })
+	eventually(t, "disable on replica a", func() bool { r, _ := a.GetShared(ctx, alice.Name); return r != nil && r.Disabled })
+	if shared.Disabled {
+		t.Error("a watched change modified a record GetShared handed out before it")
+	}
 	if err := a.Delete(ctx, alice.Name); err != nil {
 		t.Fatal(err)
 	}
