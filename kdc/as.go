@@ -46,6 +46,7 @@ type asRequest struct {
 // pre-authenticate → issue → encode.
 func (k *KDC) handleAS(ctx context.Context, req *ticket.KDCRequest, out *outcome) ([]byte, error) {
 	as := &asRequest{req: req, now: k.now().UTC()}
+	defer func() { out.armored = as.fast != nil }()
 	if v, ok := req.PA(paFXFAST); ok {
 		// Observed as "decode": FAST has no stage of its own (observe.go).
 		if err := k.observe("AS", "decode", k.unwrapFAST(ctx, as, v)); err != nil {

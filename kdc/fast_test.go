@@ -1,7 +1,10 @@
 package kdc
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -497,5 +500,55 @@ func TestFASTASEncryptedTimestampNotStrengthened(t *testing.T) {
 	}
 	if tkt := r.openTicket(t, rep.Ticket, "krbtgt/"+testRealm+"@"+testRealm); !hasFlag(tkt.Flags, 10) {
 		t.Fatal("armored login without the pre-authent flag")
+	}
+}
+
+// TestRequestLogLine: one line per request with unquoted values (issued as
+// attributes, etypes comma-separated) and fast=true on armored requests only.
+func TestRequestLogLine(t *testing.T) {
+	var buf bytes.Buffer
+	r := newTestRealm(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&buf, nil)) })
+	var all []string
+	lines := func() []string {
+		defer buf.Reset()
+		l := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		all = append(all, l...)
+		return l
+	}
+	tgt, tpart := r.login(nil)
+	got := lines()
+	if len(got) != 1 || !strings.Contains(got[0], "msg=AS_REQ") || !strings.Contains(got[0], "etypes=18,17,20,19 ") ||
+		!strings.Contains(got[0], "result=ISSUE reply=aes256-cts-hmac-sha1-96 session=aes256-cts-hmac-sha1-96 ") ||
+		strings.Contains(got[0], "fast=") {
+		t.Errorf("plain login logged %q", got)
+	}
+	newTGS(r, tgt, tpart).send()
+	got = lines()
+	if len(got) != 1 || !strings.Contains(got[0], "msg=TGS_REQ") ||
+		!strings.Contains(got[0], "result=ISSUE issued=ticket ticket=aes256-cts-hmac-sha1-96 kvno=1 session=") ||
+		strings.Contains(got[0], "fast=") {
+		t.Errorf("plain TGS logged %q", got)
+	}
+
+	c := newFastClient(t, r)
+	buf.Reset()
+	key := r.key("alice@"+testRealm, 18)
+	req := asReq("alice", 18, 17)
+	req.PAData = types.PADataSequence{c.challenge(key, r.clock.Now())}
+	r.exchange(c.request(req))
+	got = lines()
+	if len(got) != 1 || !strings.Contains(got[0], "result=ISSUE") || !strings.Contains(got[0], "etypes=18,17 ") ||
+		!strings.Contains(got[0], " fast=true ") {
+		t.Errorf("armored login logged %q", got)
+	}
+	r.exchange(c.request(asReq("nobody", 18)))
+	got = lines()
+	if len(got) != 1 || !strings.Contains(got[0], "result=CLIENT_NOT_FOUND") || !strings.Contains(got[0], " fast=true ") {
+		t.Errorf("armored refusal logged %q", got)
+	}
+	for _, l := range all {
+		if strings.Contains(l, `"`) {
+			t.Errorf("a quoted value in %q", l)
+		}
 	}
 }

@@ -200,6 +200,8 @@ type outcome struct {
 	crealm string
 	etypes []int32
 	issued issue // what was issued, formatted only for the log
+	// armored: the request came inside FAST armor (RFC 6113), logged as fast=true.
+	armored bool
 }
 
 // Handle answers one request. ok is false when pkt does not decode as a KDC
@@ -288,6 +290,9 @@ func (k *KDC) logRequest(ctx context.Context, req *ticket.KDCRequest, ke *Error,
 		if ke.Cause != nil {
 			attrs = append(attrs, slog.String("reason", logString(ke.Cause.Error())))
 		}
+	}
+	if out.armored {
+		attrs = append(attrs, slog.Bool("fast", true))
 	}
 	attrs = append(attrs, slog.Duration("took", took))
 	k.log.LogAttrs(ctx, slog.LevelInfo, msgName(req.MsgType), attrs...)

@@ -66,6 +66,7 @@ type tgsRequest struct {
 // options against the TGT → look up the service → issue.
 func (k *KDC) handleTGS(ctx context.Context, req *ticket.KDCRequest, out *outcome) ([]byte, error) {
 	tr := &tgsRequest{req: req, now: k.now().UTC()}
+	defer func() { out.armored = tr.fast != nil }()
 	if len(req.Body.SName.NameString) > 0 {
 		out.service = wireName(req.Body.SName, req.Body.Realm).String()
 	}
