@@ -54,7 +54,7 @@ func TestMITKinitArmored(t *testing.T) {
 	if strings.Contains(trace, "encrypted_timestamp") {
 		t.Errorf("kinit -T pre-authenticated with the timestamp, outside the armor:\n%s", trace)
 	}
-	wantContains(t, "KDC log", r.Log(), "client="+r.Principal(UserName))
+	wantLog(t, r.Log, "client="+r.Principal(UserName))
 }
 
 // TestMITKinitArmoredWrongPassword: a wrong password inside FAST is
@@ -107,7 +107,7 @@ func TestMITKinitFASTRequired(t *testing.T) {
 		t.Fatal("unarmored kinit of a principal that requires FAST succeeded")
 	}
 	wantContains(t, "kinit stderr", stderr, "KDC policy rejects request")
-	wantContains(t, "KDC log", r.Log(), "result=FAST_REQUIRED")
+	wantLog(t, r.Log, "result=FAST_REQUIRED")
 
 	armor := armorCache(t, r) // host/localhost needs no FAST
 	env = r.Env(EnvOptions{})
@@ -134,7 +134,7 @@ func TestHeimdalKinitArmored(t *testing.T) {
 	}
 	// Heimdal shows the KRB-ERROR's e-text rather than the code's text.
 	wantContains(t, "kinit.heimdal stderr", stderr, "FAST_REQUIRED")
-	wantContains(t, "KDC log", r.Log(), "result=FAST_REQUIRED")
+	wantLog(t, r.Log, "result=FAST_REQUIRED")
 
 	armor := armorCache(t, r) // host/localhost needs no FAST
 	env = r.Env(EnvOptions{})
@@ -178,7 +178,7 @@ func TestHeimdalKgetcredAfterArmoredKinit(t *testing.T) {
 		t.Fatalf("heimtools klist: exit %d: %s", code, strings.TrimSpace(stderr))
 	}
 	wantContains(t, "Heimdal klist", stdout, "Principal: "+r.Principal(UserName), "krbtgt/"+r.Name+"@"+r.Name, host)
-	tgsRequireLog(t, r.Log(), "TGS_REQ", "client="+r.Principal(UserName), "service="+host, "result=ISSUE")
+	tgsRequireLog(t, r.Log, "TGS_REQ", "client="+r.Principal(UserName), "service="+host, "result=ISSUE")
 
 	var armoredAS, tgs int
 	for _, x := range rec.Exchanges() {

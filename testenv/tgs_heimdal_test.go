@@ -23,7 +23,7 @@ func TestTGSHeimdalKgetcredTimes(t *testing.T) {
 	if _, stderr, code := Run(t, env, "", filepath.Join(h, "kgetcred"), host); code != 0 {
 		t.Fatalf("kgetcred %s: exit %d: %s\nKDC log:\n%s", host, code, strings.TrimSpace(stderr), tail(r.Log(), 4000))
 	}
-	tgsRequireLog(t, r.Log(), "TGS_REQ", "service="+host, "result=ISSUE")
+	tgsRequireLog(t, r.Log, "TGS_REQ", "service="+host, "result=ISSUE")
 
 	stdout, stderr, code := Run(t, env, "", filepath.Join(h, "klist.heimdal"))
 	if code != 0 {

@@ -108,12 +108,13 @@ func tgsLogLines(log string, subs ...string) []string {
 }
 
 // tgsRequireLog fails the test unless some KDC log line contains every one of
-// subs, and returns the matching lines.
-func tgsRequireLog(t *testing.T, log string, subs ...string) []string {
+// subs, waiting up to logWait for the log to catch up, and returns the
+// matching lines.
+func tgsRequireLog(t *testing.T, log func() string, subs ...string) []string {
 	t.Helper()
-	lines := tgsLogLines(log, subs...)
+	lines := waitLogLines(log, subs...)
 	if len(lines) == 0 {
-		t.Errorf("KDC log has no line with all of %q:\n%s", subs, tail(log, 6000))
+		t.Errorf("KDC log has no line with all of %q:\n%s", subs, tail(log(), 6000))
 	}
 	return lines
 }
@@ -150,6 +151,31 @@ const logWait = 3 * time.Second
 // waitLogLines is tgsLogLines on the KDC log that log returns, waiting up to
 // logWait for a first match: the KDC's log reaches the test through a pipe,
 // which can lag the client's exit on a loaded machine.
+// logWith returns the KDC's log once it contains every one of subs, or as it is
+// after logWait: the last lines reach the test through a pipe, after the
+// client that caused them may have exited.
+func logWith(log func() string, subs ...string) string {
+	deadline := time.Now().Add(logWait)
+	for {
+		l := log()
+		all := true
+		for _, s := range subs {
+			all = all && strings.Contains(l, s)
+		}
+		if all || time.Now().After(deadline) {
+			return l
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// wantLog fails t unless the KDC's log comes to contain every one of subs
+// within logWait.
+func wantLog(t *testing.T, log func() string, subs ...string) {
+	t.Helper()
+	wantContains(t, "KDC log", logWith(log, subs...), subs...)
+}
+
 func waitLogLines(log func() string, subs ...string) []string {
 	deadline := time.Now().Add(logWait)
 	for {

@@ -85,8 +85,8 @@ func TestTGSJavaGSS(t *testing.T) {
 		"login principal="+r.Principal(UserName),
 		// JGSS prints the target as the host-based name it was given.
 		"context established=true mutual=false src="+r.Principal(UserName)+" targ=host@localhost")
-	tgsRequireLog(t, r.Log(), "AS_REQ", "client="+r.Principal(UserName), "result=ISSUE")
-	tgsRequireLog(t, r.Log(), "TGS_REQ", "service="+host, "result=ISSUE")
+	tgsRequireLog(t, r.Log, "AS_REQ", "client="+r.Principal(UserName), "result=ISSUE")
+	tgsRequireLog(t, r.Log, "TGS_REQ", "service="+host, "result=ISSUE")
 
 	// The TGT and the service ticket JGSS stored in the Subject.
 	var sawTGT, sawService bool

@@ -140,7 +140,7 @@ func TestTGSKclientTicketOurKDC(t *testing.T) {
 	if n := tgsKvnoOf(out, host); n != 1 {
 		t.Errorf("kclient ticket printed kvno %d for %s, want 1:\n%s", n, host, out)
 	}
-	tgsRequireLog(t, r.Log(), "TGS_REQ", "service="+host, "result=ISSUE")
+	tgsRequireLog(t, r.Log, "TGS_REQ", "service="+host, "result=ISSUE")
 	k := mitKlist(t, env)
 	requireTGT(t, k, r.Principal(UserName), r.Name, "IA")
 	tgsRequireTicket(t, k, host)

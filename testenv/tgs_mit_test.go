@@ -55,7 +55,7 @@ func TestTGSMITKvnoTransport(t *testing.T) {
 				t.Errorf("kvno printed kvno %d for %s, want 1:\n%s", n, host, stdout)
 			}
 			checkTransport(t, env, "kvno")
-			tgsRequireLog(t, r.Log(), "TGS_REQ", transport, "service="+host, "result=ISSUE")
+			tgsRequireLog(t, r.Log, "TGS_REQ", transport, "service="+host, "result=ISSUE")
 
 			// kvno -k on a fresh cache: the TGS exchange over the same transport,
 			// then the ticket decrypts with the keytab from `kdc keytab`.
@@ -97,7 +97,7 @@ func TestTGSMITKvnoTenMinutesLater(t *testing.T) {
 	ResetTrace(env)
 	stdout := tgsMustFaketime(t, r, env, later, kvno, "-k", r.Keytab, "host/localhost")
 	wantContains(t, "kvno -k output", stdout, host+": kvno = 1, keytab entry valid")
-	tgsRequireLog(t, r.Log(), "TGS_REQ", "service="+host, "result=ISSUE")
+	tgsRequireLog(t, r.Log, "TGS_REQ", "service="+host, "result=ISSUE")
 
 	k := mitKlist(t, env)
 	tgt := requireTGT(t, k, r.Principal(UserName), r.Name, "IA")
@@ -128,7 +128,7 @@ func TestTGSMITKinitRenew(t *testing.T) {
 	r.Clock.Advance(later)
 	ResetTrace(env)
 	tgsMustFaketime(t, r, env, later, kinit, "-R")
-	tgsRequireLog(t, r.Log(), "TGS_REQ", "service=krbtgt/"+r.Name+"@"+r.Name, "result=ISSUE", "renewed")
+	tgsRequireLog(t, r.Log, "TGS_REQ", "service=krbtgt/"+r.Name+"@"+r.Name, "result=ISSUE", "renewed")
 	after := requireTGT(t, mitKlist(t, env), r.Principal(UserName), r.Name, "R")
 	if after.Start == before.Start {
 		t.Errorf("kinit -R: Valid starting unchanged (%s)", after.Start)
@@ -194,7 +194,7 @@ func TestTGSMITKinitService(t *testing.T) {
 	host := r.Principal("host/localhost")
 	env := r.Env(EnvOptions{})
 	mustMITKinit(t, env, UserPassword, "-S", "host/localhost", UserName)
-	tgsRequireLog(t, r.Log(), "AS_REQ", "service="+host, "result=ISSUE")
+	tgsRequireLog(t, r.Log, "AS_REQ", "service="+host, "result=ISSUE")
 	k := mitKlist(t, env)
 	if k.Principal != r.Principal(UserName) {
 		t.Errorf("klist: default principal %q, want %q", k.Principal, r.Principal(UserName))
@@ -244,7 +244,7 @@ func TestTGSMITPostdated(t *testing.T) {
 	r.Clock.Advance(later)
 	ResetTrace(env)
 	tgsMustFaketime(t, r, env, later, kinit, "-v")
-	tgsRequireLog(t, r.Log(), "TGS_REQ", "service=krbtgt/"+r.Name+"@"+r.Name, "result=ISSUE", "validated")
+	tgsRequireLog(t, r.Log, "TGS_REQ", "service=krbtgt/"+r.Name+"@"+r.Name, "result=ISSUE", "validated")
 	valid := requireTGT(t, mitKlist(t, env), r.Principal(UserName), r.Name, "")
 	if strings.Contains(valid.Flags, "i") {
 		t.Errorf("TGT still invalid after kinit -v: flags %q", valid.Flags)

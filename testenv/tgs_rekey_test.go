@@ -105,7 +105,7 @@ func TestTGSServiceRekey(t *testing.T) {
 		t.Fatalf("kvno -k both.keytab after the key change: exit %d: %s\n%s", code, strings.TrimSpace(stderr), tgsTraceExcerpt(Trace(newEnv)))
 	}
 	wantContains(t, "kvno -k output", stdout, host+": kvno = 2, keytab entry valid")
-	tgsRequireLog(t, r.Log(), "TGS_REQ", "service="+host, "result=ISSUE", "kvno=2")
+	tgsRequireLog(t, r.Log, "TGS_REQ", "service="+host, "result=ISSUE", "kvno=2")
 	// Negative control: the keytab exported before the change (kvno 1 only).
 	// MIT 1.20 prints "kvno = 2, keytab entry invalid" and fails.
 	stdout, stderr, code = Run(t, newEnv, "", kvno, "-k", r.Keytab, "host/localhost")
