@@ -225,6 +225,19 @@ func tcpExchange(t testing.TB, addr string, msg []byte) []byte {
 	return readFrame(t, c)
 }
 
+// dialTCP connects to the realm's server (serve) with a deadline of d on the
+// whole connection; it is closed at cleanup if the test does not close it.
+func (r *testRealmEnv) dialTCP(d time.Duration) net.Conn {
+	r.t.Helper()
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(d))
+	return c
+}
+
 func writeFrame(t testing.TB, c net.Conn, msg []byte) {
 	t.Helper()
 	frame := binary.BigEndian.AppendUint32(nil, uint32(len(msg)))

@@ -38,11 +38,7 @@ func TestMalformedPacketsKeepServing(t *testing.T) {
 			t.Fatalf("UDP garbage % x got a reply % x", g[:min(len(g), 8)], reply[:min(len(reply), 8)])
 		}
 		// Over TCP undecodable input gets no reply and the connection is closed.
-		c, err := net.Dial("tcp", r.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c := r.dialTCP(3 * time.Second)
 		writeFrame(t, c, g)
 		if n, err := c.Read(make([]byte, 1)); err == nil || n != 0 {
 			t.Fatalf("TCP garbage got a reply")
@@ -65,11 +61,7 @@ func TestTCPLengthLimits(t *testing.T) {
 	r := newTestRealm(t)
 	r.serve()
 	for _, n := range []uint32{0x80000010, MaxTCPMessage + 1} {
-		c, err := net.Dial("tcp", r.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c := r.dialTCP(3 * time.Second)
 		if _, err := c.Write(binary.BigEndian.AppendUint32(nil, n)); err != nil {
 			t.Fatal(err)
 		}
@@ -84,12 +76,7 @@ func TestTCPLengthLimits(t *testing.T) {
 func TestTCPPipelinedAndClose(t *testing.T) {
 	r := newTestRealm(t)
 	r.serve()
-	c, err := net.Dial("tcp", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := r.dialTCP(5 * time.Second)
 	a, b := asReq("alice"), asReq("nobody")
 	writeFrame(t, c, marshalAS(t, a))
 	writeFrame(t, c, marshalAS(t, b))
@@ -117,12 +104,7 @@ func TestTCPPipelinedAndClose(t *testing.T) {
 func TestTCPFramesAcrossReads(t *testing.T) {
 	r := newTestRealm(t)
 	r.serve()
-	c, err := net.Dial("tcp", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := r.dialTCP(10 * time.Second)
 	big := asReq("alice")
 	big.PAData = types.PADataSequence{{PADataType: 999, PADataValue: bytes.Repeat([]byte{0x5a}, 2*tcpReadBuffer)}}
 	var seg []byte

@@ -218,11 +218,7 @@ func TestRekeyKeepsOldKeys(t *testing.T) {
 func TestRecordCacheCoherent(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t)
-	bob := principal.MustParse("bob@KRB.TEST")
-	keys, _ := principal.RandomKeys(principal.DefaultEnctypes[:1], 1)
-	if err := s.Create(ctx, principal.NewRecord(bob, keys, testNow)); err != nil {
-		t.Fatal(err)
-	}
+	bob, keys := createBob(t, s)
 	first, err := s.Get(ctx, bob) // fills the cache
 	if err != nil {
 		t.Fatal(err)
@@ -286,16 +282,23 @@ func TestRecordCacheCoherent(t *testing.T) {
 	}
 }
 
+// createBob adds bob@KRB.TEST with one random key, and returns his name and keys.
+func createBob(t *testing.T, s *BoltStore) (principal.Name, []principal.Key) {
+	t.Helper()
+	bob := principal.MustParse("bob@KRB.TEST")
+	keys, _ := principal.RandomKeys(principal.DefaultEnctypes[:1], 1)
+	if err := s.Create(context.Background(), principal.NewRecord(bob, keys, testNow)); err != nil {
+		t.Fatal(err)
+	}
+	return bob, keys
+}
+
 // TestGetShared: GetShared hands out the cached record itself, which a later
 // write replaces and never changes; Get hands out a copy.
 func TestGetShared(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t)
-	bob := principal.MustParse("bob@KRB.TEST")
-	keys, _ := principal.RandomKeys(principal.DefaultEnctypes[:1], 1)
-	if err := s.Create(ctx, principal.NewRecord(bob, keys, testNow)); err != nil {
-		t.Fatal(err)
-	}
+	bob, _ := createBob(t, s)
 	a, err := s.GetShared(ctx, bob) // read from bbolt, cached
 	if err != nil {
 		t.Fatal(err)

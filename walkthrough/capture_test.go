@@ -39,6 +39,14 @@ const (
 )
 
 // explainFile explains a capture file with a keytab and, when password is not "", a password.
+// runOK runs a client tool with stdin and fails t unless it exits 0.
+func runOK(t *testing.T, env []string, stdin, tool string, args ...string) {
+	t.Helper()
+	if _, stderr, code := testenv.Run(t, env, stdin, tool, args...); code != 0 {
+		t.Fatalf("%s %s: exit %d: %s", filepath.Base(tool), strings.Join(args, " "), code, stderr)
+	}
+}
+
 func explainFile(t *testing.T, capture, keytabPath, password string) *Story {
 	t.Helper()
 	f, err := os.Open(capture)
@@ -333,12 +341,8 @@ func TestCaptureMIT(t *testing.T) {
 	td := startTcpdump(t, "port "+port)
 	env := m.Env(testenv.EnvOptions{})
 	kinit, kvno := testenv.RequireTool(t, "kinit"), testenv.RequireTool(t, "kvno")
-	if _, stderr, code := testenv.Run(t, env, testenv.UserPassword+"\n", kinit, testenv.UserName); code != 0 {
-		t.Fatalf("kinit: exit %d: %s", code, stderr)
-	}
-	if _, stderr, code := testenv.Run(t, env, "", kvno, "host/localhost"); code != 0 {
-		t.Fatalf("kvno: exit %d: %s", code, stderr)
-	}
+	runOK(t, env, testenv.UserPassword+"\n", kinit, testenv.UserName)
+	runOK(t, env, "", kvno, "host/localhost")
 	file := td.stop(t)
 	st := explainFile(t, file, kt, testenv.UserPassword)
 	wantOpened(t, st, "pre", "A", "B", "C", "D", "E", "F")

@@ -133,12 +133,8 @@ func TestCaptureCrossRealm(t *testing.T) {
 	_, pa, _ := net.SplitHostPort(a.Addr)
 	_, pb, _ := net.SplitHostPort(b.Addr)
 	td := startTcpdump(t, "port "+pa+" or port "+pb)
-	if _, stderr, code := testenv.Run(t, env, testenv.UserPassword+"\n", kinit, testenv.UserName); code != 0 {
-		t.Fatalf("kinit: exit %d: %s", code, stderr)
-	}
-	if _, stderr, code := testenv.Run(t, env, "", kvno, "host/svc.other.test"); code != 0 {
-		t.Fatalf("kvno: exit %d: %s", code, stderr)
-	}
+	runOK(t, env, testenv.UserPassword+"\n", kinit, testenv.UserName)
+	runOK(t, env, "", kvno, "host/svc.other.test")
 	file := td.stop(t)
 	checkCrossStory(t, explainFile(t, file, kt, testenv.UserPassword))
 	keepCapture(t, file, kt, crossCapture, crossKeytab)

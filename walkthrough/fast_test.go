@@ -56,15 +56,9 @@ func TestCaptureFAST(t *testing.T) {
 		"KRB5RCACHETYPE": "none"})
 	_, port, _ := net.SplitHostPort(r.Addr)
 	td := startTcpdump(t, "port "+port)
-	if _, stderr, code := testenv.Run(t, env, "", kinit, "-k", "-t", hostKT, "-c", armor, "host/localhost"); code != 0 {
-		t.Fatalf("kinit -k host/localhost: exit %d: %s", code, stderr)
-	}
-	if _, stderr, code := testenv.Run(t, env, testenv.UserPassword+"\n", kinit, "-T", armor, testenv.UserName); code != 0 {
-		t.Fatalf("kinit -T: exit %d: %s", code, stderr)
-	}
-	if _, stderr, code := testenv.Run(t, env, "", kvno, "host/localhost"); code != 0 {
-		t.Fatalf("kvno: exit %d: %s", code, stderr)
-	}
+	runOK(t, env, "", kinit, "-k", "-t", hostKT, "-c", armor, "host/localhost")
+	runOK(t, env, testenv.UserPassword+"\n", kinit, "-T", armor, testenv.UserName)
+	runOK(t, env, "", kvno, "host/localhost")
 	file := td.stop(t)
 	checkFASTStory(t, explainFile(t, file, kt, testenv.UserPassword))
 	keepCapture(t, file, kt, fastCapture, fastKeytab)
