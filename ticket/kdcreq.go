@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
+	"github.com/jcmturner/gokrb5/v8/types"
 	"github.com/kerbkit/kerbkit/ticket/der"
 )
 
@@ -46,8 +47,12 @@ func ParseKDCRequest(b []byte) (*KDCRequest, error) {
 
 // PA returns the value of the first padata of type t, and whether there was one.
 // Later duplicates are ignored (gokrb5 clients send PA-REQ-ENC-PA-REP twice).
-func (r *KDCRequest) PA(t int32) ([]byte, bool) {
-	for _, pa := range r.PAData {
+func (r *KDCRequest) PA(t int32) ([]byte, bool) { return PAValue(r.PAData, t) }
+
+// PAValue returns the value of the first padata of type t in pas (a request's,
+// a reply's, or METHOD-DATA), and whether there was one.
+func PAValue(pas []types.PAData, t int32) ([]byte, bool) {
+	for _, pa := range pas {
 		if pa.PADataType == t {
 			return pa.PADataValue, true
 		}

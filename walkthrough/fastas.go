@@ -47,16 +47,6 @@ type fastASReq struct {
 	inner  *der.FastReq // the KrbFastReq, when it opened
 }
 
-// paValue returns the value of the first padata of type t.
-func paValue(pas types.PADataSequence, t int32) ([]byte, bool) {
-	for _, pa := range pas {
-		if pa.PADataType == t {
-			return pa.PADataValue, true
-		}
-	}
-	return nil, false
-}
-
 // rememberSession keeps the session key of a ticket a reply brought, so that the ticket's later use as FAST
 // armor opens even when its own server's key was not given.
 func (r *Recorder) rememberSession(raw []byte, key types.EncryptionKey) {
@@ -380,7 +370,7 @@ type fastReply struct {
 // key of its request (usage 52) [RFC 6113 §5.4.3]; letter is the reply part (A, F) whose key a strengthen-key
 // changes, keyOwner describes the armor key. It returns nil when the reply carries no PA-FX-FAST.
 func (r *Recorder) openFastReplyPart(pas types.PADataSequence, letter, keyOwner string) *fastReply {
-	v, ok := paValue(pas, paFXFast)
+	v, ok := ticket.PAValue(pas, paFXFast)
 	if !ok || len(v) == 0 {
 		return nil
 	}
@@ -480,7 +470,7 @@ func (r *Recorder) kdcChallengePart(s *Step, fx *fastReply) {
 	add := func(ok bool, text string) {
 		s.Checks = append(s.Checks, Check{By: ActorClient, Result: map[bool]string{true: CheckPass, false: CheckFail}[ok], Text: text})
 	}
-	v, ok := paValue(fx.resp.PAData, paEncChallenge)
+	v, ok := ticket.PAValue(fx.resp.PAData, paEncChallenge)
 	if !ok || len(v) == 0 {
 		return
 	}

@@ -552,8 +552,8 @@ func (r *Recorder) asReq(w Wire) {
 	r.st.asNonce, r.st.asTill, r.st.asRTime, r.st.asEtypes = b.Nonce, b.Till, b.RTime, b.EType
 	r.st.asRound++
 	r.st.asPATime = time.Time{}
-	_, r.st.asPreauth = paValue(pas, 2)
-	_, challenge := paValue(pas, paEncChallenge)
+	_, r.st.asPreauth = ticket.PAValue(pas, 2)
+	_, challenge := ticket.PAValue(pas, paEncChallenge)
 	challenge = challenge && r.st.asArmored
 
 	s := Step{
@@ -598,14 +598,14 @@ func (r *Recorder) asReq(w Wire) {
 		s.Checks = append(s.Checks, fa.checks...)
 	}
 
-	switch v, ok := paValue(pas, 2); {
+	switch v, ok := ticket.PAValue(pas, 2); {
 	case ok:
 		var ed types.EncryptedData
 		if err := decodeSafe(func() error { return ed.Unmarshal(v) }); err == nil {
 			s.Parts = append(s.Parts, r.encTimestampPart(ed))
 		}
 	case challenge:
-		v, _ := paValue(pas, paEncChallenge)
+		v, _ := ticket.PAValue(pas, paEncChallenge)
 		var ed types.EncryptedData
 		if err := decodeSafe(func() error { return ed.Unmarshal(v) }); err == nil {
 			p, checks := r.encChallengePart(ed)
@@ -616,7 +616,7 @@ func (r *Recorder) asReq(w Wire) {
 			"classic description the AS would now answer with A and B at once, to anyone."})
 	}
 	if fa != nil && fa.inner != nil && r.st.fastCookie != nil {
-		v, ok := paValue(pas, paFXCookie)
+		v, ok := ticket.PAValue(pas, paFXCookie)
 		s.Checks = append(s.Checks, Check{By: ActorClient, Result: map[bool]string{true: CheckPass, false: CheckFail}[ok && bytes.Equal(v, r.st.fastCookie)],
 			Text: fmt.Sprintf("the cookie of the KDC's armored error, %q, is echoed inside the armor (PA-FX-COOKIE) [RFC 6113 §5.2]", r.st.fastCookie)})
 	}
@@ -688,7 +688,7 @@ func (r *Recorder) krbError(w Wire) {
 	}
 	// An armored request's error carries the real one inside the armor [RFC 6113 §5.4.3].
 	var fe *fastErr
-	if v, ok := paValue(md, paFXFast); ok && len(v) > 0 && reqKind == pendAS && r.st.asArmored {
+	if v, ok := ticket.PAValue(md, paFXFast); ok && len(v) > 0 && reqKind == pendAS && r.st.asArmored {
 		fe = r.fastErrorPart(v)
 		s.Parts = append(s.Parts, fe.part)
 		s.Title = "KRB-ERROR, the real one inside the FAST armor: " + errorName(e.ErrorCode)
