@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/kerbkit/kerbkit/principal"
@@ -27,11 +26,9 @@ func resolveAlias(tx *bolt.Tx, key string) []byte {
 
 // recordAliases reads the aliases of a stored record without opening its keys.
 func recordAliases(v []byte) ([]string, error) {
-	var d struct {
-		Aliases []string `json:"aliases"`
-	}
-	if err := json.Unmarshal(v, &d); err != nil {
-		return nil, fmt.Errorf("%w: %w", principal.ErrCorrupt, err)
+	d, err := parseStored(v)
+	if err != nil {
+		return nil, err
 	}
 	return d.Aliases, nil
 }

@@ -315,7 +315,7 @@ func (s *BoltStore) unsafeLoadMeta(tx *bolt.Tx) error {
 	if meta == nil || tx.Bucket(bucketPrincipals) == nil {
 		return fmt.Errorf("%w: not a kerbkit database (no meta bucket)", ErrSchema)
 	}
-	if v := string(meta.Get(metaSchema)); v != schemaVersion && v != schemaV1 {
+	if v := string(meta.Get(metaSchema)); !schemaReadable(v) {
 		return fmt.Errorf("%w: version %q, this kdc reads %q", ErrSchema, v, schemaVersion)
 	}
 	if _, err := s.mk.Open(meta.Get(metaKeyCheck), keyCheckAD); err != nil {
@@ -507,7 +507,7 @@ func (s *BoltStore) unsafePut(tx *bolt.Tx, rec *principal.Record, create bool) e
 	if err := putAliases(tx, rec, old); err != nil {
 		return err
 	}
-	v, err := encodeRecord(rec, s.mk)
+	v, err := encodeRecord(rec, s.mk, formBinary)
 	if err != nil {
 		return err
 	}

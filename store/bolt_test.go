@@ -137,9 +137,16 @@ func TestKeysSealedAtRest(t *testing.T) {
 	defer s2.Close()
 	err = s2.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPrincipals)
-		v := append([]byte(nil), b.Get([]byte("alice@KRB.TEST"))...)
-		v = bytes.Replace(v, []byte(`"name":"alice@KRB.TEST"`), []byte(`"name":"mallory@KRB.TEST"`), 1)
-		return b.Put([]byte("mallory@KRB.TEST"), v)
+		v := b.Get([]byte("alice@KRB.TEST"))
+		if len(v) == 0 || v[0] != recordBinary {
+			t.Fatalf("alice is not stored in the binary form: %q", v)
+		}
+		d, err := parseStored(v)
+		if err != nil {
+			return err
+		}
+		d.Name = "mallory@KRB.TEST"
+		return b.Put([]byte("mallory@KRB.TEST"), marshalRecordBinary(d))
 	})
 	if err != nil {
 		t.Fatal(err)

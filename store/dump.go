@@ -68,6 +68,15 @@ func Dump(ctx context.Context, db DB, w io.Writer) error {
 	}
 	err = raw.rawEach(ctx, func(kind, key string, v []byte) error {
 		l := dumpLine{Kind: kind, Key: key}
+		if kind == string(bucketPrincipals) && len(v) > 0 && v[0] == recordBinary {
+			// A dump holds records in their JSON form, whatever the store
+			// keeps (the sealed keys inside stay as they are).
+			j, err := transcode(v, formJSON)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", key, err)
+			}
+			v = j
+		}
 		if json.Valid(v) {
 			l.Value = v
 		} else {
@@ -196,9 +205,17 @@ func Load(ctx context.Context, arg string, opts OpenOptions, r io.Reader) (n int
 	if h.Format != dumpFormat {
 		return 0, fmt.Errorf("store: load: dump format %d, this kdc reads %d", h.Format, dumpFormat)
 	}
-	if v := string(h.Meta[string(metaSchema)]); v != schemaVersion {
-		return 0, fmt.Errorf("%w: the dump has version %q, this kdc reads %q", ErrSchema, v, schemaVersion)
+	// A dump of schema 2 (etcd, or a bbolt file of an earlier release) and one
+	// of schema 3 (bbolt) hold the same JSON records; the new database gets
+	// its own store's version.
+	if v := string(h.Meta[string(metaSchema)]); v != schemaV2 && v != schemaVersion {
+		return 0, fmt.Errorf("%w: the dump has version %q, this kdc reads %q or %q", ErrSchema, v, schemaV2, schemaVersion)
 	}
+	form, version := formBinary, schemaVersion
+	if IsEtcdURL(arg) {
+		form, version = formJSON, schemaEtcd
+	}
+	h.Meta[string(metaSchema)] = []byte(version)
 	if _, err := mk.Open(h.Meta[string(metaKeyCheck)], keyCheckAD); err != nil {
 		return 0, fmt.Errorf("%w: %s is not the master key this dump is sealed under", ErrMasterKey, mkPath)
 	}
@@ -237,6 +254,9 @@ func Load(ctx context.Context, arg string, opts OpenOptions, r io.Reader) (n int
 			}
 			if rec.Name.Key() != l.Key {
 				return n, fmt.Errorf("store: load: line %d: the record of %s is filed under %q", line, rec.Name, l.Key)
+			}
+			if v, err = transcode(v, form); err != nil {
+				return n, fmt.Errorf("store: load: line %d (%s): %w", line, l.Key, err)
 			}
 		}
 		if err := w.put(ctx, l.Kind, l.Key, v); err != nil {

@@ -281,7 +281,7 @@ func InitEtcd(ctx context.Context, arg, mkPath, realm string, policy principal.R
 		return err
 	}
 	tgs := principal.NewRecord(principal.Krbtgt(realm), keys, now)
-	rec, err := encodeRecord(tgs, mk)
+	rec, err := encodeRecord(tgs, mk, formJSON)
 	if err != nil {
 		return err
 	}
@@ -320,7 +320,7 @@ func newMeta(mk *MasterKey, realm string, policy principal.RealmPolicy) (map[str
 		return nil, err
 	}
 	return map[string][]byte{
-		string(metaSchema): []byte(schemaVersion), string(metaRealm): []byte(realm),
+		string(metaSchema): []byte(schemaEtcd), string(metaRealm): []byte(realm),
 		string(metaPolicy): pol, string(metaKeyCheck): check,
 	}, nil
 }
@@ -398,8 +398,8 @@ func (s *EtcdStore) loadMeta(ctx context.Context) error {
 		return fmt.Errorf("%w at %s (create one with `kdc init`)", ErrNoDatabase, s.url)
 	}
 	v := string(meta[string(metaSchema)])
-	if v != schemaVersion && v != schemaV1 {
-		return fmt.Errorf("%w: version %q, this kdc reads %q", ErrSchema, v, schemaVersion)
+	if v != schemaEtcd && v != schemaV1 {
+		return fmt.Errorf("%w: version %q, this kdc reads %q in etcd", ErrSchema, v, schemaEtcd)
 	}
 	if _, err := s.mk.Open(meta[string(metaKeyCheck)], keyCheckAD); err != nil {
 		return fmt.Errorf("%w: the master key does not belong to this database", ErrMasterKey)
@@ -903,7 +903,7 @@ func (s *EtcdStore) Create(ctx context.Context, rec *principal.Record) error {
 	if err := s.down("add " + rec.Name.String()); err != nil {
 		return err
 	}
-	v, err := encodeRecord(rec, s.mk)
+	v, err := encodeRecord(rec, s.mk, formJSON)
 	if err != nil {
 		return err
 	}
@@ -960,7 +960,7 @@ func (s *EtcdStore) Update(ctx context.Context, name principal.Name, fn func(*pr
 		if !rec.Name.Equal(name) {
 			return fmt.Errorf("store: update may not rename %s", name)
 		}
-		v, err := encodeRecord(rec, s.mk)
+		v, err := encodeRecord(rec, s.mk, formJSON)
 		if err != nil {
 			return err
 		}

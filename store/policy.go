@@ -123,10 +123,8 @@ var errStop = fmt.Errorf("store: stop")
 
 // policyOf reads the policy name of a stored record without unsealing it.
 func policyOf(v []byte) string {
-	var d struct {
-		Policy string `json:"policy"`
-	}
-	if decodeJSON(v, &d) != nil {
+	d, err := parseStored(v)
+	if err != nil {
 		return ""
 	}
 	return d.Policy

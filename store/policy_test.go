@@ -246,7 +246,7 @@ func TestEtcdUpgradeSchema1(t *testing.T) {
 		t.Fatalf("default policy after the upgrade: %+v %v", p, err)
 	}
 	resp, err := cl.Get(ctx, prefix+etcdMetaDir+string(metaSchema))
-	if err != nil || string(resp.Kvs[0].Value) != schemaVersion {
+	if err != nil || string(resp.Kvs[0].Value) != schemaEtcd {
 		t.Fatalf("schema after the upgrade: %v %v", resp, err)
 	}
 }

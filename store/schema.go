@@ -27,13 +27,27 @@ var (
 	metaKeyCheck = []byte("master_key_check")
 )
 
-// schemaVersion is the layout this code reads and writes. A database with another
-// version is refused at open rather than misread.
-const schemaVersion = "2"
+// schemaVersion is the bbolt layout this code writes: schema 2 with records in
+// the binary form (recordbin.go). A database with a version this code does
+// not know is refused at open rather than misread.
+const schemaVersion = "3"
+
+// schemaEtcd is the layout of an etcd realm: schema 2 (JSON records), which
+// KDCs of earlier releases sharing the realm still read.
+const schemaEtcd = schemaV2
+
+// schemaV2 is the layout with policies and JSON records. A bbolt file of
+// schema 2 becomes schema 3 at open: its records stay as they are until they
+// are next written (this code reads both forms; `kdc dump` and `kdc load`
+// rewrite them all).
+const schemaV2 = "2"
 
 // schemaV1 is the layout before policies (no policies bucket, no
-// kadmin/changepw); Open upgrades it to schemaVersion (upgrade.go).
+// kadmin/changepw); Open upgrades it (upgrade.go).
 const schemaV1 = "1"
+
+// schemaReadable reports whether this code reads (and upgrades) version v.
+func schemaReadable(v string) bool { return v == schemaV1 || v == schemaV2 || v == schemaVersion }
 
 // keyCheckAD and keyCheckText let Open tell a wrong master key from a corrupt record.
 const (
@@ -121,14 +135,19 @@ func decodePolicy(b []byte) (*principal.Policy, error) {
 	return p, nil
 }
 
-func sealKeys(ks []principal.Key, mk *MasterKey, ad string) ([]byte, error) {
+func sealKeys(ks []principal.Key, mk *MasterKey, ad string, form recordForm) ([]byte, error) {
 	keys := make([]dbKey, len(ks))
 	for i, k := range ks {
 		keys[i] = dbKey(k)
 	}
-	plain, err := json.Marshal(keys)
-	if err != nil {
-		return nil, fmt.Errorf("store: encoding keys: %w", err)
+	var plain []byte
+	if form == formBinary {
+		plain = marshalKeysBinary(keys)
+	} else {
+		var err error
+		if plain, err = json.Marshal(keys); err != nil {
+			return nil, fmt.Errorf("store: encoding keys: %w", err)
+		}
 	}
 	sealed, err := mk.Seal(plain, ad)
 	clear(plain)
@@ -141,7 +160,11 @@ func openKeys(sealed []byte, mk *MasterKey, ad, name string) ([]principal.Key, e
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	var keys []dbKey
-	err = json.Unmarshal(plain, &keys)
+	if len(plain) > 0 && plain[0] == keysBinary {
+		keys, err = unmarshalKeysBinary(plain)
+	} else {
+		err = json.Unmarshal(plain, &keys)
+	}
 	clear(plain)
 	if err != nil {
 		return nil, fmt.Errorf("%w: keys of %s do not decode", principal.ErrCorrupt, name)
@@ -179,14 +202,15 @@ func timeOrZero(s int64) time.Time {
 	return time.Unix(s, 0).UTC()
 }
 
-func encodeRecord(r *principal.Record, mk *MasterKey) ([]byte, error) {
-	sealed, err := sealKeys(r.Keys, mk, r.Name.Key())
+// encodeRecord is the stored form of r, in form.
+func encodeRecord(r *principal.Record, mk *MasterKey, form recordForm) ([]byte, error) {
+	sealed, err := sealKeys(r.Keys, mk, r.Name.Key(), form)
 	if err != nil {
 		return nil, err
 	}
 	var hist []byte
 	if len(r.KeyHistory) > 0 {
-		if hist, err = sealKeys(r.KeyHistory, mk, historyAD(r.Name.Key())); err != nil {
+		if hist, err = sealKeys(r.KeyHistory, mk, historyAD(r.Name.Key()), form); err != nil {
 			return nil, err
 		}
 	}
@@ -217,6 +241,44 @@ func encodeRecord(r *principal.Record, mk *MasterKey) ([]byte, error) {
 		LastPwChange:  unixOrZero(r.LastPasswordChange),
 		SealedHistory: hist,
 	}
+	if form == formBinary {
+		return marshalRecordBinary(&d), nil
+	}
+	return json.Marshal(d)
+}
+
+// parseStored reads a stored record of either form, without opening its keys.
+func parseStored(b []byte) (*dbRecord, error) {
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("%w: a record of %d bytes", principal.ErrCorrupt, len(b))
+	}
+	if len(b) > 0 && b[0] == recordBinary {
+		d, err := unmarshalRecordBinary(b)
+		if err != nil {
+			return nil, corruptRecord(err)
+		}
+		return d, nil
+	}
+	var d dbRecord
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, corruptRecord(err)
+	}
+	return &d, nil
+}
+
+// transcode is the stored record b in form, its sealed keys as they are (the
+// plaintext inside the seal keeps its form; openKeys reads either).
+func transcode(b []byte, form recordForm) ([]byte, error) {
+	if len(b) > 0 && (b[0] == recordBinary) == (form == formBinary) {
+		return b, nil
+	}
+	d, err := parseStored(b)
+	if err != nil {
+		return nil, err
+	}
+	if form == formBinary {
+		return marshalRecordBinary(d), nil
+	}
 	return json.Marshal(d)
 }
 
@@ -224,13 +286,11 @@ func encodeRecord(r *principal.Record, mk *MasterKey) ([]byte, error) {
 // a damaged page makes bbolt hand out more.
 const maxRecordSize = 1 << 20
 
+// decodeRecord reads a stored record of either form and opens its keys.
 func decodeRecord(b []byte, mk *MasterKey) (*principal.Record, error) {
-	if len(b) > maxRecordSize {
-		return nil, fmt.Errorf("%w: a record of %d bytes", principal.ErrCorrupt, len(b))
-	}
-	var d dbRecord
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("%w: %w", principal.ErrCorrupt, err)
+	d, err := parseStored(b)
+	if err != nil {
+		return nil, err
 	}
 	if d.V != 1 {
 		return nil, fmt.Errorf("%w: record version %d", principal.ErrCorrupt, d.V)

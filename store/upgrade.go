@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -15,9 +14,8 @@ import (
 // Schema upgrades, run at open. Schema 2 (policies) adds to schema 1: the
 // bucket or directory "policies" holding the "default" policy, and
 // kadmin/changepw@REALM. Records are unchanged (their new fields are
-// optional), so nothing is rewritten and nothing is lost.
-
-func decodeJSON(b []byte, v any) error { return json.Unmarshal(b, v) }
+// optional), so nothing is rewritten and nothing is lost. Schema 3 (bbolt
+// only) writes records in the binary form (recordbin.go) and reads both.
 
 // unsafeInitV2 adds what schema 2 has and schema 1 lacks, inside tx: the
 // policies bucket with the default policy and kadmin/changepw, each only
@@ -49,20 +47,27 @@ func (s *BoltStore) unsafeInitV2(tx *bolt.Tx, now time.Time) error {
 	return tx.Bucket(bucketMeta).Put(metaSchema, []byte(schemaVersion))
 }
 
-// upgrade brings a schema-1 file to schemaVersion in one transaction.
+// upgrade brings a schema-1 or schema-2 file to schemaVersion in one
+// transaction. Schema 3 changes only the form of the records written from
+// now on, so a schema-2 file needs only its version: old records stay
+// readable, and an older kdc refuses the file rather than misreading a
+// record written in the binary form.
 func (s *BoltStore) upgrade() error {
 	var v string
 	if err := s.view(func(tx *bolt.Tx) error { v = string(tx.Bucket(bucketMeta).Get(metaSchema)); return nil }); err != nil {
 		return err
 	}
-	if v != schemaV1 {
+	if v == schemaVersion {
 		return nil // an empty write transaction would still write the file
 	}
 	err := s.update(func(tx *bolt.Tx) error {
-		if string(tx.Bucket(bucketMeta).Get(metaSchema)) != schemaV1 {
-			return nil
+		switch string(tx.Bucket(bucketMeta).Get(metaSchema)) {
+		case schemaV1:
+			return s.unsafeInitV2(tx, time.Now())
+		case schemaV2:
+			return tx.Bucket(bucketMeta).Put(metaSchema, []byte(schemaVersion))
 		}
-		return s.unsafeInitV2(tx, time.Now())
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: upgrading %s to schema %s: %w", s.path, schemaVersion, err)
@@ -82,7 +87,7 @@ func etcdV2Puts(prefix, realm string, mk *MasterKey, now time.Time) (policy, cha
 	if err != nil {
 		return
 	}
-	cv, err := encodeRecord(cp, mk)
+	cv, err := encodeRecord(cp, mk, formJSON)
 	if err != nil {
 		return
 	}
@@ -91,7 +96,7 @@ func etcdV2Puts(prefix, realm string, mk *MasterKey, now time.Time) (policy, cha
 	return clientv3.OpPut(pkey, string(pv)), clientv3.OpPut(ckey, string(cv)), pkey, ckey, nil
 }
 
-// upgradeEtcd brings a schema-1 realm to schemaVersion: one transaction
+// upgradeEtcd brings a schema-1 realm to schemaEtcd: one transaction
 // that succeeds only while the version is still 1 (another KDC may be
 // upgrading at the same time), and adds the default policy and
 // kadmin/changepw where missing.
@@ -106,10 +111,10 @@ func (s *EtcdStore) upgradeEtcd(ctx context.Context) error {
 	_, err = s.cl.Txn(ctx).If(clientv3.Compare(clientv3.Value(vkey), "=", schemaV1)).Then(
 		clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(pkey), "=", 0)}, []clientv3.Op{pol}, nil),
 		clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(ckey), "=", 0)}, []clientv3.Op{cp}, nil),
-		clientv3.OpPut(vkey, schemaVersion),
+		clientv3.OpPut(vkey, schemaEtcd),
 	).Commit()
 	if err != nil {
-		return s.unreachable("upgrade to schema "+schemaVersion, err)
+		return s.unreachable("upgrade to schema "+schemaEtcd, err)
 	}
 	return nil
 }

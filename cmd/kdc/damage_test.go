@@ -48,7 +48,10 @@ func TestDamagedDatabaseCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(db, b[:len(b)/2], 0o600); err != nil {
+	// Cut the file after its fifth page: the meta pages stay, most pages in
+	// use are gone. (Half the file, as in issue 8, no longer cuts a page in
+	// use since records are compact: bbolt grows the file ahead of its data.)
+	if err := os.WriteFile(db, b[:5*4096], 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{

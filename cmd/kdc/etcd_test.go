@@ -93,7 +93,9 @@ func TestEtcdCLI(t *testing.T) {
 	}
 	back := must("", "dump", "--db", bolt)
 	orig, _ := os.ReadFile(dump)
-	if back != string(orig) {
+	// The same records and policies; only the header's schema version is
+	// the store's own (2 in etcd, 3 in bbolt).
+	if strings.Replace(back, `"schema_version":"Mw=="`, `"schema_version":"Mg=="`, 1) != string(orig) {
 		t.Fatalf("dumps differ:\n%s\n%s", orig, back)
 	}
 
