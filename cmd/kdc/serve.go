@@ -8,8 +8,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"syscall"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/kerbkit/kerbkit/internal/cli"
