@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -142,7 +143,7 @@ func New(cfg Config) (*KDC, error) {
 	}
 	k.shared, _ = cfg.Store.(principal.SharedGetter)
 	if k.log == nil {
-		k.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		k.log = slog.New(NewTextHandler(io.Discard, nil))
 	}
 	if k.now == nil {
 		k.now = time.Now
@@ -269,13 +270,18 @@ func (i issue) appendAttrs(a []slog.Attr) []slog.Attr {
 }
 
 // logRequest writes the one line per request, as MIT does. It uses typed
-// attributes (LogAttrs) and formats nothing when the level is off: the line is
-// part of every request's cost.
+// attributes and formats nothing when the level is off: the line is part of
+// every request's cost. A handler that is a LineWriter (TextHandler, the
+// handler of kdc serve) takes the attributes as they are; any other gets them
+// through slog.
 func (k *KDC) logRequest(ctx context.Context, req *ticket.KDCRequest, ke *Error, out *outcome, tr Transport, from net.Addr, took time.Duration) {
 	if !k.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	var buf [12]slog.Attr
+	// The attributes go to an interface method (LineWriter), so they would
+	// be moved to the heap: they come from a pool instead.
+	buf := logAttrPool.Get().(*[12]slog.Attr)
+	defer func() { clear(buf[:]); logAttrPool.Put(buf) }()
 	attrs := append(buf[:0],
 		slog.String("transport", string(tr)),
 		slog.String("from", addrString(from)),
@@ -295,8 +301,14 @@ func (k *KDC) logRequest(ctx context.Context, req *ticket.KDCRequest, ke *Error,
 		attrs = append(attrs, slog.Bool("fast", true))
 	}
 	attrs = append(attrs, slog.Duration("took", took))
+	if lw, ok := k.log.Handler().(LineWriter); ok && lw.WriteLine(ctx, time.Now(), slog.LevelInfo, msgName(req.MsgType), attrs) {
+		return
+	}
 	k.log.LogAttrs(ctx, slog.LevelInfo, msgName(req.MsgType), attrs...)
 }
+
+// logAttrPool holds the attributes of request lines being written.
+var logAttrPool = sync.Pool{New: func() any { return new([12]slog.Attr) }}
 
 // fitTransport replaces a reply too big for one UDP datagram by
 // KRB_ERR_RESPONSE_TOO_BIG, so the client retries over TCP (RFC 4120 §7.2.1).

@@ -186,7 +186,7 @@ func start(dir string, opts Options) (*Realm, error) {
 		settings:    slices.Clone(opts.RealmSettings),
 		secrets:     map[string]secret{},
 	}
-	logger := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(kdc.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := inproc.Start(inproc.Config{
 		DB:     filepath.Join(dir, "kdc.db"),
 		Realm:  opts.Realm,

@@ -79,7 +79,7 @@ func NewInProcRealm(t testing.TB, o InProcOptions) *InProcRealm {
 	r.client = &clientSide{realm: r.Name, addr: func() string { return r.Addr }, kpasswd: func() string { return r.KpasswdAddr }, dir: dir}
 	ctx := context.Background()
 
-	logger := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(kdc.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := inproc.Start(inproc.Config{DB: r.DB, Realm: r.Name, Policy: o.Policy, Now: r.Clock.Now, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
