@@ -18,11 +18,15 @@ import (
 // copyV1 copies testdata/schema1 (made by the schema-1 code, at 99ef8e7:
 // alice with alias al, bob disabled, host/www.v1.test; passwords NAME-pw)
 // to a temporary directory.
-func copyV1(t *testing.T) string {
+func copyV1(t *testing.T) string { return copyFixture(t, "schema1") }
+
+// copyFixture copies the database testdata/NAME/kdc.db and its master key to
+// a temporary directory and returns the copy's path.
+func copyFixture(t *testing.T, name string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{"kdc.db", "kdc.db.mkey"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "schema1", f))
+		b, err := os.ReadFile(filepath.Join("testdata", name, f))
 		if err != nil {
 			t.Fatal(err)
 		}

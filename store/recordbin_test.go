@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -252,20 +250,7 @@ func FuzzRecordBinary(f *testing.F) {
 // creation) and host/www.v2.test (random keys at kvno 3, no preauth, FAST
 // required, ok-as-delegate, ok-to-auth-as-delegate, may delegate to
 // HTTP/db.v2.test).
-func copyV2(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, f := range []string{"kdc.db", "kdc.db.mkey"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "schema2", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return filepath.Join(dir, "kdc.db")
-}
+func copyV2(t *testing.T) string { return copyFixture(t, "schema2") }
 
 // TestUpgradeSchema2: a schema-2 file opens as schema 3 with its JSON records
 // as they were; each reads every field it was written with, and a record
