@@ -14,6 +14,7 @@ import (
 	"github.com/kerbkit/kerbkit/internal/etcdtest"
 	"github.com/kerbkit/kerbkit/principal"
 
+	bolt "go.etcd.io/bbolt"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -79,6 +80,15 @@ func TestDumpLoadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	// The dump's JSON records went into the file in the binary form.
+	b.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPrincipals).ForEach(func(k, v []byte) error {
+			if len(v) == 0 || v[0] != recordBinary {
+				t.Errorf("%s loaded as %.20q, not in the binary form", k, v)
+			}
+			return nil
+		})
+	})
 	var d3 bytes.Buffer
 	if err := Dump(ctx, b, &d3); err != nil {
 		t.Fatal(err)
