@@ -13,8 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kerbkit/kerbkit/principal"
@@ -129,12 +127,7 @@ type BoltStore struct {
 	realm  string
 	policy principal.RealmPolicy
 
-	cache    sync.Map // name key → *principal.Record, never modified once stored
-	cached   atomic.Int64
-	ring     []string      // keys in fill order, at most MaxCachedRecords; under mu
-	ringHead int           // oldest fill once ring is full
-	mu       sync.Mutex    // orders cache fills against invalidations
-	gen      atomic.Uint64 // bumped by every write, under mu
+	recordCache // decoded records (reccache.go)
 }
 
 var _ principal.Store = (*BoltStore)(nil)
@@ -358,10 +351,10 @@ func (s *BoltStore) Get(ctx context.Context, name principal.Name) (*principal.Re
 // write replaces them).
 func (s *BoltStore) GetShared(ctx context.Context, name principal.Name) (*principal.Record, error) {
 	key := name.Key()
-	if v, ok := s.cache.Load(key); ok {
-		return v.(*principal.Record), nil
+	if rec, ok := s.load(key); ok {
+		return rec, nil
 	}
-	gen := s.gen.Load()
+	gen := s.generation()
 	var rec *principal.Record
 	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPrincipals).Get([]byte(key))
@@ -383,42 +376,6 @@ func (s *BoltStore) GetShared(ctx context.Context, name principal.Name) (*princi
 	// writes invalidate that key, not the alias's.
 	s.fill(rec.Name.Key(), gen, rec)
 	return rec, nil
-}
-
-// fill caches rec unless a write happened since gen was read: the record may
-// then be older than what the write left behind.
-func (s *BoltStore) fill(key string, gen uint64, rec *principal.Record) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.gen.Load() != gen {
-		return
-	}
-	if _, loaded := s.cache.LoadOrStore(key, rec); loaded {
-		return
-	}
-	s.cached.Add(1)
-	// The ring remembers fill order; once it is full, the oldest fill makes
-	// room (first in, first out: a hot record is dropped at most once per
-	// MaxCachedRecords misses, and comes back at the next lookup).
-	if len(s.ring) < MaxCachedRecords {
-		s.ring = append(s.ring, key)
-		return
-	}
-	if _, ok := s.cache.LoadAndDelete(s.ring[s.ringHead]); ok {
-		s.cached.Add(-1)
-	}
-	s.ring[s.ringHead] = key
-	s.ringHead = (s.ringHead + 1) % len(s.ring)
-}
-
-// invalidate drops key from the cache after a committed write.
-func (s *BoltStore) invalidate(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gen.Add(1)
-	if _, ok := s.cache.LoadAndDelete(key); ok {
-		s.cached.Add(-1)
-	}
 }
 
 // Create implements Store.

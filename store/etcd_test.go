@@ -388,3 +388,46 @@ func TestEtcdPoliciesInMemory(t *testing.T) {
 		t.Fatalf("policies with etcd down: %v %v", names, err)
 	}
 }
+
+// TestEtcdRecordsHeldCompact: a replica holds each record in the binary form
+// and decodes a record once, into its bounded record cache; a lookup through
+// an alias finds the record cached under its own name; a watched change
+// replaces the cached record.
+func TestEtcdRecordsHeldCompact(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	url, mk := etcdRealm(t, c)
+	s := openEtcd(t, url, mk)
+	ctx := context.Background()
+	alice := newUser(t, "alice")
+	alias := principal.MustParse("al@ETCD.TEST")
+	alice.Aliases = []principal.Name{alias}
+	if err := s.Create(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	v, ok := s.recs.Load(alice.Name.Key())
+	if !ok || len(v.([]byte)) == 0 || v.([]byte)[0] != recordBinary {
+		t.Fatalf("alice is held as %v", v)
+	}
+	first, err := s.GetShared(ctx, alice.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaAlias, err := s.GetShared(ctx, alias)
+	if err != nil || viaAlias != first {
+		t.Fatalf("through the alias: %p %v, want the cached %p", viaAlias, err, first)
+	}
+	if n := s.cached.Load(); n < 1 || n > MaxCachedRecords {
+		t.Fatalf("%d records cached", n)
+	}
+	other := openEtcd(t, url, mk)
+	if err := other.Update(ctx, alice.Name, func(r *principal.Record) error { r.MaxLife = time.Hour; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the change on the replica", func() bool {
+		r, err := s.GetShared(ctx, alias)
+		return err == nil && r.MaxLife == time.Hour
+	})
+	if first.MaxLife == time.Hour {
+		t.Fatal("the change modified the record handed out before it")
+	}
+}

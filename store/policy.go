@@ -246,8 +246,8 @@ func (s *EtcdStore) DeletePolicy(ctx context.Context, name string) error {
 	}
 	var user string
 	s.recs.Range(func(_, v any) bool {
-		if r := v.(*principal.Record); r.Policy == name {
-			user = r.Name.String()
+		if d, err := parseStored(v.([]byte)); err == nil && d.Policy == name {
+			user = d.Name
 			return false
 		}
 		return true
