@@ -97,17 +97,15 @@ func marshalRecordBinary(d *dbRecord) []byte {
 	if len(d.SealedKeys) > 0 {
 		b = appendField(b, tagKeys, d.SealedKeys)
 	}
-	var flags int64
-	for _, f := range []struct {
-		on  bool
-		bit int64
-	}{{d.RequiresPreauth, flagPreauth}, {d.Disabled, flagDisabled}, {d.OKAsDelegate, flagOKAsDelegate},
-		{d.OKToAuthAsDelegate, flagOKToAuthAsDelegate}, {d.RequiresFAST, flagRequiresFAST}} {
-		if f.on {
-			flags |= f.bit
+	flag := func(on bool, bit int64) int64 {
+		if on {
+			return bit
 		}
+		return 0
 	}
-	b = appendIntField(b, tagFlags, flags)
+	b = appendIntField(b, tagFlags, flag(d.RequiresPreauth, flagPreauth)|flag(d.Disabled, flagDisabled)|
+		flag(d.OKAsDelegate, flagOKAsDelegate)|flag(d.OKToAuthAsDelegate, flagOKToAuthAsDelegate)|
+		flag(d.RequiresFAST, flagRequiresFAST))
 	b = appendIntField(b, tagMaxLife, d.MaxLife)
 	b = appendIntField(b, tagMaxRenew, d.MaxRenew)
 	b = appendIntField(b, tagExpires, d.Expires)
@@ -115,10 +113,10 @@ func marshalRecordBinary(d *dbRecord) []byte {
 	b = appendIntField(b, tagCreated, d.Created)
 	b = appendIntField(b, tagModified, d.Modified)
 	for _, a := range d.Aliases {
-		b = appendField(b, tagAlias, []byte(a))
+		b = appendStringField(b, tagAlias, a)
 	}
 	for _, a := range d.DelegateTo {
-		b = appendField(b, tagDelegateTo, []byte(a))
+		b = appendStringField(b, tagDelegateTo, a)
 	}
 	b = appendStringField(b, tagPolicy, d.Policy)
 	b = appendIntField(b, tagFailCount, int64(d.FailCount))
