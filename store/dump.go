@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kerbkit/kerbkit/principal"
+
 	bolt "go.etcd.io/bbolt"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -68,7 +70,7 @@ func Dump(ctx context.Context, db DB, w io.Writer) error {
 	}
 	err = raw.rawEach(ctx, func(kind, key string, v []byte) error {
 		l := dumpLine{Kind: kind, Key: key}
-		if kind == string(bucketPrincipals) && len(v) > 0 && v[0] == recordBinary {
+		if kind == string(bucketPrincipals) {
 			// A dump holds records in their JSON form, whatever the store
 			// keeps (the sealed keys inside stay as they are).
 			j, err := transcode(v, formJSON)
@@ -248,15 +250,19 @@ func Load(ctx context.Context, arg string, opts OpenOptions, r io.Reader) (n int
 			continue // derived from the records; rebuilt by finish
 		}
 		if l.Kind == string(bucketPrincipals) {
-			rec, err := decodeRecord(v, mk)
+			d, err := parseStored(v)
+			var rec *principal.Record
+			if err == nil {
+				rec, err = d.record(mk)
+			}
+			if err == nil && !inForm(v, form) {
+				v, err = encodeStored(d, form)
+			}
 			if err != nil {
 				return n, fmt.Errorf("store: load: line %d (%s): %w", line, l.Key, err)
 			}
 			if rec.Name.Key() != l.Key {
 				return n, fmt.Errorf("store: load: line %d: the record of %s is filed under %q", line, rec.Name, l.Key)
-			}
-			if v, err = transcode(v, form); err != nil {
-				return n, fmt.Errorf("store: load: line %d (%s): %w", line, l.Key, err)
 			}
 		}
 		if err := w.put(ctx, l.Kind, l.Key, v); err != nil {

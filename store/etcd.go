@@ -433,15 +433,13 @@ func (s *EtcdStore) reload(ctx context.Context) error {
 	recs := map[string][]byte{}
 	aliases := map[string]string{}
 	rev, err := s.scan(ctx, func(key string, v []byte) error {
-		r, err := decodeRecord(v, s.mk)
+		d, err := s.checked(v)
 		if err != nil {
 			return err
 		}
-		if recs[key], err = transcode(v, formBinary); err != nil {
-			return err
-		}
-		for _, a := range r.Aliases {
-			aliases[a.Key()] = key
+		recs[key] = marshalRecordBinary(d)
+		for _, a := range d.Aliases {
+			aliases[a] = key
 		}
 		return nil
 	})
@@ -665,25 +663,21 @@ func (s *EtcdStore) apply(ev *clientv3.Event) {
 			s.invalidate(name)
 			return
 		}
-		r, err := decodeRecord(ev.Kv.Value, s.mk)
-		var bin []byte
-		if err == nil {
-			bin, err = transcode(ev.Kv.Value, formBinary)
-		}
+		d, err := s.checked(ev.Kv.Value)
 		if err != nil {
 			// Keep what we had: a record that does not decode is refused
 			// rather than served half-read.
 			s.log.Error("store: a changed record does not decode; keeping the previous one", "name", name, "err", err)
 			return
 		}
-		prev, loaded := s.recs.Swap(name, bin)
+		prev, loaded := s.recs.Swap(name, marshalRecordBinary(d))
 		if !loaded {
 			s.count.Add(1)
 		} else {
 			s.dropAliases(name, prev.([]byte))
 		}
-		for _, a := range r.Aliases {
-			s.aliases.Store(a.Key(), name)
+		for _, a := range d.Aliases {
+			s.aliases.Store(a, name)
 		}
 		s.invalidate(name)
 	case strings.HasPrefix(key, etcdPoliciesDir):
@@ -707,6 +701,19 @@ func (s *EtcdStore) apply(ev *clientv3.Event) {
 
 // dropAliases removes the in-memory aliases of prev, a record of name that
 // was replaced or deleted (unless another record holds them by now).
+// checked parses a record etcd holds and checks that it decodes and opens
+// under the master key.
+func (s *EtcdStore) checked(v []byte) (*dbRecord, error) {
+	d, err := parseStored(v)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.record(s.mk); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
 func (s *EtcdStore) dropAliases(name string, prev []byte) {
 	d, err := parseStored(prev)
 	if err != nil {
@@ -1065,17 +1072,12 @@ func (s *EtcdStore) List(ctx context.Context) ([]principal.Name, error) {
 	var err error
 	s.recs.Range(func(_, v any) bool {
 		var d *dbRecord
-		if d, err = parseStored(v.([]byte)); err != nil {
-			return false
-		}
 		var n principal.Name
-		if n, err = principal.Parse(d.Name, ""); err != nil {
-			err = fmt.Errorf("%w: %w", principal.ErrCorrupt, err)
-			return false
+		if d, err = parseStored(v.([]byte)); err == nil {
+			n, err = d.name()
 		}
-		n.Type = d.NameType
 		names = append(names, n)
-		return true
+		return err == nil
 	})
 	if err != nil {
 		return nil, err

@@ -241,10 +241,20 @@ func encodeRecord(r *principal.Record, mk *MasterKey, form recordForm) ([]byte, 
 		LastPwChange:  unixOrZero(r.LastPasswordChange),
 		SealedHistory: hist,
 	}
+	return encodeStored(&d, form)
+}
+
+// encodeStored is d in form.
+func encodeStored(d *dbRecord, form recordForm) ([]byte, error) {
 	if form == formBinary {
-		return marshalRecordBinary(&d), nil
+		return marshalRecordBinary(d), nil
 	}
 	return json.Marshal(d)
+}
+
+// inForm reports whether the stored record b is in form.
+func inForm(b []byte, form recordForm) bool {
+	return len(b) > 0 && (b[0] == recordBinary) == (form == formBinary)
 }
 
 // parseStored reads a stored record of either form, without opening its keys.
@@ -269,17 +279,14 @@ func parseStored(b []byte) (*dbRecord, error) {
 // transcode is the stored record b in form, its sealed keys as they are (the
 // plaintext inside the seal keeps its form; openKeys reads either).
 func transcode(b []byte, form recordForm) ([]byte, error) {
-	if len(b) > 0 && (b[0] == recordBinary) == (form == formBinary) {
+	if inForm(b, form) {
 		return b, nil
 	}
 	d, err := parseStored(b)
 	if err != nil {
 		return nil, err
 	}
-	if form == formBinary {
-		return marshalRecordBinary(d), nil
-	}
-	return json.Marshal(d)
+	return encodeStored(d, form)
 }
 
 // maxRecordSize bounds a stored record: real ones are a few kilobytes, and only
@@ -292,14 +299,28 @@ func decodeRecord(b []byte, mk *MasterKey) (*principal.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.record(mk)
+}
+
+// name is the principal the stored record d is of.
+func (d *dbRecord) name() (principal.Name, error) {
+	name, err := principal.Parse(d.Name, "")
+	if err != nil {
+		return principal.Name{}, fmt.Errorf("%w: %w", principal.ErrCorrupt, err)
+	}
+	name.Type = d.NameType
+	return name, nil
+}
+
+// record is the Record d holds, its keys opened under mk.
+func (d *dbRecord) record(mk *MasterKey) (*principal.Record, error) {
 	if d.V != 1 {
 		return nil, fmt.Errorf("%w: record version %d", principal.ErrCorrupt, d.V)
 	}
-	name, err := principal.Parse(d.Name, "")
+	name, err := d.name()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", principal.ErrCorrupt, err)
+		return nil, err
 	}
-	name.Type = d.NameType
 	keys, err := openKeys(d.SealedKeys, mk, d.Name, d.Name)
 	if err != nil {
 		return nil, err
