@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -16,25 +17,56 @@ import (
 )
 
 func TestGCPercentFor(t *testing.T) {
+	const h, mb = gcHeadroom, 1 << 20
 	for _, c := range []struct {
 		live uint64
 		want int
 	}{
-		{0, maxGCPercent},
-		{1 << 20, maxGCPercent},        // 16 MB headroom on 1 MB would be 1600%
-		{2 << 20, 800},                 // 16 MB on 2 MB
-		{8 << 20, 200},                 // 16 MB on 8 MB
-		{16 << 20, 100},                // the headroom equals the live heap: Go's default
-		{1 << 30, 100},                 // never below Go's default
-		{(16 << 20) / 3, 300},          // rounded down
-		{(16 << 20) / 16 * 15, 106},    // just under the headroom
-		{(16 << 20) / 100 * 1, 1600},   // capped
-		{(16 << 20) / 1000 * 999, 100}, // 100.1% rounds to 100
+		{0, 200},               // the goal is the headroom: 4 MB at 200%
+		{1 * mb, 225},          // 9 MB: 4 MB x 2.25, not 8 MB over 1 MB (800%, goal 32 MB)
+		{3 * mb, 266},          // 8 MB over 3 MB, rounded down
+		{h / 2, 200},           // 8 MB over 4 MB
+		{h / 16 * 15, 106},     // just under the headroom
+		{h, 100},               // the headroom equals the live heap: Go's default
+		{h / 1000 * 1001, 100}, // over the headroom: Go's default
+		{1 << 30, 100},         // never below Go's default
 	} {
 		if got := gcPercentFor(c.live); got != c.want {
 			t.Errorf("gcPercentFor(%d) = %d, want %d", c.live, got, c.want)
 		}
 	}
+}
+
+// runtimeGoal is the heap goal the Go runtime derives from GOGC=p for a live
+// heap (mgcpacer.go: the live heap grown by p%, at least heapMinimum scaled by
+// p), leaving out stacks and globals.
+func runtimeGoal(live uint64, p int) uint64 {
+	return max(live+live*uint64(p)/100, heapMinimum*uint64(p)/100)
+}
+
+// TestGCPercentForGoal: for any live heap the goal is live+max(live,
+// gcHeadroom), to within the percent's rounding.
+func TestGCPercentForGoal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 100000; i++ {
+		live := rng.Uint64N(64 << 20)
+		if i%2 == 0 {
+			live = rng.Uint64N(2 * gcHeadroom)
+		}
+		want := live + max(live, gcHeadroom)
+		slack := max(live, heapMinimum) / 100 // one percent point
+		if got := runtimeGoal(live, gcPercentFor(live)); got > want || got+slack < want {
+			t.Fatalf("live heap %d: goal %d, want %d (GOGC %d)", live, got, want, gcPercentFor(live))
+		}
+	}
+}
+
+// gcPercent is the GOGC in effect.
+func gcPercent(t *testing.T) int {
+	t.Helper()
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
 }
 
 func TestTuneGCLeavesOperatorsGOGC(t *testing.T) {
@@ -43,35 +75,66 @@ func TestTuneGCLeavesOperatorsGOGC(t *testing.T) {
 	defer debug.SetGCPercent(before)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	tuneGC(ctx, time.Millisecond)
+	tuneGC(ctx)
 	if got := debug.SetGCPercent(before); got != 123 {
 		t.Fatalf("with GOGC set, tuneGC changed the GC percent to %d", got)
 	}
 }
 
-func TestTuneGCSetsAndRestores(t *testing.T) {
+// TestTuneGCFollowsEachCollection: the target follows the live heap from one
+// collection to the next, not from a reading taken every few seconds; when
+// tuneGC ends, the GOGC it found is back and stays.
+func TestTuneGCFollowsEachCollection(t *testing.T) {
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
 	before := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(before)
+	runtime.GC()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { tuneGC(ctx, time.Millisecond); close(done) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		p := debug.SetGCPercent(-1)
-		debug.SetGCPercent(p)
-		if p > 100 {
-			break
+	go func() { tuneGC(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	// waitPercent collects (bounded) until the GOGC in effect satisfies ok.
+	waitPercent := func(what string, ok func(int) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok(gcPercent(t)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: GOGC is %d", what, gcPercent(t))
+			}
+			runtime.GC()
+			time.Sleep(time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("tuneGC did not raise the GC percent above 100 for this test's small heap")
-		}
-		time.Sleep(time.Millisecond)
 	}
+	// This test binary's live heap is a few MB: the headroom is over 100%.
+	waitPercent("small heap", func(p int) bool { return p > 100 })
+	// The runtime's goal is the live heap plus the headroom (the runtime adds
+	// stacks and globals to the live heap), not a floor that GOGC lifted.
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if goal, live := s[0].Value.Uint64(), s[1].Value.Uint64(); goal > live+gcHeadroom+2<<20 {
+		t.Fatalf("heap goal %d KB for a live heap of %d KB", goal>>10, live>>10)
+	}
+
+	// A live heap of twice the headroom: Go's default, after one collection.
+	big := make([]byte, 2*gcHeadroom)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	waitPercent("heap over the headroom", func(p int) bool { return p == 100 })
+	runtime.KeepAlive(big)
+	big = nil
+	waitPercent("heap small again", func(p int) bool { return p > 100 })
+
 	cancel()
 	<-done
-	if p := debug.SetGCPercent(before); p != 100 {
+	// Collections after the end leave GOGC alone.
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	if p := gcPercent(t); p != 100 {
 		t.Fatalf("after tuneGC ended the GC percent is %d, want the 100 it found", p)
 	}
 }

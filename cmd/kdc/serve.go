@@ -95,7 +95,7 @@ func serve(ctx context.Context, e *env, o *serveOptions, ready func(addr, realm 
 	}
 	gcCtx, stopGC := context.WithCancel(ctx)
 	defer stopGC()
-	go tuneGC(gcCtx, 2*time.Second)
+	go tuneGC(gcCtx)
 	if o.pprof && o.metricsListen == "" {
 		return errors.New("kdc: --pprof needs --metrics-listen")
 	}
