@@ -51,7 +51,8 @@ func processUID(t *testing.T, c *Container) string {
 }
 
 // TestDockerKDCImage: docker run of kerbkit/kdc configured by environment
-// serves a realm that MIT kinit in the MIT image logs in to by host name; it
+// serves a realm that MIT kinit in the client image logs in to by host name,
+// and password changes from MIT kpasswd and kclient passwd on port 464; it
 // runs as uid 10001, writes krb5.conf, keytabs and realm.json to its volume,
 // becomes healthy by its own HEALTHCHECK, stops with exit 0 on SIGTERM, and a
 // new container on the same volumes keeps the realm, its keys and principals
@@ -75,7 +76,7 @@ func TestDockerKDCImage(t *testing.T) {
 		t.Errorf("the KDC runs as uid %s, want 10001", uid)
 	}
 
-	client := n.Start(t, ContainerOptions{Name: "client", Image: imgs.MIT, Hostname: "client.example.test", Init: true,
+	client := n.Start(t, ContainerOptions{Name: "client", Image: imgs.Client, Hostname: "client.example.test", Init: true,
 		Volumes: []string{out + ":/etc/kerbkit:ro"}, Args: []string{"sleep", "infinity"}})
 	env := []string{"KRB5_CONFIG=/etc/kerbkit/krb5.conf", "KRB5CCNAME=FILE:/tmp/cc", "LC_ALL=C"}
 	mustExec := func(stdin string, args ...string) string {
@@ -123,6 +124,31 @@ func TestDockerKDCImage(t *testing.T) {
 		!strings.Contains(stderr, "Sending TCP request to stream") {
 		t.Errorf("kinit over TCP: exit %d\n%s", code, stderr)
 	}
+	// Password changes from the client container to the KDC container's port
+	// 464 (RFC 3244): MIT kpasswd (which uses TCP), then kclient passwd (UDP
+	// first). Each time the new password logs in and the old one no longer
+	// does, and the KDC logs the change with its transport.
+	wantContains(t, "krb5.conf", conf, "kpasswd_server = kdc.example.test:464")
+	for i, c := range []struct {
+		cmd          []string
+		old, new, tr string
+	}{
+		{[]string{"kpasswd", "bob"}, "bob-Pw-1", "bob-Docker-Pw-2", "tcp"},
+		{[]string{"kclient", "passwd", "bob", "--password-file", "-"}, "bob-Docker-Pw-2", "bob-Docker-Pw-3", "udp"},
+	} {
+		stdout, stderr, code := client.Exec(t, env, c.old+"\n"+c.new+"\n"+c.new+"\n", c.cmd...)
+		if code != 0 || !strings.Contains(stdout, "Password changed") {
+			t.Fatalf("%s: exit %d: %s%s", strings.Join(c.cmd, " "), code, stdout, stderr)
+		}
+		if _, _, code := client.Exec(t, env, c.old+"\n", "kinit", "bob"); code == 0 {
+			t.Errorf("kinit with the password %s replaced succeeded", c.cmd[0])
+		}
+		mustExec(c.new+"\n", "kinit", "bob")
+		if n := strings.Count(kdc.Logs(), "msg=kpasswd transport="+c.tr); n != 1 {
+			t.Errorf("change %d: the KDC logged %d kpasswd changes over %s, want 1:\n%s", i, n, c.tr, kdc.Logs())
+		}
+	}
+	const bobPw = "bob-Docker-Pw-3"
 	// The keytab as it was before the restart.
 	mustExec("", "cp", "/etc/kerbkit/service.keytab", "/tmp/before.keytab")
 
@@ -162,7 +188,7 @@ func TestDockerKDCImage(t *testing.T) {
 	}
 	wantContains(t, "restarted KDC output", kdc2.Logs(), "bob@EXAMPLE.TEST exists", "kept as it is")
 	mustExec("carol-Pw-2\n", "kinit", "carol")
-	mustExec("bob-Pw-1\n", "kinit", "bob")
+	mustExec(bobPw+"\n", "kinit", "bob") // the password kpasswd set survived the restart
 	wantContains(t, "kvno -k with the keytab from before the restart",
 		mustExec("", "kvno", "-k", "/tmp/before.keytab", "HTTP/www.example.test"), "keytab entry valid")
 	// The keys are the same (only the entries' timestamps are new).
