@@ -255,7 +255,11 @@ func Load(ctx context.Context, arg string, opts OpenOptions, r io.Reader) (n int
 			if err == nil {
 				rec, err = d.record(mk)
 			}
-			if err == nil && !inForm(v, form) {
+			resealed := false
+			if err == nil && form == formJSON {
+				resealed, err = d.resealJSON(rec, mk)
+			}
+			if err == nil && (resealed || !inForm(v, form)) {
 				v, err = encodeStored(d, form)
 			}
 			if err != nil {

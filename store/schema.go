@@ -176,6 +176,40 @@ func openKeys(sealed []byte, mk *MasterKey, ad, name string) ([]principal.Key, e
 	return out, nil
 }
 
+// resealJSON seals again, with the JSON plaintext, the keys of d (those of r,
+// the record d holds) that are sealed with the binary plaintext of schema 3,
+// so that an etcd realm loaded from the dump of a bbolt file stays readable by
+// KDCs that read only schema 2. It reports whether it changed d.
+func (d *dbRecord) resealJSON(r *principal.Record, mk *MasterKey) (bool, error) {
+	changed := false
+	for _, s := range []struct {
+		sealed *[]byte
+		keys   []principal.Key
+		ad     string
+	}{
+		{&d.SealedKeys, r.Keys, d.Name},
+		{&d.SealedHistory, r.KeyHistory, historyAD(d.Name)},
+	} {
+		if len(*s.sealed) == 0 {
+			continue
+		}
+		plain, err := mk.Open(*s.sealed, s.ad)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", d.Name, err)
+		}
+		binary := len(plain) > 0 && plain[0] == keysBinary
+		clear(plain)
+		if !binary {
+			continue
+		}
+		if *s.sealed, err = sealKeys(s.keys, mk, s.ad, formJSON); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
 type dbKey struct {
 	Etype int32  `json:"etype"`
 	KVNO  uint32 `json:"kvno"`
