@@ -9,6 +9,8 @@
 #   HALF=0 bench/kdcbench.sh          # without the latency pass at half the saturated rate
 #   RT=1 bench/kdcbench.sh            # both KDCs and the load at SCHED_FIFO priority (root): on a machine
 #                                     # busy with other work, figures of the code rather than of the scheduler
+#   PRINCIPALS=100000 bench/kdcbench.sh   # our realm holds that many more principals (bench/fill), and the
+#                                     # memory section adds a sweep that makes every one of them ask for a ticket
 #
 # In process: `go test -bench` on kdc/ (µs and allocations per AS and TGS
 # exchange, with -cpu 1,2 for the parallel ones).
@@ -16,14 +18,15 @@
 # realm, one user and host/localhost, each pinned to CPU 0 while bench/loadgen
 # runs on CPU 1; the KDC not being measured is paused (SIGSTOP). For each cell
 # it prints the median rate of RUNS runs, the KDC's CPU time per request, and
-# the ratio ours/MIT. MIT_MODE=nols (default) sets disable_last_success, MIT's
-# fastest setting; MIT_MODE=default measures MIT as shipped, which writes its
+# the ratio ours/MIT; then our KDC's memory (its resident set, and the process's
+# own anonymous part) at start and at its peak under the load. MIT_MODE=nols
+# (default) sets disable_last_success, MIT's fastest setting; MIT_MODE=default measures MIT as shipped, which writes its
 # database on every login. Everything listens on 127.0.0.1; every process
 # started is stopped by PID at exit.
 set -u
 RUNS=${RUNS:-3}; DUR=${DUR:-10s}; CONC=${CONC:-8}
 MODES=${MODES:-"as tgs"}; PROTOS=${PROTOS:-"udp tcp"}; MIT_MODE=${MIT_MODE:-nols}
-INPROC=${INPROC:-1}; LOOP=${LOOP:-1}; RT=${RT:-0}; HALF=${HALF:-1}
+INPROC=${INPROC:-1}; LOOP=${LOOP:-1}; RT=${RT:-0}; HALF=${HALF:-1}; PRINCIPALS=${PRINCIPALS:-0}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -66,10 +69,21 @@ fi
 
 have taskset || fail "needs taskset (util-linux)"
 [ "$(nproc)" -ge 2 ] || fail "needs 2 CPUs: the KDC on CPU 0, the load on CPU 1"
-go build -o "$WORK/" ./cmd/kdc ./bench/loadgen >"$WORK/build.log" 2>&1 || fail "build: $(head -c 400 "$WORK/build.log")"
+go build -o "$WORK/" ./cmd/kdc ./bench/loadgen ./bench/fill >"$WORK/build.log" 2>&1 || fail "build: $(head -c 400 "$WORK/build.log")"
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 listening() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# mem PID -> "RSS_KB ANON_KB"
+mem() { awk '/^Rss:/ {r = $2} /^Anonymous:/ {a = $2} END {print r + 0, a + 0}' "/proc/$1/smaps_rollup" 2>/dev/null; }
+# peakmem PID FILE: until killed, keep in FILE the largest RSS of PID seen (and its anonymous part), every 0.1 s.
+peakmem() {
+	local peak=0 r a
+	while sleep 0.1; do
+		read -r r a < <(mem "$1") || continue
+		if [ "${r:-0}" -gt "$peak" ]; then peak=$r; echo "$r $a" >"$2"; fi
+	done
+}
+mb() { awk -v r="$1" -v a="$2" 'BEGIN {printf "%5.1f MB (own %5.1f MB)", r / 1024, a / 1024}'; }
 # pin PID: every thread of PID on CPU 0, at SCHED_FIFO with RT=1.
 pin() {
 	taskset -acp 0 "$1" >/dev/null
@@ -86,10 +100,15 @@ KDC="$WORK/kdc"
 "$KDC" init --realm OURS.BENCH --db "$WORK/ours.db" >/dev/null || fail "kdc init"
 echo 'bench-alice-pw' | "$KDC" principal add alice --db "$WORK/ours.db" >/dev/null || fail "kdc principal add"
 "$KDC" principal add host/localhost --random-key --db "$WORK/ours.db" >/dev/null || fail "kdc principal add"
+if [ "$PRINCIPALS" -gt 0 ]; then
+	"$WORK/fill" --db "$WORK/ours.db" --count "$PRINCIPALS" --prefix filler >"$WORK/fill.log" 2>&1 || fail "$(cat "$WORK/fill.log")"
+fi
 setsid "$KDC" serve --db "$WORK/ours.db" --listen "127.0.0.1:$OURS_PORT" >"$WORK/ours.log" 2>&1 &
 OURS=$!; STARTED+=("$OURS")
 listening "$OURS_PORT" || fail "our KDC did not start: $(tail -3 "$WORK/ours.log")"
 pin "$OURS"
+sleep 1
+read -r START_RSS START_ANON < <(mem "$OURS")
 
 # MIT, if installed.
 MIT=""
@@ -159,6 +178,8 @@ median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v
 echo "== loopback, KDC on CPU 0, load on CPU 1, concurrency $CONC, median of $RUNS x $DUR (MIT: $MIT_MODE, RT=$RT)"
 printf '%-8s %10s %10s %7s %12s %12s %9s %9s\n' cell ours/s mit/s ratio ours_us/req mit_us/req ours_p99 errors
 summary=""
+peakmem "$OURS" "$WORK/peak" &
+PEAKER=$!; STARTED+=("$PEAKER")
 for mode in $MODES; do
 	for proto in $PROTOS; do
 		: >"$WORK/o"; : >"$WORK/m"
@@ -185,6 +206,29 @@ for mode in $MODES; do
 	done
 done
 [ -n "$summary" ] && echo "ratio ours/MIT ($MIT_MODE):$summary"
+kill "$PEAKER" 2>/dev/null; wait "$PEAKER" 2>/dev/null
+
+# Our KDC's memory: the resident set, and the process's own (anonymous) part of it; the rest is the executable's
+# pages and, with many principals, the database file's, page cache the kernel can take back.
+echo "== memory of our KDC (PRINCIPALS=$PRINCIPALS: alice, host/localhost and that many more)"
+echo "at start:                      $(mb "$START_RSS" "$START_ANON")"
+read -r r a <"$WORK/peak" && echo "at its peak under the load:    $(mb "$r" "$a")"
+if [ "$PRINCIPALS" -gt 0 ]; then
+	[ -n "$MIT" ] && kill -STOP "$MIT"
+	for _ in 1 2; do
+		"${RUNLOAD[@]}" "$WORK/loadgen" --kdc "127.0.0.1:$OURS_PORT" --realm OURS.BENCH --user filler --mode sweep \
+			--count "$PRINCIPALS" --conc "$CONC" >>"$WORK/sweep.log" 2>&1 || fail "sweep: $(tail -1 "$WORK/sweep.log")"
+	done
+	read -r r a < <(mem "$OURS")
+	echo "every principal asked twice:   $(mb "$r" "$a")"
+	: >"$WORK/peak"
+	peakmem "$OURS" "$WORK/peak" &
+	PEAKER=$!; STARTED+=("$PEAKER")
+	measure "$OURS" "127.0.0.1:$OURS_PORT" OURS.BENCH alice bench-alice-pw as udp >/dev/null
+	kill "$PEAKER" 2>/dev/null; wait "$PEAKER" 2>/dev/null
+	read -r r a <"$WORK/peak" && echo "then at its peak under AS/UDP: $(mb "$r" "$a")"
+	[ -n "$MIT" ] && kill -CONT "$MIT"
+fi
 
 # Latency where a KDC should run: at half of the rate it saturates at, paced (one run per cell and KDC).
 # p99_us counts from when each request was due; late_p99 is how late the load generator itself sent (its

@@ -34,6 +34,7 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,7 @@ type options struct {
 	duration, warmup, timeout                        time.Duration
 	maxRequests                                      int64
 	rate                                             float64
+	count                                            int // --mode sweep: principals PREFIX0 … PREFIX<count-1>
 }
 
 func main() {
@@ -66,7 +68,8 @@ func main() {
 	flag.StringVar(&o.user, "user", "", "client principal, without the realm")
 	flag.StringVar(&o.password, "password", "", "its password")
 	flag.StringVar(&o.service, "service", "host/localhost", "service for --mode tgs")
-	flag.StringVar(&o.mode, "mode", "as", "as or tgs")
+	flag.StringVar(&o.mode, "mode", "as", "as, tgs, or sweep (one AS-REQ without pre-authentication for each of --user 0 … --user <count-1>, e.g. the principals bench/fill made)")
+	flag.IntVar(&o.count, "count", 0, "--mode sweep: how many principals")
 	flag.StringVar(&o.proto, "proto", "udp", "udp or tcp")
 	flag.IntVar(&o.conc, "conc", 8, "closed-loop workers")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measurement window (at most 10m)")
@@ -85,8 +88,10 @@ func run(o options) error {
 	switch {
 	case o.realm == "" || o.user == "":
 		return errors.New("--realm and --user are required")
+	case o.mode == "sweep":
+		return sweep(o)
 	case o.mode != "as" && o.mode != "tgs":
-		return fmt.Errorf("--mode %q: want as or tgs", o.mode)
+		return fmt.Errorf("--mode %q: want as, tgs or sweep", o.mode)
 	case o.proto != "udp" && o.proto != "tcp":
 		return fmt.Errorf("--proto %q: want udp or tcp", o.proto)
 	case o.conc < 1 || o.conc > 1024:
@@ -204,6 +209,58 @@ func run(o options) error {
 	fmt.Println()
 	if ok.Load() == 0 {
 		return errors.New("no request succeeded")
+	}
+	return nil
+}
+
+// sweep sends one AS-REQ without pre-authentication for each principal
+// o.user+"0" … o.user+(o.count-1), o.conc at a time, so that the KDC reads every
+// one of their records (a KDC that holds a large database in a file pages it
+// in). A reply counts as ok when it is KDC_ERR_PREAUTH_REQUIRED or an AS-REP.
+func sweep(o options) error {
+	if o.count < 1 || o.count > 10_000_000 {
+		return fmt.Errorf("--count %d: want 1-10000000", o.count)
+	}
+	var next, ok, bad atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < o.conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(o.count) {
+					return
+				}
+				u := o
+				u.user = o.user + strconv.FormatInt(i, 10)
+				req, err := marshalAS(nil, asBody(u, int(i)+1))
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				rep, err := send(o, req)
+				var kerr messages.KRBError
+				switch {
+				case err != nil || len(rep) == 0:
+					bad.Add(1)
+				case rep[0] == 0x6b:
+					ok.Add(1)
+				case kerr.Unmarshal(rep) == nil && kerr.ErrorCode == 25:
+					ok.Add(1)
+				default:
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	fmt.Printf("RESULT mode=sweep proto=%s conc=%d count=%d dur_s=%.2f ok=%d rps=%.1f errors=%d\n",
+		o.proto, o.conc, o.count, d.Seconds(), ok.Load(), float64(ok.Load())/d.Seconds(), bad.Load())
+	if bad.Load() > 0 {
+		return fmt.Errorf("%d of %d principals got no KDC_ERR_PREAUTH_REQUIRED or AS-REP", bad.Load(), o.count)
 	}
 	return nil
 }
