@@ -37,6 +37,8 @@ type asRequest struct {
 	// fast is the armor of a FAST request (fast.go), nil for a plain one;
 	// req is then the request inside and fast.outer the one that arrived.
 	fast *fastState
+	// pkt is the whole request as it arrived (outcome.pkt).
+	pkt []byte
 
 	// policy is the client's policy when it counts failures (lockout.go).
 	policy *principal.Policy
@@ -45,7 +47,7 @@ type asRequest struct {
 // handleAS runs the AS exchange (RFC 4120 §3.1): decode → look up → check policy →
 // pre-authenticate → issue → encode.
 func (k *KDC) handleAS(ctx context.Context, req *ticket.KDCRequest, out *outcome) ([]byte, error) {
-	as := &asRequest{req: req, now: k.now().UTC()}
+	as := &asRequest{req: req, now: k.now().UTC(), pkt: out.pkt}
 	defer func() { out.armored = as.fast != nil }()
 	if v, ok := req.PA(paFXFAST); ok {
 		// Observed as "decode": FAST has no stage of its own (observe.go).
@@ -277,6 +279,15 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 	if as.server.Delegation.OKAsDelegate {
 		tf = append(tf, flags.OKAsDelegate) // RFC 4120 §2.8
 	}
+	// The client asked for the reply to authenticate its request (RFC 6806
+	// §11): the reply carries the checksum, and the ticket and the reply say
+	// so with enc-pa-rep. A client that sees the flag demands the checksum
+	// (protocol-notes trap 3), so it is set only when the checksum is sent.
+	_, encPARep := as.req.PA(patype.PA_REQ_ENC_PA_REP)
+	encPARep = encPARep && len(as.pkt) > 0
+	if encPARep {
+		tf = append(tf, flags.EncPARep)
+	}
 	tktFlags := ticket.Flags(tf...)
 
 	skey, err := serviceKey(as.server)
@@ -332,6 +343,11 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 			keys = nil // the strengthened reply key serves once
 		}
 	}
+	if encPARep {
+		if encPart.EncPAData, err = encPARepData(as.pkt, replyKey, keys); err != nil {
+			return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
+		}
+	}
 	outerRealm, outerName := k.realm, cname
 	if as.fast != nil && as.fast.hideClient {
 		outerRealm, outerName = anonymousRealm, anonymousName
@@ -353,4 +369,32 @@ func (k *KDC) issueAS(as *asRequest) ([]byte, error) {
 		return nil, kerr(errorcode.KRB_ERR_GENERIC, "ENCODING_ERROR", err)
 	}
 	return out, nil
+}
+
+// encPARepData is the encrypted-pa-data of an AS-REP to a request that sent
+// PA-REQ-ENC-PA-REP (RFC 6806 §11): the keyed checksum of the reply key's
+// enctype over the whole request as it arrived (for FAST, the outer request),
+// and an empty PA-FX-FAST, which tells the client that FAST is available (MIT
+// records it as fast_avail in the credential cache; gokrb5 requires it beside
+// the checksum). keys caches the reply key's derived keys when it is the
+// client's long-term key; nil means a key used once.
+func encPARepData(pkt []byte, replyKey types.EncryptionKey, keys *ticket.KeyCache) (types.PADataSequence, error) {
+	var (
+		ct  int32
+		sum []byte
+		err error
+	)
+	if keys != nil {
+		ct, sum, err = keys.Checksum(replyKey, keyusage.KEY_USAGE_AS_REQ, pkt)
+	} else {
+		var once ticket.SessionKeys
+		ct, sum, err = once.Checksum(replyKey, keyusage.KEY_USAGE_AS_REQ, pkt)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return types.PADataSequence{
+		{PADataType: patype.PA_REQ_ENC_PA_REP, PADataValue: der.AppendChecksum(nil, &types.Checksum{CksumType: ct, Checksum: sum})},
+		{PADataType: paFXFAST, PADataValue: []byte{}},
+	}, nil
 }

@@ -60,12 +60,14 @@ func TestASIssuesTGT(t *testing.T) {
 	if rep.CName.NameString[0] != "alice" || rep.CRealm != testRealm || !part.SName.Equal(rep.Ticket.SName) || part.SName.NameString[0] != "krbtgt" {
 		t.Fatalf("names: cname %v sname %v ticket %v", rep.CName, part.SName, rep.Ticket.SName)
 	}
-	for _, f := range []int{flags.Initial, flags.PreAuthent, flags.Forwardable} {
+	// enc-pa-rep because the request asked for PA-REQ-ENC-PA-REP
+	// (TestASEncPARep).
+	for _, f := range []int{flags.Initial, flags.PreAuthent, flags.Forwardable, flags.EncPARep} {
 		if !types.IsFlagSet(&part.Flags, f) {
 			t.Errorf("flag %d not set", f)
 		}
 	}
-	for _, f := range []int{flags.EncPARep, flags.Renewable, flags.Proxiable} {
+	for _, f := range []int{flags.Renewable, flags.Proxiable} {
 		if types.IsFlagSet(&part.Flags, f) {
 			t.Errorf("flag %d set", f)
 		}

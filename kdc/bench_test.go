@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/patype"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // BenchmarkASPreauth measures one pre-authenticated AS exchange in process: decode,
@@ -14,6 +16,17 @@ import (
 func BenchmarkASPreauth(b *testing.B) {
 	r := newTestRealm(b, func(c *Config) { c.LookasideTTL = -1 })
 	req, _ := r.preauthASReq("alice", 18, 18)
+	pkt := marshalAS(b, req)
+	benchHandle(b, r.kdc, pkt)
+}
+
+// BenchmarkASPreauthEncPARep is BenchmarkASPreauth with the empty
+// PA-REQ-ENC-PA-REP that MIT and Heimdal kinit send: the reply adds the
+// checksum over the request (RFC 6806 §11).
+func BenchmarkASPreauthEncPARep(b *testing.B) {
+	r := newTestRealm(b, func(c *Config) { c.LookasideTTL = -1 })
+	req, _ := r.preauthASReq("alice", 18, 18)
+	req.PAData = append(req.PAData, types.PAData{PADataType: patype.PA_REQ_ENC_PA_REP})
 	pkt := marshalAS(b, req)
 	benchHandle(b, r.kdc, pkt)
 }

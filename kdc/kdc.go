@@ -203,6 +203,9 @@ type outcome struct {
 	issued issue // what was issued, formatted only for the log
 	// armored: the request came inside FAST armor (RFC 6113), logged as fast=true.
 	armored bool
+	// pkt is the request as it arrived, which PA-REQ-ENC-PA-REP's checksum
+	// covers (RFC 6806 §11); valid only while the request is processed.
+	pkt []byte
 }
 
 // Handle answers one request. ok is false when pkt does not decode as a KDC
@@ -226,7 +229,7 @@ func (k *KDC) Handle(ctx context.Context, pkt []byte, tr Transport, from net.Add
 		return nil, false
 	}
 	start := time.Now()
-	var out outcome
+	out := outcome{pkt: pkt}
 	reply, err = k.process(ctx, req, &out)
 	var ke *Error
 	if err != nil {

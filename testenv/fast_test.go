@@ -33,9 +33,11 @@ func armorCache(t *testing.T, r *Realm) string {
 }
 
 // TestMITKinitArmored: kinit -T logs alice in armored: the trace shows the
-// request encoded into FAST, the FAST reply decoded and the reply key
-// strengthened, with encrypted challenge as the pre-authentication and no
-// fallback to an unarmored exchange.
+// request encoded into FAST from the first request (the armor ccache's TGT
+// came with PA-FX-FAST in its encrypted-pa-data, RFC 6806 §11, so MIT recorded
+// fast_avail in it), the FAST reply decoded and the reply key strengthened,
+// with encrypted challenge as the pre-authentication and no fallback to an
+// unarmored exchange. The reply says FAST is available too.
 func TestMITKinitArmored(t *testing.T) {
 	r := NewRealm(t, RealmOptions{})
 	armor := armorCache(t, r)
@@ -45,11 +47,13 @@ func TestMITKinitArmored(t *testing.T) {
 	trace := Trace(env)
 	wantContains(t, "KRB5_TRACE", trace,
 		"FAST armor ccache: "+armor,
-		"Upgrading to FAST due to presence of PA_FX_FAST in reply",
+		"fast_avail: yes",
+		"Using FAST due to armor ccache negotiation result",
 		"Encoding request body and padata into FAST request",
 		"Decoding FAST response",
 		"Preauth module encrypted_challenge (138)",
 		"FAST reply key:",
+		"FAST negotiation: available",
 	)
 	if strings.Contains(trace, "encrypted_timestamp") {
 		t.Errorf("kinit -T pre-authenticated with the timestamp, outside the armor:\n%s", trace)
@@ -113,7 +117,7 @@ func TestMITKinitFASTRequired(t *testing.T) {
 	env = r.Env(EnvOptions{})
 	mustMITKinit(t, env, UserPassword, "-T", armor, UserName)
 	requireTGT(t, mitKlist(t, env), r.Principal(UserName), r.Name, "IA")
-	wantContains(t, "KRB5_TRACE", Trace(env), "Upgrading to FAST due to presence of PA_FX_FAST in reply", "Decoding FAST response")
+	wantContains(t, "KRB5_TRACE", Trace(env), "Using FAST due to armor ccache negotiation result", "Decoding FAST response")
 }
 
 // TestHeimdalKinitArmored: Heimdal 7.8's kinit --fast-armor-cache logs alice

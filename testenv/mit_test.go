@@ -15,27 +15,29 @@ import (
 
 // TestMITKinitUDP: kinit with the password on stdin over UDP; klist -f -e shows
 // the TGT with an AES enctype and flags I (initial) and A (pre-authenticated).
+// kinit checked the reply's PA-REQ-ENC-PA-REP checksum over its request and
+// learned that FAST is available (RFC 6806 §11).
 func TestMITKinitUDP(t *testing.T) {
 	r := NewRealm(t, RealmOptions{})
 	env := r.Env(EnvOptions{})
 	mustMITKinit(t, env, UserPassword, UserName)
 	requireTGT(t, mitKlist(t, env), r.Principal(UserName), r.Name, "IA")
 	trace := Trace(env)
-	wantContains(t, "KRB5_TRACE", trace, "Sending initial UDP request to dgram "+r.Addr)
+	wantContains(t, "KRB5_TRACE", trace, "Sending initial UDP request to dgram "+r.Addr, "FAST negotiation: available")
 	if strings.Contains(trace, "Initiating TCP connection") {
 		t.Errorf("kinit fell back to TCP (RESPONSE_TOO_BIG?):\n%s", trace)
 	}
 }
 
 // TestMITKinitTCP: the same over TCP (udp_preference_limit = 1), asserted from
-// KRB5_TRACE.
+// KRB5_TRACE; the checksum covers the request without its length prefix.
 func TestMITKinitTCP(t *testing.T) {
 	r := NewRealm(t, RealmOptions{})
 	env := r.Env(EnvOptions{ForceTCP: true})
 	mustMITKinit(t, env, UserPassword, UserName)
 	requireTGT(t, mitKlist(t, env), r.Principal(UserName), r.Name, "IA")
 	trace := Trace(env)
-	wantContains(t, "KRB5_TRACE", trace, "Sending TCP request to stream "+r.Addr, "Received answer")
+	wantContains(t, "KRB5_TRACE", trace, "Sending TCP request to stream "+r.Addr, "Received answer", "FAST negotiation: available")
 	if strings.Contains(trace, "UDP request") {
 		t.Errorf("kinit used UDP despite udp_preference_limit = 1:\n%s", trace)
 	}

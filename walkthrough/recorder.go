@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/keytab"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/kerbkit/kerbkit/principal"
 	"github.com/kerbkit/kerbkit/ticket"
+	"github.com/kerbkit/kerbkit/ticket/der"
 )
 
 // Wire is one Kerberos message as it crossed the wire, as a Recorder takes it.
@@ -112,6 +114,8 @@ type state struct {
 	asRound          int
 	asPreauth        bool      // the pending AS-REQ carries PA-ENC-TIMESTAMP (or, armored, PA-ENCRYPTED-CHALLENGE)
 	asArmored        bool      // the pending AS-REQ carries PA-FX-FAST [RFC 6113]: its armor key is fastArmor
+	asRaw            []byte    // the pending AS-REQ as sent: what PA-REQ-ENC-PA-REP's checksum covers [RFC 6806 §11]
+	asEncPARep       bool      // it asked for that checksum (an empty PA-REQ-ENC-PA-REP)
 	fastCookie       []byte    // PA-FX-COOKIE of the KDC's last armored error, to be echoed
 	asPATime         time.Time // its patimestamp+pausec, when opened
 	hint             *types.ETypeInfo2Entry
@@ -552,6 +556,8 @@ func (r *Recorder) asReq(w Wire) {
 	r.st.asNonce, r.st.asTill, r.st.asRTime, r.st.asEtypes = b.Nonce, b.Till, b.RTime, b.EType
 	r.st.asRound++
 	r.st.asPATime = time.Time{}
+	r.st.asRaw = bytes.Clone(w.Data)
+	_, r.st.asEncPARep = ticket.PAValue(pas, paReqEncPARep)
 	_, r.st.asPreauth = ticket.PAValue(pas, 2)
 	_, challenge := ticket.PAValue(pas, paEncChallenge)
 	challenge = challenge && r.st.asArmored
@@ -925,7 +931,7 @@ func (r *Recorder) asRep(w Wire) {
 		part, err := ticket.DecryptReplyPart(rep.EncPart, key, keyusage.AS_REP_ENCPART)
 		if err == nil {
 			pa.Opened, pa.Fields = true, encKDCRepPartFields(part, r.o.ShowKeys)
-			enc = &encPartResult{part: part}
+			enc = &encPartResult{part: part, key: key}
 			r.st.tgt.key, r.st.tgt.have = part.Key, true
 			r.rememberSession(rep.Ticket.Bytes, part.Key)
 		} else {
@@ -970,7 +976,10 @@ func (r *Recorder) asRep(w Wire) {
 }
 
 // encPartResult holds a decrypted reply part.
-type encPartResult struct{ part messages.EncKDCRepPart }
+type encPartResult struct {
+	part messages.EncKDCRepPart
+	key  types.EncryptionKey // the key A opened with
+}
 
 // ticketPart holds a decrypted ticket.
 type ticketPart struct {
@@ -1040,6 +1049,7 @@ func (r *Recorder) asRepChecks(s *Step, rep ticket.KDCRepWire, tkt messages.Tick
 	p := enc.part
 	add(CheckPass, "A decrypts with the client's key "+src+" (key usage 3): the KDC knew the same key, so the reply is genuine")
 	add(pass(p.Nonce == r.st.asNonce), fmt.Sprintf("the nonce in A is the nonce of the AS-REQ, %d: the answer is fresh", r.st.asNonce))
+	r.encPARepCheck(add, p, enc.key)
 	srv := principal.FromPrincipalName(p.SName, p.SRealm)
 	ok := srv.Equal(r.st.asServer) && haveTkt && principal.FromPrincipalName(tkt.SName, tkt.Realm).Equal(r.st.asServer)
 	add(pass(ok), "the server in A and in ticket B are both "+r.st.asServer.String()+", the server asked for")
@@ -1050,6 +1060,39 @@ func (r *Recorder) asRepChecks(s *Step, rep ticket.KDCRepWire, tkt messages.Tick
 		s.Checks = append(s.Checks, Check{By: ActorWalkthrough, Result: pass(bytes.Equal(etp.part.Key.KeyValue, p.Key.KeyValue) && etp.part.Key.KeyType == p.Key.KeyType),
 			Text: "the session key in A is the very key sealed in B: the TGS will find it there"})
 	}
+}
+
+// paReqEncPARep is PA-REQ-ENC-PA-REP [RFC 6806 §11]: empty in an AS-REQ, the KDC's checksum over that request in
+// the encrypted-pa-data of A.
+const paReqEncPARep = 149
+
+// encPARepCheck adds the client's check of PA-REQ-ENC-PA-REP [RFC 6806 §11]: a client that asked for it and finds
+// the flag enc-pa-rep in A wants the checksum in A's encrypted-pa-data (key usage 56, in the key that opened A)
+// to cover the AS-REQ exactly as it sent it, so that nothing sent in the clear (the enctypes offered, the padata)
+// was changed on the way. (MIT's KDC sets the flag on every ticket, also for a client that did not ask.)
+func (r *Recorder) encPARepCheck(add func(res, text string), p messages.EncKDCRepPart, key types.EncryptionKey) {
+	v, have := ticket.PAValue(p.EncPAData, paReqEncPARep)
+	switch {
+	case !have && !(r.st.asEncPARep && types.IsFlagSet(&p.Flags, flags.EncPARep)):
+		return
+	case !have:
+		add(CheckFail, "A has the flag enc-pa-rep but no PA-REQ-ENC-PA-REP in its encrypted-pa-data, which the client asked for: "+
+			"it refuses such a reply")
+		return
+	}
+	var ck types.Checksum
+	ok := len(r.st.asRaw) > 0 && der.DecodeChecksum(v, &ck) == nil
+	if ok {
+		et, err := crypto.GetChksumEtype(ck.CksumType)
+		ok = err == nil && et.VerifyChecksum(key.KeyValue, r.st.asRaw, ck.Checksum, keyusage.KEY_USAGE_AS_REQ)
+	}
+	res, text := CheckPass, "PA-REQ-ENC-PA-REP in A is the KDC's checksum over the AS-REQ exactly as the client sent it (key usage 56, "+
+		"the key of A): nothing the request carried in the clear was changed on the way [RFC 6806 §11]"
+	if !ok {
+		res, text = CheckFail, "PA-REQ-ENC-PA-REP in A does not verify over the AS-REQ as the client sent it (key usage 56): the request "+
+			"was changed on the way, or the KDC checksummed something else"
+	}
+	add(res, text)
 }
 
 // ---------------------------------------------------------------------------------------------------------

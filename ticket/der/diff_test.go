@@ -242,6 +242,10 @@ func TestEncodersMatchGokrb5(t *testing.T) {
 		pn := g.principalName()
 		th, terr = asn1.Marshal(pn)
 		same(t, "PrincipalName", AppendPrincipalName(nil, &pn), th, nil, terr)
+
+		ck := types.Checksum{CksumType: g.i32(), Checksum: g.bytes(48)}
+		th, terr = asn1.Marshal(ck)
+		same(t, "Checksum", AppendChecksum(nil, &ck), th, nil, terr)
 	}
 }
 

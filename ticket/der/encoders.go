@@ -312,3 +312,11 @@ func AppendPrincipalName(dst []byte, pn *types.PrincipalName) []byte {
 	e.principalName(pn)
 	return e.b
 }
+
+// AppendChecksum appends the DER of Checksum (RFC 4120 §5.2.9): the value of a
+// PA-REQ-ENC-PA-REP, among others.
+func AppendChecksum(dst []byte, c *types.Checksum) []byte {
+	e := encoder{b: dst}
+	e.checksum(c)
+	return e.b
+}
