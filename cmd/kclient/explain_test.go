@@ -64,7 +64,7 @@ const (
 func TestExplainCaptureFAST(t *testing.T) {
 	r := runExplainCmd(t, nil, testenv.UserPassword+"\n", "explain", fastCapture, "--keytab", fastKeytab, "--password")
 	wantExplained(t, "explain", r, testenv.UserPassword,
-		"Kerberos messages in fast-armored-kinit.pcap", "12 over UDP",
+		"Kerberos messages in fast-armored-kinit.pcap", "10 over UDP",
 		"AS-REQ armored with FAST, with PA-ENCRYPTED-CHALLENGE",
 		"armor ticket enc-part (EncTicketPart)", "key usage 11 (AP-REQ authenticator)",
 		"the FAST armor key: KRB-FX-CF2(the armor authenticator's subkey, the armor ticket's session key",
