@@ -67,6 +67,26 @@ func explainFile(t *testing.T, capture, keytabPath, password string) *Story {
 	return st
 }
 
+// captureMessages decodes a committed capture into its Kerberos messages, in order, as the explainer reads them.
+func captureMessages(t *testing.T, capture string) *captureDecoder {
+	t.Helper()
+	f, err := os.Open(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pkts, link, err := readCapture(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &captureDecoder{}
+	for i := range pkts {
+		d.packet(&pkts[i], link)
+	}
+	d.finish()
+	return d
+}
+
 // wantOpened checks that every part with one of the letters is in the story and opened.
 func wantOpened(t *testing.T, st *Story, letters ...string) {
 	t.Helper()

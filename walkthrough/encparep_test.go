@@ -1,7 +1,6 @@
 package walkthrough
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -17,22 +16,8 @@ import (
 // PA-REQ-ENC-PA-REP checksum over its AS-REQ [RFC 6806 §11] and it verifies; had the request been changed on the
 // way (its till one second later), the same reply fails that check and only that one.
 func TestExplainEncPARep(t *testing.T) {
-	f, err := os.Open(mitCapture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	pkts, link, err := readCapture(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &captureDecoder{}
-	for i := range pkts {
-		d.packet(&pkts[i], link)
-	}
-	d.finish()
 	var msgs [][]byte
-	for _, m := range d.msgs {
+	for _, m := range captureMessages(t, mitCapture).msgs {
 		switch ticket.MessageType(m.data) {
 		case msgtype.KRB_AS_REQ, msgtype.KRB_AS_REP, msgtype.KRB_ERROR:
 			msgs = append(msgs, m.data)

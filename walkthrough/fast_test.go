@@ -244,20 +244,7 @@ func TestExplainCaptureFASTFewerKeys(t *testing.T) {
 // TestFASTMalformed: truncated, garbage and altered PA-FX-FAST values in an armored AS-REQ, its KRB-ERROR and
 // its AS-REP never make the recorder panic; the request is still explained, with what did not open sealed.
 func TestFASTMalformed(t *testing.T) {
-	f, err := os.Open(fastCapture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	pkts, link, err := readCapture(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &captureDecoder{}
-	for i := range pkts {
-		d.packet(&pkts[i], link)
-	}
-	d.finish()
+	d := captureMessages(t, fastCapture)
 	// The armored AS-REQ with the encrypted challenge, and the first AS-REP (host/localhost's: the armor ticket's).
 	var req, armorRep []byte
 	for _, m := range d.msgs {
