@@ -82,6 +82,7 @@ type asState struct {
 
 	// Per request (set by buildASReq).
 	round int
+	sent  []byte // the AS-REQ as sent: what the KDC's PA-REQ-ENC-PA-REP checksum must cover [RFC 6806 §11]
 	nonce int
 	from  time.Time // zero unless postdating
 	till  time.Time
@@ -211,6 +212,8 @@ func (c *Client) buildASReq(st *asState) ([]byte, error) {
 		}
 		padata = append(padata, pa)
 	}
+	// Ask the KDC to checksum this request into the reply [RFC 6806 §11], as MIT and Heimdal kinit do.
+	padata = append(padata, types.PAData{PADataType: patype.PA_REQ_ENC_PA_REP, PADataValue: []byte{}})
 	req := messages.ASReq{KDCReqFields: messages.KDCReqFields{
 		PVNO:    iana.PVNO,
 		MsgType: msgtype.KRB_AS_REQ,
@@ -231,6 +234,7 @@ func (c *Client) buildASReq(st *asState) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: encode AS-REQ: %w", err)
 	}
+	st.sent = b
 	return b, nil
 }
 
@@ -381,6 +385,9 @@ func (c *Client) verifyASRep(st *asState, b []byte, received time.Time) (*ASResu
 	if err := checkASRepPart(st, &enc, tkt); err != nil {
 		return nil, err
 	}
+	if err := checkEncPARep(st, &enc, key); err != nil {
+		return nil, err
+	}
 	return &ASResult{
 		Credential:       replyCredential(principal.FromPrincipalName(rep.CName, rep.CRealm), &enc, rep.Ticket.Bytes),
 		KDCOffset:        roundOffset(enc.AuthTime.Sub(received)),
@@ -422,6 +429,34 @@ func checkASRepPart(st *asState, enc *messages.EncKDCRepPart, tkt *messages.Tick
 		}
 	}
 	return checkReplyKey(enc, mismatch)
+}
+
+// checkEncPARep is the client's side of RFC 6806 §11. The AS-REQ asked (an empty PA-REQ-ENC-PA-REP), so an
+// AS-REP with the flag enc-pa-rep must carry, in its encrypted-pa-data, the KDC's checksum over that request
+// exactly as sent: the required checksum type of the reply key's enctype, in the reply key, key usage 56. It shows
+// that nothing the request carried in the clear (the enctypes offered, the padata) was changed on the way. A reply
+// without the flag comes from a KDC that does not do this, and is not refused for it (MIT's client does the same).
+func checkEncPARep(st *asState, enc *messages.EncKDCRepPart, key types.EncryptionKey) error {
+	if ticket.FlagsFromBitString(enc.Flags)&ticket.FlagEncPARep == 0 {
+		return nil
+	}
+	mismatch := replyMismatch("AS-REP")
+	v, ok := ticket.PAValue(enc.EncPAData, patype.PA_REQ_ENC_PA_REP)
+	if !ok {
+		return mismatch("has the flag enc-pa-rep but no PA-REQ-ENC-PA-REP (RFC 6806 §11)")
+	}
+	var ck types.PAReqEncPARep
+	if err := unmarshalSafe(func() error { return ck.Unmarshal(v) }); err != nil {
+		return mismatch("PA-REQ-ENC-PA-REP does not decode")
+	}
+	if want := ticket.MandatoryChecksum(key.KeyType); ck.ChksumType != want {
+		return mismatch("PA-REQ-ENC-PA-REP is a checksum of type %d, not %d, the type of the reply key's enctype", ck.ChksumType, want)
+	}
+	et, err := crypto.GetChksumEtype(ck.ChksumType)
+	if err != nil || !et.VerifyChecksum(key.KeyValue, st.sent, ck.Chksum, keyusage.KEY_USAGE_AS_REQ) {
+		return mismatch("PA-REQ-ENC-PA-REP does not verify over the AS-REQ as sent: the request was changed on the way (RFC 6806 §11)")
+	}
+	return nil
 }
 
 // replyKey returns the client key that decrypts the AS-REP enc-part of enctype etype: with a keytab the entry of

@@ -191,6 +191,22 @@ func TestASReplyChecks(t *testing.T) {
 		{"etype not requested", func(_ *messages.ASReq, r *fakeReply) {
 			r.key = types.EncryptionKey{KeyType: etypeID.AES128_CTS_HMAC_SHA256_128, KeyValue: make([]byte, 16)}
 		}, false},
+		// RFC 6806 §11: the request asked for PA-REQ-ENC-PA-REP.
+		{"enc-pa-rep with the checksum over the request", func(req *messages.ASReq, r *fakeReply) {
+			encPARep(t, req, r, nil, 16, true)
+		}, true},
+		{"enc-pa-rep without the checksum", func(req *messages.ASReq, r *fakeReply) {
+			types.SetFlag(&r.enc.Flags, flags.EncPARep)
+		}, false},
+		{"enc-pa-rep with the checksum over another request", func(req *messages.ASReq, r *fakeReply) {
+			encPARep(t, req, r, func(q *messages.ASReq) { q.ReqBody.EType = []int32{etypeID.AES128_CTS_HMAC_SHA1_96} }, 16, true)
+		}, false},
+		{"enc-pa-rep with a checksum of another type", func(req *messages.ASReq, r *fakeReply) {
+			encPARep(t, req, r, nil, 15, true)
+		}, false},
+		{"a checksum without enc-pa-rep is not checked", func(req *messages.ASReq, r *fakeReply) {
+			encPARep(t, req, r, func(q *messages.ASReq) { q.ReqBody.Nonce++ }, 16, false)
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := runFake(t, &fakeAS{mutate: tc.mutate}, nil)
@@ -211,6 +227,40 @@ func TestASReplyChecks(t *testing.T) {
 				t.Fatalf("err = %v, want ErrReplyMismatch", err)
 			}
 		})
+	}
+}
+
+// encPARep puts into the fake reply the KDC's PA-REQ-ENC-PA-REP: a checksum of type ctype in the reply key, key
+// usage 56, over req as the client encoded it (after change, if any), and the flag enc-pa-rep if flag.
+func encPARep(t *testing.T, req *messages.ASReq, r *fakeReply, change func(*messages.ASReq), ctype int32, flag bool) {
+	t.Helper()
+	q := *req
+	if change != nil {
+		change(&q)
+	}
+	raw, err := q.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	et, err := crypto.GetChksumEtype(ctype)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := r.key
+	if ctype != 16 { // a checksum of aes128's type needs a key of that size
+		key = types.EncryptionKey{KeyType: etypeID.AES128_CTS_HMAC_SHA1_96, KeyValue: r.key.KeyValue[:16]}
+	}
+	sum, err := et.GetChecksumHash(key.KeyValue, raw, keyusage.KEY_USAGE_AS_REQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := asn1.Marshal(types.PAReqEncPARep{ChksumType: ctype, Chksum: sum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.enc.EncPAData = types.PADataSequence{{PADataType: patype.PA_REQ_ENC_PA_REP, PADataValue: v}, {PADataType: patype.PA_FX_FAST}}
+	if flag {
+		types.SetFlag(&r.enc.Flags, flags.EncPARep)
 	}
 }
 
@@ -280,14 +330,15 @@ func TestASPreauth(t *testing.T) {
 		var gotTS time.Time
 		f.answer = func(req *messages.ASReq, round int) []byte {
 			if round == 1 {
-				if len(req.PAData) != 0 {
-					t.Errorf("first AS-REQ carries padata %v", padataTypes(req.PAData))
+				if len(req.PAData) != 1 || req.PAData[0].PADataType != patype.PA_REQ_ENC_PA_REP || len(req.PAData[0].PADataValue) != 0 {
+					t.Errorf("first AS-REQ carries padata %v, want only an empty PA-REQ-ENC-PA-REP", padataTypes(req.PAData))
 				}
 				return preauthError(t, types.PADataSequence{etypeInfo2(t, types.ETypeInfo2Entry{EType: 18}), encTS, cookie},
 					time.Now().Add(kdcSkew))
 			}
-			if len(req.PAData) != 2 || req.PAData[0].PADataType != patype.PA_FX_COOKIE ||
-				string(req.PAData[0].PADataValue) != "MIT" || req.PAData[1].PADataType != patype.PA_ENC_TIMESTAMP {
+			if len(req.PAData) != 3 || req.PAData[0].PADataType != patype.PA_FX_COOKIE ||
+				string(req.PAData[0].PADataValue) != "MIT" || req.PAData[1].PADataType != patype.PA_ENC_TIMESTAMP ||
+				req.PAData[2].PADataType != patype.PA_REQ_ENC_PA_REP {
 				t.Errorf("second AS-REQ padata %v", padataTypes(req.PAData))
 				return nil
 			}

@@ -258,7 +258,18 @@ func padataField(pa types.PAData) Field {
 			// RFC 6113 §5.4.2: an empty PA-FX-FAST in METHOD-DATA advertises FAST.
 			return field(name, "empty: \"this KDC speaks FAST (RFC 6113): a client with an armor ticket may send the request inside an armored tunnel\"")
 		}
-	case patype.PA_REQ_ENC_PA_REP, patype.PA_AS_FRESHNESS:
+	case patype.PA_REQ_ENC_PA_REP:
+		// RFC 6806 §11: empty in an AS-REQ, the KDC's checksum over that request in the reply's encrypted-pa-data.
+		if len(pa.PADataValue) == 0 {
+			return field(name, "empty: \"put a checksum of this request in your reply, so that I can tell it reached you unchanged\"")
+		}
+		var ck types.Checksum
+		if err := decodeSafe(func() error { _, err := asn1.Unmarshal(pa.PADataValue, &ck); return err }); err != nil {
+			return field(name, "undecodable: "+err.Error())
+		}
+		return field(name, "the KDC's checksum over the AS-REQ as it arrived (key usage 56, in the key of A)",
+			field("cksum", checksumName(ck.CksumType)+": "+hexKey(ck.Checksum)))
+	case patype.PA_AS_FRESHNESS:
 		if len(pa.PADataValue) == 0 {
 			return field(name, "empty")
 		}
