@@ -20,9 +20,9 @@
 # it prints the median rate of RUNS runs, the KDC's CPU time per request, and
 # the ratio ours/MIT; then our KDC's memory (its resident set, and the process's
 # own anonymous part) at start and at its peak under the load. MIT_MODE=nols
-# (default) sets disable_last_success, MIT's fastest setting; MIT_MODE=default measures MIT as shipped, which writes its
-# database on every login. Everything listens on 127.0.0.1; every process
-# started is stopped by PID at exit.
+# (default) sets disable_last_success, MIT's fastest setting; MIT_MODE=default
+# measures MIT as shipped, which writes its database on every login. Everything
+# listens on 127.0.0.1; every process started is stopped by PID at exit.
 set -u
 RUNS=${RUNS:-3}; DUR=${DUR:-10s}; CONC=${CONC:-8}
 MODES=${MODES:-"as tgs"}; PROTOS=${PROTOS:-"udp tcp"}; MIT_MODE=${MIT_MODE:-nols}
