@@ -22,14 +22,16 @@ func TestGCPercentFor(t *testing.T) {
 		live uint64
 		want int
 	}{
-		{0, 200},               // the goal is the headroom: 4 MB at 200%
-		{1 * mb, 225},          // 9 MB: 4 MB x 2.25, not 8 MB over 1 MB (800%, goal 32 MB)
-		{3 * mb, 266},          // 8 MB over 3 MB, rounded down
-		{h / 2, 200},           // 8 MB over 4 MB
-		{h / 16 * 15, 106},     // just under the headroom
-		{h, 100},               // the headroom equals the live heap: Go's default
-		{h / 1000 * 1001, 100}, // over the headroom: Go's default
-		{1 << 30, 100},         // never below Go's default
+		{0, 200},              // the goal is the headroom: 4 MB at 200%
+		{1 * mb, 225},         // 9 MB: 4 MB x 2.25, not 8 MB over 1 MB (800%, goal 32 MB)
+		{3 * mb, 266},         // 8 MB over 3 MB, rounded down
+		{h / 2, 200},          // 8 MB over 4 MB
+		{h / 16 * 15, 106},    // just under the headroom
+		{h, 100},              // the headroom equals the live heap: Go's default
+		{h / 1000 * 1001, 99}, // over the headroom: the headroom still
+		{2 * h, 50},           // 16 MB grows by 8 MB
+		{4 * h, 25},           // 32 MB grows by a quarter
+		{1 << 30, 25},         // never below gcFloor
 	} {
 		if got := gcPercentFor(c.live); got != c.want {
 			t.Errorf("gcPercentFor(%d) = %d, want %d", c.live, got, c.want)
@@ -44,8 +46,8 @@ func runtimeGoal(live uint64, p int) uint64 {
 	return max(live+live*uint64(p)/100, heapMinimum*uint64(p)/100)
 }
 
-// TestGCPercentForGoal: for any live heap the goal is live+max(live,
-// gcHeadroom), to within the percent's rounding.
+// TestGCPercentForGoal: for any live heap the goal is live+max(gcHeadroom,
+// live/4), to within the percent's rounding.
 func TestGCPercentForGoal(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 100000; i++ {
@@ -53,7 +55,7 @@ func TestGCPercentForGoal(t *testing.T) {
 		if i%2 == 0 {
 			live = rng.Uint64N(2 * gcHeadroom)
 		}
-		want := live + max(live, gcHeadroom)
+		want := live + max(gcHeadroom, live*gcFloor/100)
 		slack := max(live, heapMinimum) / 100 // one percent point
 		if got := runtimeGoal(live, gcPercentFor(live)); got > want || got+slack < want {
 			t.Fatalf("live heap %d: goal %d, want %d (GOGC %d)", live, got, want, gcPercentFor(live))
@@ -117,12 +119,13 @@ func TestTuneGCFollowsEachCollection(t *testing.T) {
 		t.Fatalf("heap goal %d KB for a live heap of %d KB", goal>>10, live>>10)
 	}
 
-	// A live heap of twice the headroom: Go's default, after one collection.
+	// A live heap of twice the headroom grows by the headroom, not by itself
+	// (Go's default), after one collection.
 	big := make([]byte, 2*gcHeadroom)
 	for i := range big {
 		big[i] = byte(i)
 	}
-	waitPercent("heap over the headroom", func(p int) bool { return p == 100 })
+	waitPercent("heap over the headroom", func(p int) bool { return p >= gcFloor && p <= 50 })
 	runtime.KeepAlive(big)
 	big = nil
 	waitPercent("heap small again", func(p int) bool { return p > 100 })
