@@ -2,13 +2,16 @@ package kdc
 
 import (
 	"crypto/sha256"
+	"hash/maphash"
 	"sync"
 	"time"
 )
 
-// lookasideEntryOverhead is what an entry costs besides its reply bytes (the key,
-// the map slot, the queue slot), for the byte budget.
-const lookasideEntryOverhead = 96
+// lookasideEntryOverhead is what an entry costs besides its reply bytes, for
+// the byte budget: its ring slot (80 bytes), two to four table slots (4 bytes
+// each) and the rounding of the reply's allocation to a size class;
+// TestLookasideMemoryIsItsBudget measures it.
+const lookasideEntryOverhead = 112
 
 // requestHash is the lookaside key: the SHA-256 of the request bytes, computed
 // once per request.
@@ -25,39 +28,99 @@ func hashRequest(pkt []byte) requestHash { return sha256.Sum256(pkt) }
 // them, and their replies take at most maxBytes. Expired entries are dropped by
 // a sweep that runs while the cache is not empty, not only when a new reply
 // comes in: memory goes back once an attack stops.
+//
+// Entries sit in a ring in insertion order (they leave oldest first, by age
+// or by the bounds), found through an open-addressing table of ring
+// positions. A Go map of hash to reply
+// and a queue of hashes took about 350 bytes per entry beyond the reply under
+// insert/delete churn (the map's table grows and never shrinks), and its
+// 10,000 entries were most of a loaded KDC's live heap; this takes about 100.
 type lookaside struct {
 	ttl      time.Duration
 	max      int
 	maxBytes int
 	now      func() time.Time
+	seed     maphash.Seed // the table's hash: clients choose the request hashes
 
 	mu      sync.Mutex
-	entries map[requestHash]lookasideEntry
-	order   []requestHash // insertion order, oldest first from head
+	ring    []lookasideSlot // n slots from head on (circular), oldest first
 	head    int
+	n       int
+	table   []uint32 // ring position+1 of each entry, 0 for none; at least twice len(ring)
 	bytes   int
 	sweeper *time.Timer // pending sweep; nil when the cache is empty
 }
 
-type lookasideEntry struct {
-	reply []byte
+type lookasideSlot struct {
+	h     requestHash
+	reply []byte // the caller's, never written again
 	at    time.Time
 }
 
 func newLookaside(ttl time.Duration, max, maxBytes int, now func() time.Time) *lookaside {
-	return &lookaside{ttl: ttl, max: max, maxBytes: maxBytes, now: now, entries: make(map[requestHash]lookasideEntry)}
+	if max < 1 {
+		max = 1
+	}
+	return &lookaside{ttl: ttl, max: max, maxBytes: maxBytes, now: now, seed: maphash.MakeSeed()}
 }
 
+// home is where the search for h in the table starts. len(l.table) must be a
+// power of two.
+func (l *lookaside) home(h *requestHash) int {
+	return int(maphash.Bytes(l.seed, h[:]) & uint64(len(l.table)-1))
+}
+
+// unsafeFind returns the table index of h's entry and true, or the empty
+// table index where h would go and false. l.mu must be held.
+func (l *lookaside) unsafeFind(h *requestHash) (int, bool) {
+	if len(l.table) == 0 {
+		return 0, false
+	}
+	mask := len(l.table) - 1
+	i := l.home(h)
+	for l.table[i] != 0 {
+		if l.ring[l.table[i]-1].h == *h {
+			return i, true
+		}
+		i = (i + 1) & mask
+	}
+	return i, false
+}
+
+// unsafeUnindex empties table index i, moving back the entries after it that
+// would no longer be found past the hole (deletion under linear probing).
+// l.mu must be held.
+func (l *lookaside) unsafeUnindex(i int) {
+	mask := len(l.table) - 1
+	l.table[i] = 0
+	for j := (i + 1) & mask; l.table[j] != 0; j = (j + 1) & mask {
+		k := l.home(&l.ring[l.table[j]-1].h)
+		// The entry at j stays if its home lies cyclically in (i, j].
+		if (i < j && i < k && k <= j) || (i > j && (i < k || k <= j)) {
+			continue
+		}
+		l.table[i], l.table[j] = l.table[j], 0
+		i = j
+	}
+}
+
+// get returns the reply kept for h. The caller must not modify it.
 func (l *lookaside) get(h requestHash) ([]byte, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.entries[h]
-	if !ok || l.now().Sub(e.at) > l.ttl {
+	i, ok := l.unsafeFind(&h)
+	if !ok {
 		return nil, false
 	}
-	return e.reply, true
+	s := &l.ring[l.table[i]-1]
+	if l.now().Sub(s.at) > l.ttl {
+		return nil, false
+	}
+	return s.reply, true
 }
 
+// put keeps reply for h. The cache owns it from then on: the caller must not
+// modify it.
 func (l *lookaside) put(h requestHash, reply []byte) {
 	cost := len(reply) + lookasideEntryOverhead
 	if cost > l.maxBytes {
@@ -66,22 +129,47 @@ func (l *lookaside) put(h requestHash, reply []byte) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if old, ok := l.entries[h]; ok {
+	if i, ok := l.unsafeFind(&h); ok {
 		// A retransmission processed again (it raced the first reply): keep
-		// the newest reply in the same queue slot.
-		l.bytes += len(reply) - len(old.reply)
-		l.entries[h] = lookasideEntry{reply: reply, at: now}
+		// the newest reply in the same ring slot.
+		s := &l.ring[l.table[i]-1]
+		l.bytes += len(reply) - len(s.reply)
+		s.reply, s.at = reply, now
 		return
 	}
 	l.unsafeDropExpired(now)
-	for len(l.entries) > 0 && (len(l.entries) >= l.max || l.bytes+cost > l.maxBytes) {
+	for l.n > 0 && (l.n >= l.max || l.bytes+cost > l.maxBytes) {
 		l.unsafeDropOldest()
 	}
-	l.entries[h] = lookasideEntry{reply: reply, at: now}
-	l.order = append(l.order, h)
+	if l.n == len(l.ring) {
+		l.unsafeGrow()
+	}
+	pos := (l.head + l.n) % len(l.ring)
+	l.ring[pos] = lookasideSlot{h: h, reply: reply, at: now}
+	l.n++
+	i, _ := l.unsafeFind(&h)
+	l.table[i] = uint32(pos + 1)
 	l.bytes += cost
 	if l.sweeper == nil {
 		l.sweeper = time.AfterFunc(l.sweepEvery(), l.sweep)
+	}
+}
+
+// unsafeGrow doubles the ring, up to max slots, keeping the order, and
+// rebuilds the table for it. l.mu must be held.
+func (l *lookaside) unsafeGrow() {
+	ring := make([]lookasideSlot, min(max(2*len(l.ring), 16), l.max))
+	n := copy(ring, l.ring[l.head:])
+	copy(ring[n:], l.ring[:l.head])
+	l.ring, l.head = ring, 0
+	size := 32
+	for size < 2*len(ring) {
+		size *= 2
+	}
+	l.table = make([]uint32, size)
+	for pos := 0; pos < l.n; pos++ {
+		i, _ := l.unsafeFind(&l.ring[pos].h)
+		l.table[i] = uint32(pos + 1)
 	}
 }
 
@@ -95,46 +183,35 @@ func (l *lookaside) sweep() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.unsafeDropExpired(l.now())
-	if len(l.entries) == 0 {
+	if l.n == 0 {
 		l.sweeper = nil
 		return
 	}
 	l.sweeper.Reset(l.sweepEvery())
 }
 
-// unsafeDropExpired drops entries older than ttl from the front of the queue.
+// unsafeDropExpired drops entries older than ttl from the front of the ring.
 // l.mu must be held.
 func (l *lookaside) unsafeDropExpired(now time.Time) {
-	for l.head < len(l.order) {
-		e, ok := l.entries[l.order[l.head]]
-		if ok && now.Sub(e.at) <= l.ttl {
-			break
-		}
+	for l.n > 0 && now.Sub(l.ring[l.head].at) > l.ttl {
 		l.unsafeDropOldest()
 	}
 }
 
 // unsafeDropOldest removes the oldest entry. l.mu must be held.
 func (l *lookaside) unsafeDropOldest() {
-	h := l.order[l.head]
-	l.order[l.head] = requestHash{}
-	l.head++
-	if e, ok := l.entries[h]; ok {
-		l.bytes -= len(e.reply) + lookasideEntryOverhead
-		delete(l.entries, h)
+	s := &l.ring[l.head]
+	if i, ok := l.unsafeFind(&s.h); ok {
+		l.unsafeUnindex(i)
 	}
-	// Compact the queue once its dead front is the larger half, so it never
-	// holds more than twice the live entries.
-	if l.head > len(l.order)/2 {
-		n := copy(l.order, l.order[l.head:])
-		clear(l.order[n:])
-		l.order, l.head = l.order[:n], 0
-	}
-	if len(l.entries) == 0 {
+	l.bytes -= len(s.reply) + lookasideEntryOverhead
+	*s = lookasideSlot{}
+	l.head = (l.head + 1) % len(l.ring)
+	l.n--
+	if l.n == 0 {
 		l.head = 0
-		l.order = l.order[:0]
-		if cap(l.order) > 1024 {
-			l.order = nil // give a big queue back once an attack is over
+		if len(l.ring) > 1024 {
+			l.ring, l.table = nil, nil // give a big ring back once an attack is over
 		}
 	}
 }
@@ -144,5 +221,5 @@ func (l *lookaside) unsafeDropOldest() {
 func (l *lookaside) stats() (entries, bytes int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.entries), l.bytes
+	return l.n, l.bytes
 }

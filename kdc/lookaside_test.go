@@ -1,0 +1,179 @@
+package kdc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// lookasideModel is the lookaside's contract written plainly: a list in
+// insertion order, searched from end to end.
+type lookasideModel struct {
+	ttl           time.Duration
+	max, maxBytes int
+	entries       []modelEntry
+	bytes         int
+}
+
+type modelEntry struct {
+	h     requestHash
+	reply []byte
+	at    time.Time
+}
+
+func (m *lookasideModel) find(h requestHash) int {
+	for i, e := range m.entries {
+		if e.h == h {
+			return i
+		}
+	}
+	return -1
+}
+
+func (m *lookasideModel) get(h requestHash, now time.Time) ([]byte, bool) {
+	i := m.find(h)
+	if i < 0 || now.Sub(m.entries[i].at) > m.ttl {
+		return nil, false
+	}
+	return m.entries[i].reply, true
+}
+
+func (m *lookasideModel) put(h requestHash, reply []byte, now time.Time) {
+	cost := len(reply) + lookasideEntryOverhead
+	if cost > m.maxBytes {
+		return
+	}
+	reply = append([]byte(nil), reply...)
+	if i := m.find(h); i >= 0 {
+		m.bytes += len(reply) - len(m.entries[i].reply)
+		m.entries[i].reply, m.entries[i].at = reply, now
+		return
+	}
+	for len(m.entries) > 0 && now.Sub(m.entries[0].at) > m.ttl {
+		m.dropOldest()
+	}
+	for len(m.entries) > 0 && (len(m.entries) >= m.max || m.bytes+cost > m.maxBytes) {
+		m.dropOldest()
+	}
+	m.entries = append(m.entries, modelEntry{h, reply, now})
+	m.bytes += cost
+}
+
+func (m *lookasideModel) dropOldest() {
+	m.bytes -= len(m.entries[0].reply) + lookasideEntryOverhead
+	m.entries = m.entries[1:]
+}
+
+// TestLookasideMatchesModel: random puts, retransmitted puts, gets and the
+// passing of time, with the ring wrapping and growing many times, give what
+// the plain list gives; a reply handed out stays intact after its entry is
+// evicted.
+func TestLookasideMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	for round := 0; round < 50; round++ {
+		now := time.Unix(1_700_000_000, 0)
+		clock := func() time.Time { return now }
+		max := 1 + rng.IntN(64)
+		maxBytes := lookasideEntryOverhead + 1 + rng.IntN(40<<10)
+		ttl := time.Duration(1+rng.IntN(50)) * time.Second
+		l := newLookaside(ttl, max, maxBytes, clock)
+		m := &lookasideModel{ttl: ttl, max: max, maxBytes: maxBytes}
+		keys := 1 + rng.IntN(3*max)
+		type handed struct{ got, want []byte }
+		var out []handed
+		for op := 0; op < 3000; op++ {
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], uint64(rng.IntN(keys)))
+			h := hashRequest(k[:])
+			switch r := rng.IntN(10); {
+			case r < 5:
+				n := rng.IntN(600)
+				if rng.IntN(50) == 0 {
+					n = 1<<10 + rng.IntN(64<<10)
+				}
+				reply := make([]byte, n)
+				for i := range reply {
+					reply[i] = byte(rng.Uint32())
+				}
+				l.put(h, reply)
+				m.put(h, reply, now)
+			case r < 9:
+				got, ok := l.get(h)
+				want, wok := m.get(h, now)
+				if ok != wok || !bytes.Equal(got, want) {
+					t.Fatalf("round %d op %d: get = %d bytes, %v; want %d bytes, %v", round, op, len(got), ok, len(want), wok)
+				}
+				if ok && len(out) < 200 {
+					out = append(out, handed{got, append([]byte(nil), want...)})
+				}
+			default:
+				now = now.Add(time.Duration(rng.IntN(int(ttl/time.Millisecond))) * time.Millisecond / 4)
+			}
+			if n, b := l.stats(); n != len(m.entries) || b != m.bytes {
+				t.Fatalf("round %d op %d: %d entries, %d bytes; want %d, %d", round, op, n, b, len(m.entries), m.bytes)
+			}
+		}
+		for i, h := range out {
+			if !bytes.Equal(h.got, h.want) {
+				t.Fatalf("round %d: reply %d handed out changed after its entry was gone", round, i)
+			}
+		}
+	}
+}
+
+// TestLookasideMemoryIsItsBudget: a full cache holds on the heap about the
+// bytes it counts against its budget, not several times more. The map of
+// hash to reply it replaced took about 350 bytes per entry beyond the reply,
+// and with 10,000 entries was most of a loaded KDC's live heap.
+func TestLookasideMemoryIsItsBudget(t *testing.T) {
+	const entries, replyLen, churn = DefaultLookasideEntries, 700, 10
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	l := newLookaside(time.Hour, entries, DefaultLookasideBytes, time.Now)
+	before := heap()
+	// Twice over, so that the index has lived through evictions too. Each
+	// reply is a new allocation, as the KDC's are.
+	for i := 0; i < churn*entries; i++ {
+		reply := make([]byte, replyLen)
+		binary.BigEndian.PutUint64(reply, uint64(i))
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], uint64(i))
+		l.put(hashRequest(k[:]), reply)
+	}
+	grew := heap() - before
+	n, counted := l.stats()
+	runtime.KeepAlive(l)
+	perEntry := (int(grew) - n*replyLen) / n
+	t.Logf("%d entries of %d bytes: heap +%d KB, counted %d KB; %d bytes per entry beyond the reply (counted: %d)",
+		n, replyLen, grew>>10, counted>>10, perEntry, lookasideEntryOverhead)
+	if n != entries {
+		t.Fatalf("%d entries, want %d", n, entries)
+	}
+	if perEntry > lookasideEntryOverhead {
+		t.Errorf("an entry takes %d bytes beyond its reply; the budget counts %d", perEntry, lookasideEntryOverhead)
+	}
+}
+
+// BenchmarkLookasidePutGet is the cache's work per request in a loaded KDC:
+// a miss, then a put of a fresh reply into a full cache.
+func BenchmarkLookasidePutGet(b *testing.B) {
+	l := newLookaside(time.Hour, DefaultLookasideEntries, DefaultLookasideBytes, time.Now)
+	reply := make([]byte, 700)
+	var k [8]byte
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		binary.BigEndian.PutUint64(k[:], uint64(i))
+		h := hashRequest(k[:])
+		if _, ok := l.get(h); ok {
+			b.Fatal("hit")
+		}
+		l.put(h, reply)
+	}
+}
