@@ -232,10 +232,11 @@ fi
 
 # Latency where a KDC should run: at half of the rate it saturates at, paced (one run per cell and KDC).
 # p99_us counts from when each request was due; late_p99 is how late the load generator itself sent (its
-# own scheduling on its one CPU), send_p99 the latency from the actual send.
+# own scheduling on its one CPU), send_p99 the latency from the actual send, arrive_p99 from the actual send to
+# the reply's arrival in the kernel (SO_TIMESTAMPNS): without the generator's own delay in reading it.
 if [ "$HALF" = 1 ]; then
 	echo "== at half the saturated rate, paced, $DUR"
-	printf '%-8s %-4s %9s %9s %9s %9s %9s %9s %7s\n' cell kdc target/s got/s p50_us p99_us late_p99 send_p99 errors
+	printf '%-8s %-4s %9s %9s %9s %9s %9s %9s %10s %7s\n' cell kdc target/s got/s p50_us p99_us late_p99 send_p99 arrive_p99 errors
 	while read -r mode proto sat msat; do
 		for who in ours mit; do
 			if [ "$who" = ours ]; then
@@ -252,7 +253,7 @@ if [ "$HALF" = 1 ]; then
 			fi
 			echo "$line" | awk -v c="$mode/$proto" -v w="$who" -v t="$half" '{
 				for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-				printf "%-8s %-4s %9s %9.0f %9s %9s %9s %9s %7s\n", c, w, t, f["rps"], f["p50_us"], f["p99_us"], f["late_p99_us"], f["send_p99_us"], f["errors"] }'
+				printf "%-8s %-4s %9s %9.0f %9s %9s %9s %9s %10s %7s\n", c, w, t, f["rps"], f["p50_us"], f["p99_us"], f["late_p99_us"], f["send_p99_us"], f["arrive_p99_us"], f["errors"] }'
 		done
 	done <"$WORK/saturated"
 fi

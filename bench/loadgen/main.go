@@ -18,7 +18,10 @@
 // is counted from when it was due (a worker that falls behind counts its waiting),
 // so a load of half the saturated rate shows the latency a client sees there.
 // late_p99_us is how late the generator itself sent (its own scheduling, not the
-// KDC's), and send_p99_us the latency counted from the actual send.
+// KDC's), send_p99_us the latency counted from the actual send, and
+// arrive_p99_us from the actual send to the reply's arrival in this host's
+// kernel (SO_TIMESTAMPNS): without the generator's delay in waking up to read
+// it, which on one busy CPU is most of send_p99_us.
 //
 // It prints one line: RESULT rps=… p50_us=… p99_us=… ok=… errors=….
 package main
@@ -38,6 +41,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
@@ -110,6 +114,7 @@ func run(o options) error {
 		mu             sync.Mutex
 		lat            []time.Duration
 		late, fromSend []time.Duration // with --rate: send time - due time, reply time - send time
+		toArrival      []time.Duration // with --rate: reply's arrival in the kernel - send time
 	)
 	start := time.Now()
 	measureFrom := start.Add(o.warmup)
@@ -120,7 +125,7 @@ func run(o options) error {
 		go func(w int) {
 			defer wg.Done()
 			gen := s.newGenerator(w)
-			var mine, myLate, mySend []time.Duration
+			var mine, myLate, mySend, myArrive []time.Duration
 			var conn net.Conn
 			buf := make([]byte, 65536)
 			// With --rate, worker w's k-th request is due at start + (k + w/conc) * every.
@@ -137,6 +142,7 @@ func run(o options) error {
 				mu.Lock()
 				lat = append(lat, mine...)
 				late, fromSend = append(late, myLate...), append(fromSend, mySend...)
+				toArrival = append(toArrival, myArrive...)
 				mu.Unlock()
 			}()
 			for time.Now().Before(stop) && sent.Add(1) <= o.maxRequests {
@@ -155,20 +161,22 @@ func run(o options) error {
 					t0, due = due, due.Add(every)
 				}
 				var rep []byte
+				var arrived time.Time
 				if o.proto == "udp" {
 					if conn == nil {
 						if conn, err = net.Dial("udp", o.kdc); err != nil {
 							bad.Add(1)
 							return
 						}
+						stampArrivals(conn)
 					}
-					rep, err = exchangeUDP(conn, req, buf, o.timeout)
+					rep, arrived, err = exchangeUDP(conn, req, buf, o.timeout)
 					if err != nil { // a late reply must not be taken for the next one
 						conn.Close()
 						conn = nil
 					}
 				} else {
-					rep, err = exchangeTCP(o.kdc, req, buf, o.timeout)
+					rep, arrived, err = exchangeTCP(o.kdc, req, buf, o.timeout)
 				}
 				d := time.Since(t0)
 				if t0.Before(measureFrom) {
@@ -182,6 +190,10 @@ func run(o options) error {
 				mine = append(mine, d)
 				if every > 0 {
 					myLate, mySend = append(myLate, sentAt.Sub(t0)), append(mySend, time.Since(sentAt))
+					if !arrived.IsZero() {
+						// Wall clocks: arrived has no monotonic reading.
+						myArrive = append(myArrive, arrived.Sub(sentAt.Round(0)))
+					}
 				}
 			}
 		}(w)
@@ -197,7 +209,7 @@ func run(o options) error {
 		}
 		return lat[int(p*float64(len(lat)-1))].Microseconds()
 	}
-	for _, l := range [][]time.Duration{lat, late, fromSend} {
+	for _, l := range [][]time.Duration{lat, late, fromSend, toArrival} {
 		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 	}
 	fmt.Printf("RESULT mode=%s proto=%s conc=%d rate=%g dur_s=%.2f ok=%d rps=%.1f p50_us=%d p90_us=%d p99_us=%d errors=%d",
@@ -205,6 +217,9 @@ func run(o options) error {
 		pct(lat, 0.5), pct(lat, 0.9), pct(lat, 0.99), bad.Load())
 	if o.rate > 0 {
 		fmt.Printf(" late_p99_us=%d send_p50_us=%d send_p99_us=%d", pct(late, 0.99), pct(fromSend, 0.5), pct(fromSend, 0.99))
+		if len(toArrival) > 0 {
+			fmt.Printf(" arrive_p50_us=%d arrive_p99_us=%d", pct(toArrival, 0.5), pct(toArrival, 0.99))
+		}
 	}
 	fmt.Println()
 	if ok.Load() == 0 {
@@ -265,37 +280,120 @@ func sweep(o options) error {
 	return nil
 }
 
-func exchangeUDP(c net.Conn, req, buf []byte, timeout time.Duration) ([]byte, error) {
+// exchangeUDP sends req on c and reads the reply into buf. arrived is when the
+// reply reached this host's kernel (SO_TIMESTAMPNS, see stampArrivals), zero
+// if the kernel gave no time.
+func exchangeUDP(c net.Conn, req, buf []byte, timeout time.Duration) (rep []byte, arrived time.Time, err error) {
 	if _, err := c.Write(req); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	c.SetReadDeadline(time.Now().Add(timeout))
-	n, err := c.Read(buf)
-	return buf[:n], err
+	uc, ok := c.(*net.UDPConn)
+	if !ok {
+		n, err := c.Read(buf)
+		return buf[:n], time.Time{}, err
+	}
+	var oob [64]byte
+	n, oobn, _, _, err := uc.ReadMsgUDP(buf, oob[:])
+	return buf[:n], arrival(oob[:oobn]), err
 }
 
-func exchangeTCP(addr string, req, buf []byte, timeout time.Duration) ([]byte, error) {
+// exchangeTCP sends req framed (RFC 4120 §7.2.2) on a new connection and reads
+// the framed reply into buf; arrived is when the reply's last bytes reached
+// this host's kernel, zero if the kernel gave no time.
+func exchangeTCP(addr string, req, buf []byte, timeout time.Duration) (rep []byte, arrived time.Time, err error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	defer c.Close()
+	stampArrivals(c)
 	c.SetDeadline(time.Now().Add(timeout))
 	frame := make([]byte, 4+len(req))
 	binary.BigEndian.PutUint32(frame, uint32(len(req)))
 	copy(frame[4:], req)
 	if _, err := c.Write(frame); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	if _, err := io.ReadFull(c, buf[:4]); err != nil {
-		return nil, err
+	r := &stampedReader{c: c.(*net.TCPConn)}
+	if _, err := io.ReadFull(r, buf[:4]); err != nil {
+		return nil, time.Time{}, err
 	}
 	n := binary.BigEndian.Uint32(buf[:4])
 	if n > uint32(len(buf)) {
-		return nil, fmt.Errorf("reply of %d bytes", n)
+		return nil, time.Time{}, fmt.Errorf("reply of %d bytes", n)
 	}
-	_, err = io.ReadFull(c, buf[:n])
-	return buf[:n], err
+	_, err = io.ReadFull(r, buf[:n])
+	return buf[:n], r.last, err
+}
+
+// stampArrivals asks the kernel to tell, with every read from c, when the data
+// arrived (SO_TIMESTAMPNS, socket(7)): the latency up to there leaves out this
+// process's own delay in waking up to read it, which at a high paced rate on
+// one CPU is most of what a percentile shows. Where it fails, reads carry no
+// time.
+func stampArrivals(c net.Conn) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	raw.Control(func(fd uintptr) {
+		syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1) //nolint:errcheck // no time then
+	})
+}
+
+// arrival is the time in a SCM_TIMESTAMPNS control message of oob, or zero.
+func arrival(oob []byte) time.Time {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}
+	}
+	for _, m := range msgs {
+		if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+			sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+			return time.Unix(sec, nsec)
+		}
+	}
+	return time.Time{}
+}
+
+// stampedReader reads a TCP connection with recvmsg, keeping the arrival time
+// of the last data read.
+type stampedReader struct {
+	c    *net.TCPConn
+	last time.Time
+}
+
+func (r *stampedReader) Read(p []byte) (int, error) {
+	raw, err := r.c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var oob [64]byte
+	var n, oobn int
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = syscall.Recvmsg(int(fd), p, oob[:], 0)
+		return rerr != syscall.EAGAIN
+	})
+	if err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, rerr
+	}
+	if n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	if t := arrival(oob[:oobn]); !t.IsZero() {
+		r.last = t
+	}
+	return n, nil
 }
 
 // session is what setup learned: the client key, and for TGS mode the TGT and
@@ -328,7 +426,7 @@ func marshalAS(pa []types.PAData, body messages.KDCReqBody) ([]byte, error) {
 func send(o options, req []byte) ([]byte, error) {
 	buf := make([]byte, 65536)
 	if o.proto == "tcp" {
-		rep, err := exchangeTCP(o.kdc, req, buf, 5*time.Second)
+		rep, _, err := exchangeTCP(o.kdc, req, buf, 5*time.Second)
 		return append([]byte(nil), rep...), err
 	}
 	c, err := net.Dial("udp", o.kdc)
@@ -336,7 +434,7 @@ func send(o options, req []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer c.Close()
-	rep, err := exchangeUDP(c, req, buf, 5*time.Second)
+	rep, _, err := exchangeUDP(c, req, buf, 5*time.Second)
 	return append([]byte(nil), rep...), err
 }
 

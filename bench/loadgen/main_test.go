@@ -1,9 +1,12 @@
 package main
 
 import (
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kerbkit/kerbkit/kerbkittest"
 )
@@ -30,5 +33,80 @@ func TestSweep(t *testing.T) {
 		if err := run(options{kdc: r.KDCAddr, realm: r.Name, user: "sweep", mode: "sweep", proto: "udp", conc: 1, count: n}); err == nil {
 			t.Errorf("--count %d accepted", n)
 		}
+	}
+}
+
+// TestArrivalTimes: the kernel's arrival time of a reply is read over UDP and
+// over TCP (there of the reply's last bytes), lies after the request was sent
+// plus the peer's delay, and before the read returned.
+func TestArrivalTimes(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		b := make([]byte, 100)
+		n, a, err := pc.ReadFrom(b)
+		if err != nil {
+			return
+		}
+		time.Sleep(delay)
+		pc.WriteTo(b[:n], a)
+	}()
+	c, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stampArrivals(c)
+	sent := time.Now()
+	rep, arrived, err := exchangeUDP(c, []byte("ping"), make([]byte, 100), 5*time.Second)
+	read := time.Now()
+	if err != nil || string(rep) != "ping" {
+		t.Fatalf("udp: %q, %v", rep, err)
+	}
+	checkArrival(t, "udp", sent, arrived, read, delay)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		b := make([]byte, 8)
+		if _, err := io.ReadFull(c, b); err != nil {
+			return
+		}
+		time.Sleep(delay)
+		c.Write(b[:4]) // the length first, the body later: the time is the body's
+		time.Sleep(delay)
+		c.Write(b[4:])
+	}()
+	sent = time.Now()
+	rep, arrived, err = exchangeTCP(ln.Addr().String(), []byte("ping"), make([]byte, 100), 5*time.Second)
+	read = time.Now()
+	if err != nil || string(rep) != "ping" {
+		t.Fatalf("tcp: %q, %v", rep, err)
+	}
+	checkArrival(t, "tcp", sent, arrived, read, 2*delay)
+}
+
+func checkArrival(t *testing.T, proto string, sent, arrived, read time.Time, delay time.Duration) {
+	t.Helper()
+	if arrived.IsZero() {
+		t.Fatalf("%s: no arrival time", proto)
+	}
+	if d := arrived.Sub(sent.Round(0)); d < delay {
+		t.Errorf("%s: arrived %s after the send, before the peer's %s delay was over", proto, d, delay)
+	}
+	if arrived.After(read.Round(0)) {
+		t.Errorf("%s: arrived %s after the read returned", proto, arrived.Sub(read.Round(0)))
 	}
 }
