@@ -313,9 +313,9 @@ const tcpWorkerLinger = 10 * time.Second
 func (s *Server) tcpWorker(ctx context.Context, c *tcpConn) {
 	t := time.NewTimer(tcpWorkerLinger)
 	defer t.Stop()
-	br := bufio.NewReaderSize(nil, tcpReadBuffer)
+	b := &tcpBuffers{br: bufio.NewReaderSize(nil, tcpReadBuffer)}
 	for {
-		s.serveTCP(ctx, c, br)
+		s.serveTCP(ctx, c, b)
 		t.Reset(tcpWorkerLinger)
 		select {
 		case c = <-s.tcpHandoff:
@@ -417,13 +417,23 @@ func (s *Server) idleTimeout() time.Duration {
 	return s.IdleTimeout
 }
 
+// tcpBuffers are a TCP worker's, reused from one connection to the next.
+type tcpBuffers struct {
+	br    *bufio.Reader // reset to each connection
+	frame []byte        // the last reply frame written, for its capacity
+}
+
+// maxKeptFrame is the largest frame buffer a worker keeps for the next reply.
+const maxKeptFrame = 16 << 10
+
 // serveTCP answers framed requests on one connection (RFC 4120 §7.2.2): a 4-byte
 // big-endian length, then the message. It keeps the connection for further
 // requests until the client closes it, so TIME_WAIT lands on the client, but
 // closes on EOF at once (no CLOSE_WAIT), on a bad length (after KRB-ERROR 61),
 // on undecodable input and when a request does not arrive within the idle
-// timeout. br is the worker's read buffer, reset to c here.
-func (s *Server) serveTCP(ctx context.Context, c *tcpConn, br *bufio.Reader) {
+// timeout. b holds the worker's buffers; its reader is reset to c here.
+func (s *Server) serveTCP(ctx context.Context, c *tcpConn, b *tcpBuffers) {
+	br := b.br
 	br.Reset(c)
 	defer func() {
 		br.Reset(nil)
@@ -445,10 +455,10 @@ func (s *Server) serveTCP(ctx context.Context, c *tcpConn, br *bufio.Reader) {
 		n := binary.BigEndian.Uint32(hdr[:])
 		if n&0x80000000 != 0 || n > s.maxMessage {
 			s.log.Info("tcp request too long", "from", c.RemoteAddr().String(), "length", n)
-			s.writeFrame(c, s.h.fieldTooLong())
+			s.writeFrame(c, s.h.fieldTooLong(), b)
 			return
 		}
-		if !s.serveTCPRequest(ctx, c, br, int64(n)) {
+		if !s.serveTCPRequest(ctx, c, b, int64(n)) {
 			return
 		}
 	}
@@ -458,7 +468,8 @@ func (s *Server) serveTCP(ctx context.Context, c *tcpConn, br *bufio.Reader) {
 // reply. A body that fits br is handled in br's buffer (Handle keeps nothing of
 // its packet: the UDP side reuses its buffer too). A large body needs a share of
 // MaxTCPInFlight for as long as it is handled.
-func (s *Server) serveTCPRequest(ctx context.Context, c *tcpConn, br *bufio.Reader, n int64) bool {
+func (s *Server) serveTCPRequest(ctx context.Context, c *tcpConn, b *tcpBuffers, n int64) bool {
+	br := b.br
 	if n > tcpSmallMessage {
 		if s.inFlight.Add(n) > MaxTCPInFlight {
 			s.inFlight.Add(-n)
@@ -486,18 +497,23 @@ func (s *Server) serveTCPRequest(ctx context.Context, c *tcpConn, br *bufio.Read
 	if !ok {
 		return false
 	}
-	return s.writeFrame(c, reply)
+	return s.writeFrame(c, reply, b)
 }
 
 // writeFrame writes the length and the message in one Write: gokrb5 clients read
-// the length with a single Read and break on a split frame.
-func (s *Server) writeFrame(c net.Conn, msg []byte) bool {
+// the length with a single Read and break on a split frame. The frame is built
+// in b's buffer, which a small one stays in for the next reply.
+func (s *Server) writeFrame(c net.Conn, msg []byte, b *tcpBuffers) bool {
 	if msg == nil {
 		return false
 	}
-	frame := make([]byte, 4+len(msg))
-	binary.BigEndian.PutUint32(frame, uint32(len(msg)))
-	copy(frame[4:], msg)
+	frame := binary.BigEndian.AppendUint32(b.frame[:0], uint32(len(msg)))
+	frame = append(frame, msg...)
+	if cap(frame) <= maxKeptFrame {
+		b.frame = frame
+	} else {
+		b.frame = nil
+	}
 	c.SetWriteDeadline(time.Now().Add(TCPWriteTimeout))
 	if _, err := c.Write(frame); err != nil {
 		s.log.Warn("tcp write", "to", c.RemoteAddr().String(), "err", err)
