@@ -21,7 +21,7 @@
 // KDC's), send_p99_us the latency counted from the actual send, and
 // arrive_p99_us from the actual send to the reply's arrival in this host's
 // kernel (SO_TIMESTAMPNS): without the generator's delay in waking up to read
-// it, which on one busy CPU is most of send_p99_us.
+// it, which on one busy CPU is a good part of send_p99_us.
 //
 // It prints one line: RESULT rps=… p50_us=… p99_us=… ok=… errors=….
 package main
@@ -329,8 +329,8 @@ func exchangeTCP(addr string, req, buf []byte, timeout time.Duration) (rep []byt
 
 // stampArrivals asks the kernel to tell, with every read from c, when the data
 // arrived (SO_TIMESTAMPNS, socket(7)): the latency up to there leaves out this
-// process's own delay in waking up to read it, which at a high paced rate on
-// one CPU is most of what a percentile shows. Where it fails, reads carry no
+// process's own delay in waking up to read it, a good part of a high
+// percentile at a high paced rate on one CPU. Where it fails, reads carry no
 // time.
 func stampArrivals(c net.Conn) {
 	sc, ok := c.(syscall.Conn)
