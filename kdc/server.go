@@ -423,8 +423,9 @@ type tcpBuffers struct {
 	frame []byte        // the last reply frame written, for its capacity
 }
 
-// maxKeptFrame is the largest frame buffer a worker keeps for the next reply.
-const maxKeptFrame = 16 << 10
+// maxKeptFrame is the largest frame buffer a worker keeps for the next reply
+// (as big as its read buffer: a reply is rarely over 2 KB).
+const maxKeptFrame = tcpReadBuffer
 
 // serveTCP answers framed requests on one connection (RFC 4120 §7.2.2): a 4-byte
 // big-endian length, then the message. It keeps the connection for further
