@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,9 +88,54 @@ func (rs *replicaSet) startReplica(name string) *replica {
 	}
 }
 
-// freeUDPTCPPort returns a port free for TCP on 127.0.0.1 (kdc serve binds
-// UDP and TCP on it; a clash fails the start, not the test's logic).
-func freeUDPTCPPort(t *testing.T) int { return etcdtest.FreePort(t) }
+// freeUDPTCPPort returns a port free for UDP and TCP on 127.0.0.1 (a clash
+// later fails the start, not the test's logic), below the kernel's ephemeral
+// range when there is room. A replica the tests kill leaves its port free, and
+// the kernel may then hand it out as the local port of a client's socket to
+// that very address. MIT kinit connects its UDP socket, so it can send its
+// AS-REQ to itself and read it back: the likely cause of a kinit that failed
+// with "Invalid message type" once in CI, after both kills.
+func freeUDPTCPPort(t *testing.T) int {
+	t.Helper()
+	if lo, ok := ephemeralLow(); ok && lo > 12000 {
+		for i := 0; i < 200; i++ {
+			if p := 10000 + rand.IntN(lo-10000); portFree(p) {
+				return p
+			}
+		}
+	}
+	return etcdtest.FreePort(t)
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range.
+func ephemeralLow() (int, bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, false
+	}
+	lo, err := strconv.Atoi(f[0])
+	return lo, err == nil
+}
+
+// portFree reports whether port can be bound on 127.0.0.1 for TCP and UDP.
+func portFree(port int) bool {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer ln.Close()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	pc.Close()
+	return true
+}
 
 // admin runs a kdc administration command against the etcd database.
 func (rs *replicaSet) admin(stdin string, args ...string) (string, string, int) {
