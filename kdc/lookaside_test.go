@@ -125,9 +125,8 @@ func TestLookasideMatchesModel(t *testing.T) {
 }
 
 // TestLookasideMemoryIsItsBudget: a full cache holds on the heap about the
-// bytes it counts against its budget, not several times more. The map of
-// hash to reply it replaced took about 350 bytes per entry beyond the reply,
-// and with 10,000 entries was most of a loaded KDC's live heap.
+// bytes it counts against its budget. The map of hash to reply it replaced
+// took about 350 bytes per entry beyond the reply under churn, and counted 96.
 func TestLookasideMemoryIsItsBudget(t *testing.T) {
 	const entries, replyLen, churn = DefaultLookasideEntries, 700, 10
 	heap := func() uint64 {
@@ -138,8 +137,9 @@ func TestLookasideMemoryIsItsBudget(t *testing.T) {
 	}
 	l := newLookaside(time.Hour, entries, DefaultLookasideBytes, time.Now)
 	before := heap()
-	// Twice over, so that the index has lived through evictions too. Each
-	// reply is a new allocation, as the KDC's are.
+	// Ten times over, so that the index has lived through evictions (the old
+	// map grew under this churn). Each reply is a new allocation, as the
+	// KDC's are.
 	for i := 0; i < churn*entries; i++ {
 		reply := make([]byte, replyLen)
 		binary.BigEndian.PutUint64(reply, uint64(i))
