@@ -110,3 +110,24 @@ func checkArrival(t *testing.T, proto string, sent, arrived, read time.Time, del
 		t.Errorf("%s: arrived %s after the read returned", proto, arrived.Sub(read.Round(0)))
 	}
 }
+
+// TestCPUTime: client_cpu's clock counts work, not waiting.
+func TestCPUTime(t *testing.T) {
+	c0 := cpuTime()
+	time.Sleep(100 * time.Millisecond)
+	slept := cpuTime() - c0
+	if slept > 50*time.Millisecond {
+		t.Errorf("100 ms of sleep counted %s of CPU", slept)
+	}
+	// Work until the clock shows 30 ms of it, for at most 10 s of wall time.
+	c0 = cpuTime()
+	x := uint64(1)
+	for w0 := time.Now(); cpuTime()-c0 < 30*time.Millisecond; {
+		if time.Since(w0) > 10*time.Second {
+			t.Fatalf("10 s of work counted %s of CPU (x=%d)", cpuTime()-c0, x)
+		}
+		for i := 0; i < 100000; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+}
