@@ -31,11 +31,9 @@ const (
 )
 
 // decoder holds what one decoding shares: the input, which byte fields alias,
-// the input as a string, which string fields are cut from (one allocation for
-// all of them), and the first error.
+// and the first error. String fields come from intern.
 type decoder struct {
 	in  []byte
-	s   string
 	err error
 }
 
@@ -196,21 +194,8 @@ func (d *decoder) bytesField(s *cryptobyte.String, tag uint8, optional bool, wha
 	return c
 }
 
-// str returns the bytes of c, which lie inside d.in, as a string cut from one
-// copy of the whole input.
-func (d *decoder) str(c []byte) string {
-	if len(c) == 0 {
-		return ""
-	}
-	off := cap(d.in) - cap(c)
-	if off < 0 || off+len(c) > len(d.in) || &d.in[off] != &c[0] {
-		return string(c) // not a slice of d.in; cannot happen with cryptobyte
-	}
-	if d.s == "" {
-		d.s = string(d.in)
-	}
-	return d.s[off : off+len(c)]
-}
+// str returns the bytes of c as a string (intern.go).
+func (d *decoder) str(c []byte) string { return intern(c) }
 
 // kerberosString reads the KerberosString (GeneralString, RFC 4120 §5.2.1) that w holds.
 func (d *decoder) kerberosString(w cryptobyte.String, what string) string {
