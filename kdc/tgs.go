@@ -2,6 +2,7 @@ package kdc
 
 import (
 	"context"
+	"sync"
 
 	"errors"
 	"fmt"
@@ -61,12 +62,24 @@ type tgsRequest struct {
 	keys ticket.SessionKeys
 }
 
+// tgsRequests recycles the state of TGS exchanges: 1.4 KB (the decoded AP-REQ
+// alone is 656 bytes), a quarter of what a TGS exchange allocated. Nothing
+// refers to a tgsRequest once handleTGS returns: what the log line and the
+// error reply need is copied into the outcome (names, strings, numbers), and
+// the reply and errors are allocated apart (TestTGSConcurrentClients).
+var tgsRequests = sync.Pool{New: func() any { return new(tgsRequest) }}
+
 // handleTGS runs the TGS exchange (RFC 4120 §3.3): find PA-TGS-REQ → open the TGT
 // → check the authenticator and its checksum over the raw req-body → check
 // options against the TGT → look up the service → issue.
 func (k *KDC) handleTGS(ctx context.Context, req *ticket.KDCRequest, out *outcome) ([]byte, error) {
-	tr := &tgsRequest{req: req, now: k.now().UTC()}
-	defer func() { out.armored = tr.fast != nil }()
+	tr := tgsRequests.Get().(*tgsRequest)
+	*tr = tgsRequest{req: req, now: k.now().UTC()}
+	defer func() {
+		out.armored = tr.fast != nil
+		*tr = tgsRequest{} // let go of the request, its keys and records before tr waits in the pool
+		tgsRequests.Put(tr)
+	}()
 	if len(req.Body.SName.NameString) > 0 {
 		out.service = wireName(req.Body.SName, req.Body.Realm).String()
 	}

@@ -3,6 +3,7 @@ package kdc
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -777,5 +778,84 @@ func TestTGSErrorNamesClient(t *testing.T) {
 	e := expectError(t, b.send(), errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN)
 	if e.CRealm != testRealm || len(e.CName.NameString) != 1 || e.CName.NameString[0] != "alice" {
 		t.Fatalf("KRB-ERROR client = %v@%s, want alice@%s", e.CName.NameString, e.CRealm, testRealm)
+	}
+}
+
+// TestTGSConcurrentClients: TGS exchanges of several clients at once, some
+// answered with a ticket and some with a KRB-ERROR, each get their own answer:
+// the state of an exchange is recycled (tgsRequests) and nothing of one may
+// show in another's reply or error (run with -race).
+func TestTGSConcurrentClients(t *testing.T) {
+	r := newTestRealm(t, func(c *Config) { c.LookasideTTL = -1 })
+	users := []string{"alice", "bob", "carol"}
+	for _, u := range users[1:] {
+		r.add(AddRequest{Name: u, Password: testPassword})
+	}
+	type job struct {
+		user, service string
+		session       types.EncryptionKey
+		pkt           []byte
+	}
+	var jobs []job
+	for _, u := range users {
+		req, key := r.preauthASReq(u, 18)
+		rep, part := asRep(t, r.exchange(marshalAS(t, req)), key)
+		for _, svc := range []string{"host/localhost", "host/nowhere"} {
+			for i := 0; i < 20; i++ {
+				b := newTGS(r, rep, part)
+				b.Body.SName = types.NewPrincipalName(nametype.KRB_NT_SRV_HST, svc)
+				b.Body.Nonce = int(1000 + len(jobs))
+				jobs = append(jobs, job{user: u, service: svc, session: part.Key, pkt: b.marshal()})
+			}
+		}
+	}
+	check := func(j job, reply []byte) error {
+		if j.service == "host/nowhere" {
+			var e messages.KRBError
+			if err := e.Unmarshal(reply); err != nil {
+				return fmt.Errorf("%s for %s: not a KRB-ERROR: %v", j.user, j.service, err)
+			}
+			if e.ErrorCode != errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN || e.CName.PrincipalNameString() != j.user {
+				return fmt.Errorf("%s for %s: KRB-ERROR %d for %s", j.user, j.service, e.ErrorCode, e.CName.PrincipalNameString())
+			}
+			return nil
+		}
+		var rep messages.TGSRep
+		if err := rep.Unmarshal(reply); err != nil {
+			return fmt.Errorf("%s for %s: not a TGS-REP: %v", j.user, j.service, err)
+		}
+		part, err := ticket.DecryptReplyPart(rep.EncPart, j.session, keyusage.TGS_REP_ENCPART_SESSION_KEY)
+		if err != nil {
+			return fmt.Errorf("%s for %s: reply does not open with the user's session key: %v", j.user, j.service, err)
+		}
+		if rep.CName.PrincipalNameString() != j.user || part.SName.PrincipalNameString() != j.service {
+			return fmt.Errorf("%s for %s: reply for %s, ticket for %s", j.user, j.service,
+				rep.CName.PrincipalNameString(), part.SName.PrincipalNameString())
+		}
+		return nil
+	}
+	ctx := context.Background()
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			for n := 0; n < 300; n++ {
+				j := jobs[(g*7919+n*31)%len(jobs)]
+				reply, ok := r.kdc.Handle(ctx, j.pkt, UDP, nil)
+				if !ok {
+					errs <- fmt.Errorf("%s for %s: no reply", j.user, j.service)
+					return
+				}
+				if err := check(j, reply); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
