@@ -61,13 +61,14 @@ if [ "$INPROC" = 1 ]; then
 			for (i = 4; i <= NF; i++) if ($(i+1) == "allocs/op") allocs[name] = $i
 		}
 		END {
-			printf "%-34s %10s %10s\n", "benchmark", "µs/op", "allocs/op"
 			for (n in ns) {
 				c = split(substr(ns[n], 2), v, " ")
 				for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
 				printf "%-34s %10.1f %10s\n", n, v[int((c + 1) / 2)] / 1000, allocs[n]
 			}
-		}' "$WORK/inproc.txt" | sort
+		}' "$WORK/inproc.txt" | sort >"$WORK/inproc.table"
+	printf '%-34s %10s %10s\n' benchmark µs/op allocs/op
+	cat "$WORK/inproc.table"
 	echo
 fi
 [ "$LOOP" = 1 ] || exit 0
