@@ -12,7 +12,7 @@
 #   PRINCIPALS=100000 bench/kdcbench.sh   # our realm holds that many more principals (bench/fill), and the
 #                                     # memory section adds a sweep that makes every one of them ask for a ticket
 #   TW_REUSE_MS=1 bench/kdcbench.sh   # (root) for the run, this host reuses its own TIME_WAIT ports after 1 ms
-#                                     # instead of 1 s (net.ipv4.tcp_tw_reuse_delay, Linux 6.13+); see load_cpu
+#                                     # instead of 1 s (net.ipv4.tcp_tw_reuse_delay, Linux 6.14+); see load_cpu
 #
 # In process: `go test -bench` on kdc/ (µs and allocations per AS and TGS
 # exchange, with -cpu 1,2 for the parallel ones).
@@ -79,7 +79,7 @@ have taskset || fail "needs taskset (util-linux)"
 # older than tcp_tw_reuse_delay (1 s), and the generator, not the KDC, is the limit (load_cpu near 1.00).
 # Many real clients on many hosts do not have that problem; TW_REUSE_MS models them.
 if [ -n "$TW_REUSE_MS" ]; then
-	[ -w "$TW_SYSCTL" ] || fail "TW_REUSE_MS needs root and a kernel with net.ipv4.tcp_tw_reuse_delay (Linux 6.13+)"
+	[ -w "$TW_SYSCTL" ] || fail "TW_REUSE_MS needs root and a kernel with net.ipv4.tcp_tw_reuse_delay (Linux 6.14+)"
 	TW_SAVED=$(cat "$TW_SYSCTL")
 	echo "$TW_REUSE_MS" >"$TW_SYSCTL" || fail "cannot set net.ipv4.tcp_tw_reuse_delay"
 	echo "(net.ipv4.tcp_tw_reuse_delay = $TW_REUSE_MS ms for this run; $TW_SAVED ms restored at exit)"
