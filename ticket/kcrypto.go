@@ -36,10 +36,10 @@ import (
 	"hash"
 	"hash/maphash"
 	"sync"
-	"sync/atomic"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"golang.org/x/sys/cpu"
 )
 
 // DefaultKeyCacheEntries is the capacity NewKeyCache uses when given 0 or less:
@@ -108,12 +108,28 @@ type derived struct {
 	kc   []byte // kcBuf[:et.kiLen]
 	// The key bytes live in the struct itself: one allocation per derivation.
 	kiBuf, kcBuf, keBuf [32]byte
-	// One reusable HMAC per key: crypto/hmac keeps the padded-key states after
-	// the first use, which saves two compression-function calls per message.
-	macKi, macKc atomic.Pointer[hmacState]
 }
 
-type hmacState struct{ h hash.Hash }
+// macSlot names the HMAC of a cached derived key's Ki or Kc, for reuse; the
+// zero value means a one-shot MAC (session keys).
+type macSlot struct {
+	d  *derived
+	kc bool
+}
+
+// macCache holds HMACs of cached derived keys for reuse: crypto/hmac keeps the
+// padded-key states after the first use, which saves two compression-function
+// calls per message. The caches come from macCaches, a sync.Pool, which keeps
+// one per P, so the HMACs of the keys that every request uses (the krbtgt
+// key's) stay with the core that uses them: one shared HMAC per key made the
+// cores contend for it, pass its state back and forth, and build a new one
+// whenever another core held it. A cache forgets all it holds when it reaches
+// maxMACs.
+type macCache struct{ m map[macSlot]hash.Hash }
+
+const maxMACs = 64
+
+var macCaches = sync.Pool{New: func() any { return &macCache{m: make(map[macSlot]hash.Hash)} }}
 
 // need says which derived keys to compute when nothing is cached.
 type need uint8
@@ -385,27 +401,32 @@ func (w *work) oneShotMAC(et *aesEtype, key, a, b []byte) []byte {
 // mac computes the MAC of key over a|b, truncated, appended to dst. slot,
 // when not nil, keeps a crypto/hmac for reuse (cached keys); without one,
 // the pooled hash of w is used.
-func (d *derived) mac(w *work, slot *atomic.Pointer[hmacState], key []byte, dst []byte, a, b []byte) []byte {
-	if slot == nil {
+func (d *derived) mac(w *work, slot macSlot, key []byte, dst []byte, a, b []byte) []byte {
+	if slot.d == nil {
 		return append(dst, w.oneShotMAC(d.et, key, a, b)[:d.et.macLen]...)
 	}
-	st := slot.Swap(nil)
-	if st == nil {
-		st = &hmacState{h: hmac.New(d.et.hash, key)}
+	mc := macCaches.Get().(*macCache)
+	h := mc.m[slot]
+	if h == nil {
+		if len(mc.m) >= maxMACs {
+			clear(mc.m)
+		}
+		h = hmac.New(d.et.hash, key)
+		mc.m[slot] = h
 	} else {
-		st.h.Reset()
+		h.Reset()
 	}
-	st.h.Write(a)
-	st.h.Write(b)
-	full := st.h.Sum(w.sum[:0])
+	h.Write(a)
+	h.Write(b)
+	full := h.Sum(w.sum[:0])
 	dst = append(dst, full[:d.et.macLen]...)
-	slot.Store(st)
+	macCaches.Put(mc)
 	return dst
 }
 
 // seal encrypts plaintext behind confounder and appends the MAC (RFC 3962 §6,
 // RFC 8009 §5). confounder is one block; tests pass the RFC's.
-func (d *derived) seal(confounder, plaintext []byte, slot *atomic.Pointer[hmacState]) []byte {
+func (d *derived) seal(confounder, plaintext []byte, slot macSlot) []byte {
 	w := getWork()
 	defer putWork(w)
 	n := confounderLen + len(plaintext)
@@ -423,7 +444,7 @@ func (d *derived) seal(confounder, plaintext []byte, slot *atomic.Pointer[hmacSt
 }
 
 // open checks and decrypts ct, returning the plaintext without the confounder.
-func (d *derived) open(ct []byte, slot *atomic.Pointer[hmacState]) ([]byte, error) {
+func (d *derived) open(ct []byte, slot macSlot) ([]byte, error) {
 	if len(ct) < confounderLen+d.et.macLen {
 		return nil, fmt.Errorf("%w: ciphertext of %d bytes is too short", ErrIntegrity, len(ct))
 	}
@@ -529,10 +550,16 @@ type cacheID struct {
 	hash  uint64 // maphash of the key bytes, under the cache's random seed
 }
 
+// cacheShard is one part of a KeyCache. Reads take no lock and write no shared
+// memory: every request reads the krbtgt key's entries, from every core, and
+// the reader count of an RWMutex made its cache line bounce between them (70%
+// of the lookup's time with two cores). mu orders a shard's fills and
+// evictions; n counts its entries.
 type cacheShard struct {
-	mu sync.RWMutex
-	m  map[cacheID]*derived
-	_  [32]byte // 64 bytes in all: neighbouring shards' locks do not share a cache line
+	m  sync.Map // cacheID → *derived
+	mu sync.Mutex
+	n  int // under mu
+	_  cpu.CacheLinePad
 }
 
 // NewKeyCache returns a cache of at most maxEntries (key, usage) entries;
@@ -546,11 +573,7 @@ func NewKeyCache(maxEntries int) *KeyCache {
 	if maxEntries < 4*n {
 		n = 1
 	}
-	c := &KeyCache{seed: maphash.MakeSeed(), perShard: maxEntries / n, shards: make([]cacheShard, n)}
-	for i := range c.shards {
-		c.shards[i].m = make(map[cacheID]*derived)
-	}
-	return c
+	return &KeyCache{seed: maphash.MakeSeed(), perShard: maxEntries / n, shards: make([]cacheShard, n)}
 }
 
 // Len reports how many (key, usage) entries are cached.
@@ -561,9 +584,9 @@ func (c *KeyCache) Len() int {
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.m)
-		s.mu.RUnlock()
+		s.mu.Lock()
+		n += s.n
+		s.mu.Unlock()
 	}
 	return n
 }
@@ -576,11 +599,10 @@ func (c *KeyCache) keys(et *aesEtype, key []byte, usage uint32, what need) (*der
 	}
 	id := cacheID{etype: et.id, usage: usage, hash: maphash.Bytes(c.seed, key)}
 	s := &c.shards[(id.hash^uint64(usage)*0x9E3779B97F4A7C15)%uint64(len(c.shards))]
-	s.mu.RLock()
-	d := s.m[id]
-	s.mu.RUnlock()
-	if d != nil && subtle.ConstantTimeCompare(d.base, key) == 1 {
-		return d, nil
+	if v, ok := s.m.Load(id); ok {
+		if d := v.(*derived); subtle.ConstantTimeCompare(d.base, key) == 1 {
+			return d, nil
+		}
 	}
 	d, err := deriveKeys(et, key, usage, needEnc|needSum)
 	if err != nil {
@@ -588,23 +610,27 @@ func (c *KeyCache) keys(et *aesEtype, key []byte, usage uint32, what need) (*der
 	}
 	d.base = append([]byte(nil), key...)
 	s.mu.Lock()
-	if _, ok := s.m[id]; !ok && len(s.m) >= c.perShard {
-		for victim := range s.m { // map order is unspecified: an arbitrary entry
-			delete(s.m, victim)
-			break
+	if _, ok := s.m.Load(id); !ok {
+		if s.n >= c.perShard {
+			s.m.Range(func(victim, _ any) bool { // an arbitrary entry
+				s.m.Delete(victim)
+				s.n--
+				return false
+			})
 		}
+		s.n++
 	}
-	s.m[id] = d // replaces a colliding entry, if any
+	s.m.Store(id, d) // replaces a colliding entry, if any
 	s.mu.Unlock()
 	return d, nil
 }
 
-// slots returns the HMAC reuse slots: only cached entries outlive the call.
-func (c *KeyCache) slots(d *derived) (ki, kc *atomic.Pointer[hmacState]) {
+// slots names the HMACs of d for reuse: only cached entries outlive the call.
+func (c *KeyCache) slots(d *derived) (ki, kc macSlot) {
 	if c == nil {
-		return nil, nil
+		return macSlot{}, macSlot{}
 	}
-	return &d.macKi, &d.macKc
+	return macSlot{d: d}, macSlot{d: d, kc: true}
 }
 
 // Encrypt encrypts plaintext with key for usage, as crypto.GetEncryptedData does.
@@ -716,7 +742,7 @@ func verifyChecksum(c deriver, key types.EncryptionKey, usage uint32, data, sum 
 // not) or a *SessionKeys.
 type deriver interface {
 	keys(et *aesEtype, key []byte, usage uint32, what need) (*derived, error)
-	slots(d *derived) (ki, kc *atomic.Pointer[hmacState])
+	slots(d *derived) (ki, kc macSlot)
 }
 
 // SessionKeys does the cryptography of keys used for one request only (a TGT
@@ -753,7 +779,7 @@ func (s *SessionKeys) keys(et *aesEtype, key []byte, usage uint32, what need) (*
 }
 
 // slots: no HMAC outlives a session key's use.
-func (s *SessionKeys) slots(*derived) (ki, kc *atomic.Pointer[hmacState]) { return nil, nil }
+func (s *SessionKeys) slots(*derived) (ki, kc macSlot) { return macSlot{}, macSlot{} }
 
 // Encrypt is KeyCache.Encrypt for a session key or subkey.
 func (s *SessionKeys) Encrypt(key types.EncryptionKey, usage uint32, plaintext []byte, kvno int) (types.EncryptedData, error) {

@@ -11,6 +11,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -160,7 +161,7 @@ func TestRFC8009Vectors(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, e := range v.enc {
-					if got := hex.EncodeToString(d.seal(unhex(t, e.conf), unhex(t, e.plain), nil)); got != e.out {
+					if got := hex.EncodeToString(d.seal(unhex(t, e.conf), unhex(t, e.plain), macSlot{})); got != e.out {
 						t.Errorf("encrypt(%s) = %s, want %s", e.plain, got, e.out)
 					}
 					plain, err := c.Decrypt(types.EncryptedData{EType: v.etype, Cipher: unhex(t, e.out)}, key, 2)
@@ -483,11 +484,10 @@ func TestKeyCacheCollisionSafe(t *testing.T) {
 	// Plant a's entry where b's would be, as a collision would.
 	s := &c.shards[0]
 	s.mu.Lock()
-	for id := range s.m {
-		delete(s.m, id)
-	}
+	s.m.Clear()
 	idB := cacheID{etype: 18, usage: 2, hash: maphash.Bytes(c.seed, b.KeyValue)}
-	s.m[idB] = da
+	s.m.Store(idB, da)
+	s.n = 1
 	s.mu.Unlock()
 	ed, err := c.Encrypt(b, 2, []byte("b"), 0)
 	if err != nil {
@@ -495,6 +495,35 @@ func TestKeyCacheCollisionSafe(t *testing.T) {
 	}
 	if got, err := crypto.DecryptEncPart(ed, b, 2); err != nil || string(got) != "b" {
 		t.Fatalf("encrypted under the colliding entry: %v", err)
+	}
+}
+
+// A hit takes no lock: it is served while a fill holds its shard (with an
+// RWMutex it waited, and the readers' count was one cache line that every
+// core's every request wrote).
+func TestKeyCacheHitTakesNoLock(t *testing.T) {
+	c := NewKeyCache(10) // one shard
+	key := newKey(t, 18)
+	if _, err := c.Encrypt(key, 2, []byte("warm"), 0); err != nil {
+		t.Fatal(err)
+	}
+	s := &c.shards[0]
+	s.mu.Lock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Encrypt(key, 2, []byte("hit"), 0)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		s.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		s.mu.Unlock()
+		<-done
+		t.Fatal("a cached key waited for the shard's lock")
 	}
 }
 
