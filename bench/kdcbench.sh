@@ -54,7 +54,9 @@ if [ "$INPROC" = 1 ]; then
 	echo "== in process (go test -bench ./kdc/): median of 5"
 	go test -run '^$' -bench '^Benchmark(ASPreauth|PreauthRequired|TGS)$' -benchmem -count 5 ./kdc/ >"$WORK/inproc.txt" 2>&1 ||
 		fail "benchmarks failed: $(tail -5 "$WORK/inproc.txt")"
-	go test -run '^$' -bench '^Benchmark(ASPreauth|TGS)Parallel$' -benchmem -count 5 -cpu 1,2 ./kdc/ >>"$WORK/inproc.txt" 2>&1 ||
+	# GOGC=400: about the target kdc serve's tuner keeps (the live heap plus 8 MB, over the 2-3 MB live heap of
+	# a benchmark); under the default the collector runs so often on two cores that it, not the KDC, sets the pace.
+	GOGC=400 go test -run '^$' -bench '^Benchmark(ASPreauth|TGS)Parallel$' -benchmem -count 5 -cpu 1,2 ./kdc/ >>"$WORK/inproc.txt" 2>&1 ||
 		fail "parallel benchmarks failed: $(tail -5 "$WORK/inproc.txt")"
 	awk '/^Benchmark/ {
 			name = $1; ns[name] = ns[name] " " $3
