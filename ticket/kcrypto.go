@@ -398,9 +398,11 @@ func (w *work) oneShotMAC(et *aesEtype, key, a, b []byte) []byte {
 	return h.Sum(w.sum[:0])
 }
 
-// mac computes the MAC of key over a|b, truncated, appended to dst. slot,
-// when not nil, keeps a crypto/hmac for reuse (cached keys); without one,
-// the pooled hash of w is used.
+// mac computes the MAC of key over a|b, truncated, appended to dst. A slot that
+// names a cached key takes its reusable crypto/hmac from this P's macCache; the
+// zero slot uses the pooled hash of w. (A macCache may keep the HMAC of a key
+// the KeyCache has evicted, in memory only, until it fills up and is cleared or
+// the collector drops the cache: at most maxMACs of them per cache.)
 func (d *derived) mac(w *work, slot macSlot, key []byte, dst []byte, a, b []byte) []byte {
 	if slot.d == nil {
 		return append(dst, w.oneShotMAC(d.et, key, a, b)[:d.et.macLen]...)
