@@ -65,8 +65,9 @@ type tgsRequest struct {
 // tgsRequests recycles the state of TGS exchanges: 1.4 KB (the decoded AP-REQ
 // alone is 656 bytes), a quarter of what a TGS exchange allocated. Nothing
 // refers to a tgsRequest once handleTGS returns: what the log line and the
-// error reply need is copied into the outcome (names, strings, numbers), and
-// the reply and errors are allocated apart (TestTGSConcurrentClients).
+// error reply need is copied into the outcome (strings, numbers, and names
+// whose components the decoder allocated apart, which the zeroing leaves
+// alone), and the reply and errors are allocated apart (TestTGSConcurrentClients).
 var tgsRequests = sync.Pool{New: func() any { return new(tgsRequest) }}
 
 // handleTGS runs the TGS exchange (RFC 4120 §3.3): find PA-TGS-REQ → open the TGT
