@@ -102,7 +102,7 @@ type KDC struct {
 	skew      time.Duration
 	minLife   time.Duration
 	maxUDP    int
-	lookaside *lookaside
+	lookaside *shardedLookaside
 	// keys caches keys derived from long-term keys (krbtgt, services,
 	// clients) per usage; session keys and subkeys are never put in it.
 	keys *ticket.KeyCache
@@ -162,7 +162,7 @@ func New(cfg Config) (*KDC, error) {
 		ttl = DefaultLookasideTTL
 	}
 	if ttl > 0 {
-		k.lookaside = newLookaside(ttl, DefaultLookasideEntries, DefaultLookasideBytes, k.now)
+		k.lookaside = newShardedLookaside(ttl, DefaultLookasideEntries, DefaultLookasideBytes, k.now)
 	}
 	return k, nil
 }

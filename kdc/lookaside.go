@@ -223,3 +223,43 @@ func (l *lookaside) stats() (entries, bytes int) {
 	defer l.mu.Unlock()
 	return l.n, l.bytes
 }
+
+// lookasideShards is how many parts the KDC's lookaside cache is split into,
+// by request hash.
+const lookasideShards = 16
+
+// shardedLookaside is the KDC's lookaside cache: lookasideShards lookasides,
+// each with its own lock and a sixteenth of the bounds. Every request looks its
+// hash up and stores its reply, and one lock for all of them was the one lock
+// every request took on every core. A retransmission has the same hash, so it
+// finds its reply in the same part. A client can make its requests land in one
+// part by choosing their bytes; it then evicts only that part's replies.
+type shardedLookaside struct {
+	shards [lookasideShards]*lookaside
+}
+
+func newShardedLookaside(ttl time.Duration, max, maxBytes int, now func() time.Time) *shardedLookaside {
+	s := &shardedLookaside{}
+	for i := range s.shards {
+		s.shards[i] = newLookaside(ttl, max/lookasideShards, maxBytes/lookasideShards, now)
+	}
+	return s
+}
+
+// shard is h's part: the first byte of a SHA-256, uniform over the parts.
+func (s *shardedLookaside) shard(h *requestHash) *lookaside {
+	return s.shards[int(h[0])%lookasideShards]
+}
+
+func (s *shardedLookaside) get(h requestHash) ([]byte, bool) { return s.shard(&h).get(h) }
+
+func (s *shardedLookaside) put(h requestHash, reply []byte) { s.shard(&h).put(h, reply) }
+
+// stats sums the parts' entries and bytes.
+func (s *shardedLookaside) stats() (entries, bytes int) {
+	for _, l := range s.shards {
+		n, b := l.stats()
+		entries, bytes = entries+n, bytes+b
+	}
+	return entries, bytes
+}

@@ -177,3 +177,68 @@ func BenchmarkLookasidePutGet(b *testing.B) {
 		l.put(h, reply)
 	}
 }
+
+// TestShardedLookaside: the KDC's lookaside cache is split by request hash;
+// together the parts keep the bounds of one cache, keep the newest replies,
+// answer a retransmission from its part, and one part's lock does not stop
+// another's lookups.
+func TestShardedLookaside(t *testing.T) {
+	const replyLen = 700
+	s := newShardedLookaside(time.Hour, DefaultLookasideEntries, DefaultLookasideBytes, time.Now)
+	hash := func(i int) requestHash {
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], uint64(i))
+		return hashRequest(k[:])
+	}
+	const total = 3 * DefaultLookasideEntries
+	for i := 0; i < total; i++ {
+		reply := make([]byte, replyLen)
+		binary.BigEndian.PutUint64(reply, uint64(i))
+		s.put(hash(i), reply)
+	}
+	n, b := s.stats()
+	if n > DefaultLookasideEntries || b > DefaultLookasideBytes {
+		t.Fatalf("%d entries, %d bytes: over the bounds %d and %d", n, b, DefaultLookasideEntries, DefaultLookasideBytes)
+	}
+	if n < DefaultLookasideEntries*9/10 {
+		t.Errorf("only %d entries kept of %d", n, DefaultLookasideEntries)
+	}
+	for _, l := range s.shards {
+		if e, _ := l.stats(); e > DefaultLookasideEntries/lookasideShards {
+			t.Errorf("a part holds %d entries, over its %d", e, DefaultLookasideEntries/lookasideShards)
+		}
+	}
+	for i := total - 1000; i < total; i++ { // the newest, ~62 per part, are all kept
+		r, ok := s.get(hash(i))
+		if !ok || binary.BigEndian.Uint64(r) != uint64(i) {
+			t.Fatalf("request %d: reply %v, %v", i, ok, r)
+		}
+	}
+	// Two requests in different parts: one part's lock held does not stop
+	// the other's lookup.
+	a, other := hash(total-1), -1
+	for i := total - 2; i >= total-1000; i-- {
+		if h := hash(i); s.shard(&h) != s.shard(&a) {
+			other = i
+			break
+		}
+	}
+	if other < 0 {
+		t.Fatal("no two requests in different parts")
+	}
+	held := s.shard(&a)
+	held.mu.Lock()
+	done := make(chan bool, 1)
+	go func() { _, ok := s.get(hash(other)); done <- ok }()
+	select {
+	case ok := <-done:
+		held.mu.Unlock()
+		if !ok {
+			t.Error("the other part lost its reply")
+		}
+	case <-time.After(10 * time.Second):
+		held.mu.Unlock()
+		<-done
+		t.Fatal("a lookup waited for another part's lock")
+	}
+}
