@@ -210,7 +210,7 @@ func (l *lookaside) unsafeDropOldest() {
 	l.n--
 	if l.n == 0 {
 		l.head = 0
-		if len(l.ring) > 1024 {
+		if len(l.ring) > 64 {
 			l.ring, l.table = nil, nil // give a big ring back once an attack is over
 		}
 	}
