@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -240,5 +241,32 @@ func TestShardedLookaside(t *testing.T) {
 		held.mu.Unlock()
 		<-done
 		t.Fatal("a lookup waited for another part's lock")
+	}
+}
+
+// TestShardedLookasideGivesRingsBack: once an attack's replies have expired,
+// every part gives its ring and table back (a part holds at most 625 entries,
+// so a threshold of 1024 slots never let go).
+func TestShardedLookasideGivesRingsBack(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := newShardedLookaside(time.Minute, DefaultLookasideEntries, DefaultLookasideBytes, clock)
+	for i := 0; i < 2*DefaultLookasideEntries; i++ {
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], uint64(i))
+		s.put(hashRequest(k[:]), make([]byte, 300))
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	for i, l := range s.shards {
+		l.sweep()
+		l.mu.Lock()
+		kept := len(l.ring) + len(l.table)
+		l.mu.Unlock()
+		if kept != 0 {
+			t.Errorf("part %d keeps %d ring and table slots after its entries expired", i, kept)
+		}
 	}
 }
