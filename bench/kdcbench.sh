@@ -81,9 +81,10 @@ have taskset || fail "needs taskset (util-linux)"
 # older than tcp_tw_reuse_delay (1 s), and the generator, not the KDC, is the limit (load_cpu near 1.00).
 # Many real clients on many hosts do not have that problem; TW_REUSE_MS models them.
 if [ -n "$TW_REUSE_MS" ]; then
+	case "$TW_REUSE_MS" in *[!0-9]*) fail "TW_REUSE_MS=$TW_REUSE_MS: want a number of milliseconds" ;; esac
 	[ -w "$TW_SYSCTL" ] || fail "TW_REUSE_MS needs root and a kernel with net.ipv4.tcp_tw_reuse_delay (Linux 6.14+)"
 	TW_SAVED=$(cat "$TW_SYSCTL")
-	echo "$TW_REUSE_MS" >"$TW_SYSCTL" || fail "cannot set net.ipv4.tcp_tw_reuse_delay"
+	echo "$TW_REUSE_MS" 2>/dev/null >"$TW_SYSCTL" || fail "cannot set net.ipv4.tcp_tw_reuse_delay to $TW_REUSE_MS"
 	echo "(net.ipv4.tcp_tw_reuse_delay = $TW_REUSE_MS ms for this run; $TW_SAVED ms restored at exit)"
 fi
 [ "$(nproc)" -ge 2 ] || fail "needs 2 CPUs: the KDC on CPU 0, the load on CPU 1"
@@ -229,7 +230,7 @@ done
 [ -n "$summary" ] && echo "ratio ours/MIT ($MIT_MODE):$summary"
 if [ -n "$limited" ]; then
 	echo "load_cpu >= 0.90 in$limited: the load generator, not our KDC, was the limit there (ours_us/req is then"
-	echo "  inflated by the KDC's idle time); for TCP see TW_REUSE_MS above"
+	echo "  inflated by the KDC's idle time); over TCP, TW_REUSE_MS=1 (root) lifts the generator's TIME_WAIT limit (README)"
 fi
 kill "$PEAKER" 2>/dev/null; wait "$PEAKER" 2>/dev/null
 
