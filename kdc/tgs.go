@@ -2,13 +2,12 @@ package kdc
 
 import (
 	"context"
-	"sync"
-
 	"errors"
 	"fmt"
-	"github.com/jcmturner/gofork/encoding/asn1"
+	"sync"
 	"time"
 
+	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"

@@ -205,7 +205,10 @@ func run(o options) error {
 		}(w)
 	}
 	wg.Wait()
-	clientCPU := float64(cpuTime()-time.Duration(cpuFrom.Load())) / float64(time.Since(measureFrom))
+	var clientCPU float64
+	if from := cpuFrom.Load(); from > 0 && time.Since(measureFrom) > 0 { // 0: the run ended within its warm-up
+		clientCPU = float64(cpuTime()-time.Duration(from)) / float64(time.Since(measureFrom))
+	}
 	window := time.Since(measureFrom)
 	if window > o.duration {
 		window = o.duration
